@@ -1,0 +1,51 @@
+"""skillneuron-lens: find, score and test skill neurons in TransformerLens models.
+
+After Wang et al., "Finding Skill Neurons in Pre-trained Transformer-based Language Models"
+(EMNLP 2022). Import as ``import skillneuron_lens as snl``.
+"""
+
+from skillneuron_lens.accumulators import MeanAccumulator, ThresholdAccuracyAccumulator
+from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, TokenBatch
+from skillneuron_lens.errors import (
+    HookNotFoundError,
+    MissingPackageError,
+    ResultFileError,
+    SkillNeuronError,
+)
+from skillneuron_lens.fingerprint import model_fingerprint
+from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.positions import PositionSpec
+from skillneuron_lens.predictivity import (
+    PredictivityResult,
+    combine_runs,
+    compute_predictivity,
+    predictivity_from_activations,
+)
+from skillneuron_lens.recording import Recorder, RecordingConfig
+from skillneuron_lens.subtasks import Subtask, subtasks_for
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_HOOK",
+    "HookNotFoundError",
+    "MeanAccumulator",
+    "MissingPackageError",
+    "ModelAdapter",
+    "NeuronSet",
+    "PositionSpec",
+    "PredictivityResult",
+    "Recorder",
+    "RecordingConfig",
+    "ResultFileError",
+    "SkillNeuronError",
+    "Subtask",
+    "ThresholdAccuracyAccumulator",
+    "TokenBatch",
+    "__version__",
+    "combine_runs",
+    "compute_predictivity",
+    "model_fingerprint",
+    "predictivity_from_activations",
+    "subtasks_for",
+]

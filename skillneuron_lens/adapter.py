@@ -1,0 +1,250 @@
+"""One interface over every supported TransformerLens model class.
+
+:class:`ModelAdapter` hides the differences between ``TransformerBridge`` (TransformerLens 3.x/4.x)
+and ``HookedTransformer`` / ``HookedEncoder`` (TransformerLens 2.x/3.x): which hook points exist, how
+to tokenize, and how to run a forward pass with an attention mask. Everything else in the package
+talks to models only through hook names and this adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Int
+
+from skillneuron_lens.errors import HookNotFoundError, SkillNeuronError
+
+DEFAULT_HOOK = "blocks.{layer}.mlp.hook_post"
+PaddingSide = Literal["left", "right"]
+HookFn = Callable[..., Any]
+
+
+class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside a hook to end a forward pass once every needed activation has been seen."""
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Token ids and masks for one batch, padded on one side."""
+
+    input_ids: Int[torch.Tensor, "batch pos"]
+    attention_mask: Int[torch.Tensor, "batch pos"]
+    token_type_ids: Int[torch.Tensor, "batch pos"] | None = None
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """The same batch on another device."""
+        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        return TokenBatch(move(self.input_ids), move(self.attention_mask), move(self.token_type_ids))
+
+    @property
+    def is_left_padded(self) -> bool:
+        """Whether any row has padding before its first token."""
+        return bool((self.attention_mask[:, 0] == 0).any())
+
+
+def _model_kind(model: Any) -> str:
+    names = {cls.__name__ for cls in type(model).__mro__}
+    if "TransformerBridge" in names:
+        return "bridge"
+    if "HookedEncoder" in names:
+        return "hooked_encoder"
+    if "HookedTransformer" in names:
+        return "hooked_transformer"
+    if hasattr(model, "hook_dict") and hasattr(model, "hooks"):
+        return "hooked_root"
+    raise SkillNeuronError(
+        f"{type(model).__name__} is not a TransformerLens model (it has no hook_dict / hooks). Pass a "
+        "TransformerBridge, HookedTransformer or HookedEncoder, or load one with "
+        "skillneuron_lens.load_model(...)."
+    )
+
+
+def hook_templates(hook_names: Sequence[str]) -> list[str]:
+    """Collapse hook names into per-layer templates, e.g. ``blocks.{layer}.mlp.hook_post``."""
+    return sorted({re.sub(r"^blocks\.\d+\.", "blocks.{layer}.", name) for name in hook_names})
+
+
+class ModelAdapter:
+    """Uniform access to a TransformerLens model: hooks, tokenization, forward passes.
+
+    Args:
+        model: A ``TransformerBridge``, ``HookedTransformer``, ``HookedEncoder`` or another
+            ``HookedRootModule`` with a ``cfg.n_layers``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        """Wrap a model."""
+        self.model = model
+        self.kind = _model_kind(model)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer blocks."""
+        return int(self.model.cfg.n_layers)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's first parameter (CPU for a parameter-free model)."""
+        for parameter in self.model.parameters():
+            return parameter.device
+        return torch.device("cpu")
+
+    def hook_names(self) -> list[str]:
+        """Every hook point name the model accepts (aliases included on bridges)."""
+        return list(self.model.hook_dict.keys())
+
+    def resolve_hooks(self, template: str, layers: Sequence[int] | None = None) -> list[str]:
+        """Hook names for a per-layer template.
+
+        Args:
+            template: A hook name with a ``{layer}`` field, e.g. ``blocks.{layer}.mlp.hook_pre``.
+            layers: Layers to read; ``None`` means every layer.
+
+        Returns:
+            One hook name per layer, in the order given.
+
+        Raises:
+            HookNotFoundError: If the template has no ``{layer}`` field, a layer is out of range,
+                or the model has no such hook (the message lists the templates it does have).
+        """
+        if "{layer}" not in template:
+            raise HookNotFoundError(
+                f"Hook template {template!r} has no '{{layer}}' field. Write it like "
+                f"{DEFAULT_HOOK!r}."
+            )
+        chosen = list(range(self.n_layers)) if layers is None else [int(layer) for layer in layers]
+        if not chosen:
+            raise HookNotFoundError("layers is empty: choose at least one layer.")
+        if len(set(chosen)) != len(chosen):
+            raise HookNotFoundError(f"layers has repeated entries: {chosen}.")
+        bad = [layer for layer in chosen if not 0 <= layer < self.n_layers]
+        if bad:
+            raise HookNotFoundError(
+                f"Layer(s) {bad} do not exist: the model has layers 0..{self.n_layers - 1}."
+            )
+        available = set(self.hook_names())
+        names = [template.format(layer=layer) for layer in chosen]
+        missing = [name for name in names if name not in available]
+        if missing:
+            listing = "\n  ".join(hook_templates(sorted(available)))
+            raise HookNotFoundError(
+                f"The model ({type(self.model).__name__}) has no hook {missing[0]!r}. Per-layer hooks "
+                f"it has:\n  {listing}"
+            )
+        return names
+
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterator[None]:
+        """Attach forward hooks for the body of a ``with`` block; they are removed on exit."""
+        with self.model.hooks(fwd_hooks=list(fwd_hooks)):
+            yield
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer; a clear error when it has none."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            raise SkillNeuronError(
+                "The model has no tokenizer, so texts cannot be encoded. Attach one "
+                "(model.tokenizer = ...) or pass token ids instead of texts."
+            )
+        return tokenizer
+
+    def _pad_id(self) -> int:
+        tokenizer = self.tokenizer
+        for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+            if candidate is not None:
+                return int(candidate)
+        return 0
+
+    def tokenize(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        max_length: int = 128,
+        padding_side: PaddingSide = "right",
+        prepend_bos: bool = False,
+    ) -> TokenBatch:
+        """Encode texts (or text pairs) into one padded batch.
+
+        The tokenizer is never modified: padding is applied here, on the requested side.
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            max_length: Truncate longer encodings to this many tokens.
+            padding_side: ``"right"`` or ``"left"``.
+            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+
+        Returns:
+            The padded batch on the model's device.
+        """
+        if padding_side not in ("left", "right"):
+            raise SkillNeuronError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        encoded = self.tokenizer(
+            list(texts),
+            list(text_pairs) if text_pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+        )
+        rows: list[list[int]] = [list(ids) for ids in encoded["input_ids"]]
+        types: list[list[int]] | None = encoded.get("token_type_ids")
+        bos = self.tokenizer.bos_token_id
+        if prepend_bos and bos is not None:
+            for index, row in enumerate(rows):
+                if not row or row[0] != bos:
+                    rows[index] = [bos, *row]
+                    if types is not None:
+                        types[index] = [0, *types[index]]
+        return self._pad(rows, types, padding_side)
+
+    def _pad(
+        self, rows: list[list[int]], types: list[list[int]] | None, padding_side: PaddingSide
+    ) -> TokenBatch:
+        width = max(len(row) for row in rows)
+        pad_id = self._pad_id()
+
+        def padded(values: list[int], fill: int) -> list[int]:
+            extra = [fill] * (width - len(values))
+            return extra + values if padding_side == "left" else values + extra
+
+        ids = torch.tensor([padded(row, pad_id) for row in rows])
+        mask = torch.tensor([padded([1] * len(row), 0) for row in rows])
+        token_types = None if types is None else torch.tensor([padded(t, 0) for t in types])
+        return TokenBatch(ids, mask, token_types).to(self.device)
+
+    def forward(self, batch: TokenBatch) -> Any:
+        """Run the model on a batch with its attention mask (output is rarely needed).
+
+        Raises:
+            SkillNeuronError: For a left-padded batch on ``HookedEncoder``, which cannot take
+                position ids from the mask (use right padding there).
+        """
+        model = self.model
+        if self.kind == "bridge":
+            extra = {} if batch.token_type_ids is None else {"token_type_ids": batch.token_type_ids}
+            return model(batch.input_ids, attention_mask=batch.attention_mask, **extra)
+        if self.kind == "hooked_encoder":
+            if batch.is_left_padded:
+                raise SkillNeuronError(
+                    "HookedEncoder numbers positions from the first slot, so left padding would shift "
+                    "every position embedding. Use padding_side='right' with HookedEncoder."
+                )
+            return model(
+                batch.input_ids,
+                token_type_ids=batch.token_type_ids,
+                one_zero_attention_mask=batch.attention_mask,
+            )
+        return model(batch.input_ids, attention_mask=batch.attention_mask)
+
+    def run_until_stopped(self, batch: TokenBatch, fwd_hooks: Sequence[tuple[str, HookFn]]) -> None:
+        """Run a forward pass with hooks that may end it early by raising :class:`StopForward`."""
+        with torch.inference_mode(), self.hooks(fwd_hooks), contextlib.suppress(StopForward):
+            self.forward(batch)

@@ -1,0 +1,144 @@
+"""Saving and loading result directories: ``*.safetensors`` + ``cfg.json``, atomically.
+
+A result directory is written to a temporary sibling first and renamed into place, so a crash never
+leaves a half-written result. An existing directory is never replaced unless ``overwrite=True``.
+``cfg.json`` records the SHA-256 of the tensor file, so a damaged or truncated file is detected
+on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from skillneuron_lens.errors import ResultFileError
+
+CFG_FILE = "cfg.json"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_result_dir(
+    path: str | os.PathLike[str],
+    tensor_file: str,
+    tensors: dict[str, torch.Tensor],
+    cfg: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write ``tensor_file`` and ``cfg.json`` into a new directory, atomically.
+
+    Args:
+        path: The result directory to create.
+        tensor_file: Name of the safetensors file, e.g. ``predictivity.safetensors``.
+        tensors: Tensors to store (made contiguous and moved to CPU).
+        cfg: JSON-serialisable metadata.
+        overwrite: Replace an existing directory at ``path``.
+        extra_files: More text files to write, name -> content.
+
+    Returns:
+        The directory.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is false.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; nothing was written. Choose another directory or pass "
+            "overwrite=True (--overwrite on the command line) to replace it."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        tensor_path = staging / tensor_file
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tensor_path))
+        meta = {"format_version": FORMAT_VERSION, "tensor_file": tensor_file, **cfg}
+        meta["tensor_sha256"] = _sha256(tensor_path)
+        (staging / CFG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        for name, content in (extra_files or {}).items():
+            (staging / name).write_text(content)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    backup.rmdir()
+    os.replace(target, backup)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def load_result_dir(
+    path: str | os.PathLike[str], tensor_file: str, required: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a result directory written by :func:`save_result_dir`, checking it thoroughly.
+
+    Args:
+        path: The result directory.
+        tensor_file: Expected name of the safetensors file.
+        required: Tensor names that must be present.
+
+    Returns:
+        ``(tensors, cfg)``.
+
+    Raises:
+        ResultFileError: If a file is missing, unreadable, damaged, truncated or incomplete.
+    """
+    directory = Path(path)
+    cfg_path, tensor_path = directory / CFG_FILE, directory / tensor_file
+    for needed in (cfg_path, tensor_path):
+        if not needed.is_file():
+            raise ResultFileError(
+                f"{needed} is missing: {directory} is not a complete result directory."
+            )
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultFileError(f"{cfg_path} is damaged (not valid JSON: {error}).") from error
+    if cfg.get("format_version") != FORMAT_VERSION:
+        raise ResultFileError(
+            f"{cfg_path} has format version {cfg.get('format_version')!r}; this version of "
+            f"skillneuron-lens reads version {FORMAT_VERSION}."
+        )
+    if cfg.get("tensor_sha256") != _sha256(tensor_path):
+        raise ResultFileError(
+            f"{tensor_path} is damaged or truncated (its checksum does not match cfg.json). "
+            "Recompute the result."
+        )
+    try:
+        tensors = load_file(str(tensor_path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ResultFileError(f"{tensor_path} cannot be read: {error}.") from error
+    missing = [name for name in required if name not in tensors]
+    if missing:
+        raise ResultFileError(f"{tensor_path} lacks tensor(s) {missing}.")
+    return tensors, cfg
