@@ -38,8 +38,8 @@ class TokenBatch:
 
     def to(self, device: torch.device | str) -> TokenBatch:
         """The same batch on another device."""
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
-        return TokenBatch(move(self.input_ids), move(self.attention_mask), move(self.token_type_ids))
+        token_types = None if self.token_type_ids is None else self.token_type_ids.to(device)
+        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device), token_types)
 
     @property
     def is_left_padded(self) -> bool:

@@ -451,7 +451,7 @@ def compute_predictivity(
     targets = _targets(
         train_labels, dev_labels, n_classes=n_classes, scheme=scheme, balance=balance, seed=seed
     )
-    shape = dict(
+    shape: dict[str, Any] = dict(
         n_subtasks=len(targets.subtasks),
         n_slots=config.position_spec.n_slots,
         n_layers=len(recorder.layers),
@@ -565,7 +565,7 @@ def predictivity_from_activations(
         allow_single_class_dev=allow_single_class_dev,
     )
     _, n_slots, n_layers, n_neurons = train_acts.shape
-    shape = dict(
+    shape: dict[str, Any] = dict(
         n_subtasks=len(targets.subtasks), n_slots=n_slots, n_layers=n_layers, n_neurons=n_neurons
     )
     means = MeanAccumulator(**shape)

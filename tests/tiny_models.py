@@ -124,7 +124,8 @@ def toy_texts(n: int, seed: int = 0, min_len: int = 2, max_len: int = 12) -> tup
     for _ in range(n):
         label = rng.randint(0, 1)
         pool = WORDS[: len(WORDS) // 2] if label else WORDS[len(WORDS) // 2 :]
-        words = [rng.choice(pool if rng.random() < 0.7 else WORDS) for _ in range(rng.randint(min_len, max_len))]
+        length = rng.randint(min_len, max_len)
+        words = [rng.choice(pool if rng.random() < 0.7 else WORDS) for _ in range(length)]
         texts.append(" ".join(words))
         labels.append(label)
     return texts, labels

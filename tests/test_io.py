@@ -1,0 +1,112 @@
+"""Results save and load identically, atomically, and refuse damaged files or other models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import tiny_gpt2, toy_texts
+
+import skillneuron_lens as snl
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_gpt2()
+
+
+@pytest.fixture(scope="module")
+def result(model):
+    return snl.compute_predictivity(
+        model, toy_texts(20, 1), toy_texts(20, 2), positions=[0, -1], progress=False
+    )
+
+
+def test_round_trip_is_identical(tmp_path, result, model):
+    result.save(tmp_path / "run")
+    stored = load_file(str(tmp_path / "run" / "predictivity.safetensors"))
+    assert stored["predictivity"].dtype == torch.float32
+    assert stored["predictivity"].shape == (3, 48)
+    loaded = snl.PredictivityResult.load(tmp_path / "run", model=model)
+    for name in ("accuracy", "baseline", "n_train", "n_dev"):
+        assert torch.equal(getattr(loaded, name), getattr(result, name))
+    for name in ("layers", "hook", "slot_names", "subtask_names", "config", "fingerprint"):
+        assert getattr(loaded, name) == getattr(result, name)
+    assert torch.equal(loaded.predictivity, result.predictivity)
+    assert torch.equal(loaded.polarity, result.polarity)
+
+
+def test_existing_directory_is_never_overwritten_silently(tmp_path, result):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        result.save(target)
+    assert (target / "notes.txt").read_text() == "mine"
+    result.save(target, overwrite=True)
+    assert not (target / "notes.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging leftovers
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, result, monkeypatch):
+    import skillneuron_lens.io as io
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        result.save(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_file_is_detected(tmp_path, result):
+    result.save(tmp_path / "run")
+    path = tmp_path / "run" / "predictivity.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(snl.ResultFileError, match="damaged or truncated"):
+        snl.PredictivityResult.load(tmp_path / "run")
+
+
+def test_flipped_byte_is_detected(tmp_path, result):
+    result.save(tmp_path / "run")
+    path = tmp_path / "run" / "predictivity.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(snl.ResultFileError, match="damaged or truncated"):
+        snl.PredictivityResult.load(tmp_path / "run")
+
+
+def test_damaged_or_missing_cfg(tmp_path, result):
+    result.save(tmp_path / "run")
+    (tmp_path / "run" / "cfg.json").write_text("{not json")
+    with pytest.raises(snl.ResultFileError, match="not valid JSON"):
+        snl.PredictivityResult.load(tmp_path / "run")
+    (tmp_path / "run" / "cfg.json").unlink()
+    with pytest.raises(snl.ResultFileError, match="cfg.json is missing"):
+        snl.PredictivityResult.load(tmp_path / "run")
+
+
+def test_inconsistent_cfg(tmp_path, result):
+    result.save(tmp_path / "run")
+    cfg_path = tmp_path / "run" / "cfg.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["layers"] = [0, 1]
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(snl.ResultFileError, match="does not match its tensors"):
+        snl.PredictivityResult.load(tmp_path / "run")
+
+
+def test_loading_against_another_model_fails(tmp_path, result):
+    result.save(tmp_path / "run")
+    other = tiny_gpt2(seed=1)
+    with pytest.raises(snl.ResultFileError, match="computed on another model"):
+        snl.PredictivityResult.load(tmp_path / "run", model=other)
+
+
+def test_fingerprint_is_stable_and_weight_sensitive(model):
+    assert snl.model_fingerprint(model) == snl.model_fingerprint(model)
+    assert snl.model_fingerprint(model) != snl.model_fingerprint(tiny_gpt2(seed=1))
