@@ -13,8 +13,6 @@ import argparse
 import time
 
 import skillneuron_lens as snl
-from skillneuron_lens.models import load_model
-from skillneuron_lens.task_loaders import load_task
 
 
 def main() -> None:
@@ -26,8 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     positions = int(args.positions) if args.positions.lstrip("-").isdigit() else args.positions
 
-    model = load_model("minilm")
-    task = load_task("rotten_tomatoes", n=args.n, seed=0)
+    model = snl.load_model("minilm")
+    task = snl.load_task("rotten_tomatoes", n=args.n, seed=0)
     print(f"task {task.name}: train {len(task.train)}, dev {len(task.dev)} ({task.source})")
 
     start = time.perf_counter()

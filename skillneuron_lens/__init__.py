@@ -13,6 +13,7 @@ from skillneuron_lens.errors import (
     SkillNeuronError,
 )
 from skillneuron_lens.fingerprint import model_fingerprint
+from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.positions import PositionSpec
 from skillneuron_lens.predictivity import (
@@ -23,11 +24,33 @@ from skillneuron_lens.predictivity import (
 )
 from skillneuron_lens.recording import Recorder, RecordingConfig
 from skillneuron_lens.subtasks import Subtask, subtasks_for
+from skillneuron_lens.task_loaders import TASKS, list_tasks, load_task
+from skillneuron_lens.tasks import (
+    Split,
+    Task,
+    make_splits,
+    task_from_dataframe,
+    task_from_files,
+    task_from_hf_dataset,
+    task_from_lists,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_HOOK",
+    "KNOWN_MODELS",
+    "Split",
+    "TASKS",
+    "Task",
+    "list_tasks",
+    "load_model",
+    "load_task",
+    "make_splits",
+    "task_from_dataframe",
+    "task_from_files",
+    "task_from_hf_dataset",
+    "task_from_lists",
     "HookNotFoundError",
     "MeanAccumulator",
     "MissingPackageError",
