@@ -36,6 +36,14 @@ class _Accumulator:
     n_layers: int
     n_neurons: int
     device: torch.device | str = "cpu"
+    counts: torch.Tensor = field(init=False)
+
+    def _new_counts(self) -> torch.Tensor:
+        return torch.zeros(self.n_subtasks, dtype=torch.int64, device=self.device)
+
+    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
+        """Count the batch's examples per subtask, once per batch (not once per layer)."""
+        self.counts += (targets >= 0).sum(dim=0).to(self.counts.device)
 
     def _zeros(self, dtype: torch.dtype) -> torch.Tensor:
         shape = (self.n_subtasks, self.n_slots, self.n_layers, self.n_neurons)
@@ -69,19 +77,14 @@ class MeanAccumulator(_Accumulator):
     """Per-subtask sums and counts for the baseline (mean activation on the train split)."""
 
     sums: torch.Tensor = field(init=False)
-    counts: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
         """Allocate zeroed sums and counts."""
         self.sums = self._zeros(torch.float64)
-        self.counts = torch.zeros(self.n_subtasks, dtype=torch.int64, device=self.device)
+        self.counts = self._new_counts()
 
     def _tensors(self) -> list[torch.Tensor]:
         return [self.sums, self.counts]
-
-    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
-        """Count the batch's examples once per batch (not once per layer)."""
-        self.counts += (targets >= 0).sum(dim=0).to(self.counts.device)
 
     def add_layer(
         self,
@@ -108,12 +111,11 @@ class ThresholdAccuracyAccumulator(_Accumulator):
 
     baselines: torch.Tensor = field(default_factory=lambda: torch.empty(0))
     correct: torch.Tensor = field(init=False)
-    counts: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
         """Allocate zeroed counts and check the baselines' shape."""
         self.correct = self._zeros(torch.int64)
-        self.counts = torch.zeros(self.n_subtasks, dtype=torch.int64, device=self.device)
+        self.counts = self._new_counts()
         expected = (self.n_subtasks, self.n_slots, self.n_layers, self.n_neurons)
         if tuple(self.baselines.shape) != expected:
             raise SkillNeuronError(
@@ -123,10 +125,6 @@ class ThresholdAccuracyAccumulator(_Accumulator):
 
     def _tensors(self) -> list[torch.Tensor]:
         return [self.correct, self.counts]
-
-    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
-        """Count the batch's examples once per batch (not once per layer)."""
-        self.counts += (targets >= 0).sum(dim=0).to(self.counts.device)
 
     def add_layer(
         self,
