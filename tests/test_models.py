@@ -23,6 +23,7 @@ from skillneuron_lens.models import KNOWN_MODELS, load_model
 
 HAS_BRIDGE = models._bridge_available()
 BACKEND = "bridge" if HAS_BRIDGE else "hooked"
+pytestmark = pytest.mark.models
 
 
 def _missing(*import_names: str) -> bool:
