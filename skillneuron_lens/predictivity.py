@@ -37,8 +37,13 @@ TENSOR_FILE = "predictivity.safetensors"
 class LabelledTexts(Protocol):
     """Anything with ``texts``, ``labels`` and optional ``text_pairs`` (e.g. a task's split)."""
 
-    texts: Sequence[str]
-    labels: Sequence[int]
+    @property
+    def texts(self) -> Sequence[str]:
+        """The texts."""
+
+    @property
+    def labels(self) -> Sequence[int]:
+        """Integer labels, one per text."""
 
 
 @dataclass(frozen=True)
@@ -177,8 +182,20 @@ class PredictivityResult:
         """The same result aggregated over runs by ``how``."""
         return _replace(self, run_aggregation=how)
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        extra_files: dict[str, str] | None = None,
+    ) -> None:
         """Save to a directory: ``predictivity.safetensors`` + ``cfg.json`` (atomic).
+
+        Args:
+            path: The directory to create.
+            overwrite: Replace an existing directory.
+            extra_files: More text files written into the same directory in the same atomic step
+                (e.g. ``summary.json``).
 
         Raises:
             FileExistsError: If the directory exists and ``overwrite`` is false.
@@ -201,7 +218,9 @@ class PredictivityResult:
             "config": self.config,
             "fingerprint": self.fingerprint,
         }
-        save_result_dir(path, TENSOR_FILE, tensors, cfg, overwrite=overwrite)
+        save_result_dir(
+            path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra_files
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model: Any = None) -> PredictivityResult:

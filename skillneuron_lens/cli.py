@@ -1,0 +1,246 @@
+"""The ``skillneuron-lens`` command line.
+
+``skillneuron-lens find --model minilm --task rotten_tomatoes --out runs/rt`` runs the frozen-model
+pipeline offline: load the model and the task, fit a read-out, compute every neuron's predictivity,
+select skill neurons (with layer-matched random controls), and save the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from skillneuron_lens import __version__
+from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.models import KNOWN_MODELS, load_model
+from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity
+from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
+from skillneuron_lens.task_loaders import TASKS, load_task
+from skillneuron_lens.tasks import Task, task_from_files
+
+EXAMPLES = """examples:
+  skillneuron-lens find --model minilm --task rotten_tomatoes --out runs/rt
+  skillneuron-lens find --model smollm2 --task rotten_tomatoes --positions last --n 1000 --out runs/rt-smol
+  skillneuron-lens find --model minilm --train-file train.csv --dev-file dev.csv --test-file test.csv \\
+      --out runs/mine
+"""
+
+
+def _positions(text: str) -> Any:
+    """Parse ``--positions``: ``0``, ``0,1,-1``, ``last``, ``mean``, ``max`` or ``auto``."""
+    if text in ("auto", "last", "mean", "max"):
+        return text
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a position: use an int, a comma list of ints, last, mean, max or auto"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
+def _layers(text: str) -> list[int]:
+    """Parse ``--layers``: ``2-5`` or ``0,3,5``."""
+    try:
+        if "-" in text.strip("-"):
+            first, last = text.split("-", 1)
+            return list(range(int(first), int(last) + 1))
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a layer list (e.g. 2-5 or 0,3,5)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per pipeline step."""
+    parser = argparse.ArgumentParser(
+        prog="skillneuron-lens",
+        description="Find skill neurons in TransformerLens models (Wang et al., EMNLP 2022).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    find = commands.add_parser(
+        "find",
+        help="compute every neuron's predictivity and select skill neurons",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = find.add_argument_group("model and data")
+    source.add_argument("--model", default="minilm",
+                        help=f"offline name ({', '.join(KNOWN_MODELS)}), a local checkpoint directory "
+                             "or a Hugging Face name (default: minilm)")
+    source.add_argument("--task", default="rotten_tomatoes",
+                        help=f"named task ({', '.join(TASKS)}); default rotten_tomatoes (offline)")
+    source.add_argument("--train-file", help="CSV/JSONL with text,label (or text_a,text_b,label)")
+    source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
+    source.add_argument("--test-file", help="test split file")
+    source.add_argument("--n", type=int, default=2000,
+                        help="use at most N examples in all, stratified (default 2000; 0 = all)")
+    source.add_argument("--seed", type=int, default=0, help="seed for splits, sampling, controls")
+    source.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    source.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    neurons = find.add_argument_group("neurons")
+    neurons.add_argument("--hook", default=DEFAULT_HOOK, help=f"hook template (default {DEFAULT_HOOK})")
+    neurons.add_argument("--layers", type=_layers, help="layers to record, e.g. 2-5 (default all)")
+    neurons.add_argument("--positions", type=_positions, default="auto",
+                         help="0 ([CLS]/first token), a list like 0,1,-1, last, mean, max; auto = 0 for "
+                              "encoders, last for decoders")
+    neurons.add_argument("--fraction", type=float, default=0.02,
+                         help="share of each layer's neurons selected as skill neurons (default 0.02)")
+    neurons.add_argument("--top", type=int, default=20, help="top neurons listed in summary.json")
+    run = find.add_argument_group("read-out and run")
+    run.add_argument("--readout", choices=["linear", "verbalizer", "none"], default="linear",
+                     help="linear: logistic head on pooled last-layer features; verbalizer: label words "
+                          "from the LM head (needs --template and --label-words)")
+    run.add_argument("--readout-pooling", type=_positions, default="auto",
+                     help="features of the linear read-out: 0 ([CLS]), mean or last; auto = mean for "
+                          "encoders, last for decoders")
+    run.add_argument("--template", default="Review: {text}\nSentiment:",
+                     help="verbalizer template with {text} (encoders also {mask})")
+    run.add_argument("--label-words", default="negative,positive",
+                     help="comma-separated label words, in label order")
+    run.add_argument("--batch-size", type=int, default=32, help="examples per forward pass")
+    run.add_argument("--max-length", type=int, default=64, help="truncate texts to this many tokens")
+    run.add_argument("--out", required=True, help="run directory to create")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    verbosity = run.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    verbosity.add_argument("--verbose", action="store_true", help="log details (data sources, timings)")
+    return parser
+
+
+def _load_data(args: argparse.Namespace) -> Task:
+    if args.train_file:
+        task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
+    elif args.dev_file or args.test_file:
+        raise SkillNeuronError("--dev-file and --test-file need --train-file.")
+    else:
+        return load_task(args.task, seed=args.seed, n=args.n or None)
+    return task.subsample(args.n, seed=args.seed) if args.n else task
+
+
+def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> Any:
+    if args.readout == "none":
+        return None
+    if args.readout == "verbalizer":
+        words = [word.strip() for word in args.label_words.split(",")]
+        if len(words) != task.n_classes:
+            raise SkillNeuronError(
+                f"--label-words gives {len(words)} words for a task with {task.n_classes} classes "
+                f"({', '.join(task.label_names)})."
+            )
+        return VerbalizerReadout(model, args.template, words, batch_size=args.batch_size, progress=not quiet)
+    pooling = args.readout_pooling
+    if pooling == "auto":
+        pooling = "mean" if _is_encoder(model) else "last"
+    readout = LinearReadout(
+        model, pooling=pooling, batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
+    )
+    return readout.fit(task.train, task.dev, n_classes=task.n_classes)
+
+
+def _skill_summary(result: PredictivityResult, fraction: float, seed: int) -> dict[str, Any]:
+    skill = NeuronSet.top(result, fraction=fraction)
+    controls = skill.random_controls(n_draws=5, seed=seed)
+    random_means = [float(c.scores(result).mean()) for c in controls]
+    return {
+        "fraction_per_layer": fraction,
+        "count_per_layer": skill.counts_per_layer().tolist(),
+        "mean_predictivity": float(skill.scores(result).mean()),
+        "random_control_mean_predictivity": random_means,
+    }
+
+
+def _print_table(result: PredictivityResult, per_layer: int = 3) -> None:
+    print("layer  neuron  predictivity  polarity")
+    for row, layer in enumerate(result.layers):
+        order = torch.sort(result.predictivity[row], descending=True, stable=True).indices[:per_layer]
+        for neuron in order.tolist():
+            print(f"{layer:>5}  {neuron:>6}  {float(result.predictivity[row, neuron]):>12.3f}  "
+                  f"{int(result.polarity[row, neuron]):>+8d}")
+
+
+def run_find(args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``find`` and return its summary."""
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    started = time.perf_counter()
+    quiet = args.quiet
+    task = _load_data(args)  # cheap checks first: bad data fails before the model loads
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    positions = args.positions
+    if positions == "auto":
+        positions = 0 if _is_encoder(model) else "last"
+    readout = _readout(args, model, task, quiet)
+    test_split = task.splits.get("test")
+    test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+    result = compute_predictivity(
+        model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
+        n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
+        seed=args.seed, progress=not quiet,
+    )
+    skill_summary = _skill_summary(result, args.fraction, args.seed)
+    summary = {
+        "model": args.model,
+        "task": task.name,
+        "task_source": task.source,
+        "label_names": list(task.label_names),
+        "n_train": len(task.train),
+        "n_dev": len(task.dev),
+        "n_test": 0 if test_split is None else len(test_split),
+        "readout": args.readout,
+        "test_accuracy": test_accuracy,
+        "positions": positions,
+        "hook": args.hook,
+        "top_neurons": result.top_neurons(min(args.top, result.n_layers * result.n_neurons)),
+        "skill_neurons": skill_summary,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": json.dumps(summary, indent=2)})
+    if not quiet:
+        _print_table(result)
+        accuracy = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
+        random_mean = sum(skill_summary["random_control_mean_predictivity"]) / 5
+        print(f"read-out test accuracy {accuracy}; best neuron "
+              f"{summary['top_neurons'][0]['predictivity']:.3f}; skill set mean "
+              f"{skill_summary['mean_predictivity']:.3f} vs random {random_mean:.3f}; saved {out}")
+    return summary
+
+
+def _is_encoder(model: Any) -> bool:
+    adapter = ModelAdapter(model)
+    if adapter.kind == "hooked_encoder":
+        return True
+    hf_model = getattr(model, "original_model", None)
+    return bool(hf_model is not None and not getattr(hf_model.config, "is_decoder", False)
+                and "CausalLM" not in type(hf_model).__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``skillneuron-lens``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        if args.command == "find":
+            run_find(args)
+    except (SkillNeuronError, FileExistsError) as error:
+        print(f"skillneuron-lens: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

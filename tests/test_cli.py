@@ -1,0 +1,84 @@
+"""The command line: `find` end to end on a small CSV, options, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from skillneuron_lens import cli
+
+
+def write_csv(path, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def small_files(tmp_path, rotten_sample):
+    (train_texts, train_labels), (dev_texts, dev_labels) = rotten_sample
+    write_csv(tmp_path / "train.csv", list(zip(train_texts[:64], train_labels[:64], strict=True)))
+    write_csv(tmp_path / "dev.csv", list(zip(dev_texts[:32], dev_labels[:32], strict=True)))
+    write_csv(tmp_path / "test.csv", list(zip(dev_texts[32:64], dev_labels[32:64], strict=True)))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_find_writes_a_complete_run_directory(small_files, capsys):
+    out = small_files / "run"
+    args = [
+        "find", "--model", "minilm", "--train-file", str(small_files / "train.csv"),
+        "--dev-file", str(small_files / "dev.csv"), "--test-file", str(small_files / "test.csv"),
+        "--n", "0", "--layers", "4-5", "--positions", "0", "--out", str(out), "--quiet",
+    ]
+    assert cli.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["n_train"], summary["n_dev"], summary["n_test"]) == (64, 32, 32)
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    top = summary["top_neurons"][0]
+    assert set(top) == {"layer", "neuron", "predictivity", "polarity"} and top["layer"] in (4, 5)
+    assert summary["skill_neurons"]["count_per_layer"] == [30, 30]  # floor(0.02 * 1536)
+    assert load_file(str(out / "predictivity.safetensors"))["predictivity"].shape == (2, 1536)
+    assert cli.main(args) == 2  # the run directory exists: never overwritten silently
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main([*args, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["find", "--model", "no-such-model", "--out", "x"], "no-such-model"),
+        (["find", "--task", "no_such_task", "--model", "minilm", "--out", "x"], "no_such_task"),
+        (["find", "--dev-file", "d.csv", "--out", "x"], "need --train-file"),
+    ],
+)
+def test_bad_input_exits_with_a_one_line_message(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skillneuron-lens: error:") and message in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["find", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--train-file", "--positions", "--hook", "--seed", "--device", "--dtype",
+                   "--batch-size", "--n", "--readout", "--overwrite", "--quiet"):
+        assert option in text
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert "skillneuron-lens 0.1.0" in capsys.readouterr().out
+
+
+def test_bad_positions_are_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["find", "--positions", "middle", "--out", "x"])
+    assert stop.value.code == 2
+    assert "is not a position" in capsys.readouterr().err
