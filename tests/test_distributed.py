@@ -1,0 +1,49 @@
+"""Two torch.distributed processes, each taking half the examples, give the one-process answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import tiny_gpt2, toy_texts  # noqa: E402
+
+import skillneuron_lens as snl  # noqa: E402
+
+pytestmark = pytest.mark.models
+
+
+def _worker(rank: int, world: int, store: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        result = snl.compute_predictivity(
+            tiny_gpt2(), toy_texts(40, 1), toy_texts(30, 2), positions="mean", distributed=True,
+            progress=False,
+        )
+        result.save(Path(out) / f"rank{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_processes_match_one_process(tmp_path):
+    mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    alone = snl.compute_predictivity(
+        tiny_gpt2(), toy_texts(40, 1), toy_texts(30, 2), positions="mean", progress=False
+    )
+    for rank in range(2):
+        shared = snl.PredictivityResult.load(tmp_path / f"rank{rank}")
+        assert torch.equal(shared.accuracy, alone.accuracy)
+        assert torch.equal(shared.n_train, alone.n_train) and torch.equal(shared.n_dev, alone.n_dev)
+        torch.testing.assert_close(shared.baseline, alone.baseline, rtol=1e-12, atol=1e-12)
+
+
+def test_distributed_without_a_process_group_is_a_clear_error():
+    with pytest.raises(snl.SkillNeuronError, match="torch.distributed to be initialised"):
+        snl.compute_predictivity(
+            tiny_gpt2(), toy_texts(10, 1), toy_texts(10, 2), distributed=True, progress=False
+        )
