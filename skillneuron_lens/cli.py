@@ -229,10 +229,25 @@ def _is_encoder(model: Any) -> bool:
                 and "CausalLM" not in type(hf_model).__name__)
 
 
+def _silence_third_party_progress() -> None:
+    """Hide the progress bars that transformers and datasets draw while loading."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except (ImportError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``skillneuron-lens``; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if getattr(args, "quiet", False):
+        _silence_third_party_progress()
     try:
         if args.command == "find":
             run_find(args)
