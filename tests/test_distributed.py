@@ -39,7 +39,9 @@ def test_sharded_processes_match_one_process(tmp_path):
         shared = snl.PredictivityResult.load(tmp_path / f"rank{rank}")
         assert torch.equal(shared.accuracy, alone.accuracy)
         assert torch.equal(shared.n_train, alone.n_train) and torch.equal(shared.n_dev, alone.n_dev)
-        torch.testing.assert_close(shared.baseline, alone.baseline, rtol=1e-12, atol=1e-12)
+        # Each rank batches other examples together, so float32 activations may differ in the last
+        # bits (seen on HookedTransformer); the sums themselves merge exactly (test_recording).
+        torch.testing.assert_close(shared.baseline, alone.baseline, rtol=1e-5, atol=1e-6)
 
 
 def test_distributed_without_a_process_group_is_a_clear_error():
