@@ -9,7 +9,8 @@ Timed ways (each tokenizes with ``ModelAdapter.tokenize`` and goes through the s
 train texts in chunks of ``--batch-size``, then the dev texts; every example is seen once):
 
 (a) ``floor``: the bare Hugging Face encoder, ``bridge.original_model.bert(...)`` under
-    ``torch.inference_mode`` -- the least work any hook-based recorder must do.
+    ``torch.inference_mode`` -- the reference cost of one plain forward pass (a recorder that
+    stops right after its last hook, like (c), can do slightly less).
 (b) ``plain``: ``bridge.run_with_cache(..., names_filter=<the 6 blocks.{l}.mlp.hook_post>)`` under
     ``torch.inference_mode``, keeping the [CLS] (position 0) activations of every example in memory,
     then predictivity with plain torch (train-mean baseline, strict ``>``, ``max(acc, 1 - acc)``).
@@ -18,6 +19,11 @@ train texts in chunks of ``--batch-size``, then the dev texts; every example is 
 Each way gets one untimed warm-up batch; the order of the ways changes between repeats and the
 median over repeats is reported, with the ratios (b)/(a) and (c)/(a). The predictivities of (b)
 and (c) are compared (max abs difference, expected 0).
+
+Paired per-batch timing (skip with ``--skip-paired``): every batch then goes through the three
+ways back to back, the order rotating per batch, so all three share the same background load;
+(c) is timed as its per-batch step ``Recorder.accumulate_batch``. Reported: the ratio of the sums
+and the median per-batch ratio, which a busy machine disturbs far less than whole-pass medians.
 
 Memory: for each size in ``--memory-sizes`` and for (b) and (c), a fresh subprocess
 (``--memory-child N --memory-way plain|project``) loads the model and data, resets the kernel's
