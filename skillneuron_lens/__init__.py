@@ -6,6 +6,16 @@ After Wang et al., "Finding Skill Neurons in Pre-trained Transformer-based Langu
 
 from skillneuron_lens.accumulators import MeanAccumulator, ThresholdAccuracyAccumulator
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, TokenBatch
+from skillneuron_lens.classifier import ClassifierConfig, TunedClassifier
+from skillneuron_lens.compare import (
+    OverlapResult,
+    TaskComparison,
+    activated_overlap,
+    compare_runs,
+    skill_overlap,
+    spearman,
+    spearman_per_layer,
+)
 from skillneuron_lens.errors import (
     HookNotFoundError,
     MissingPackageError,
@@ -13,8 +23,28 @@ from skillneuron_lens.errors import (
     SkillNeuronError,
 )
 from skillneuron_lens.fingerprint import model_fingerprint
+from skillneuron_lens.interventions import neuron_means, neuron_pool, perturb, perturbation_hooks
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.perturbation import (
+    CrossTaskMatrix,
+    PerturbationCurve,
+    bootstrap_ci,
+    cross_task_matrix,
+    perturbation_curve,
+    sign_flip_test,
+)
+from skillneuron_lens.plotting import (
+    activation_histogram,
+    layer_distribution,
+    neuron_activations,
+    neuron_baseline,
+    perturbation_curves,
+    position_layer_heatmap,
+    predictivity_heatmap,
+    similarity_matrix,
+    skill_counts,
+)
 from skillneuron_lens.positions import PositionSpec
 from skillneuron_lens.predictivity import (
     PredictivityResult,
@@ -22,7 +52,19 @@ from skillneuron_lens.predictivity import (
     compute_predictivity,
     predictivity_from_activations,
 )
+from skillneuron_lens.pruning import (
+    PruningInfo,
+    baseline_means_from_result,
+    count_parameters,
+    load_pruned,
+    prune_model,
+    pruned_neuron_indices,
+    pruning_info,
+    save_pruned,
+    token_mean_activations,
+)
 from skillneuron_lens.recording import Recorder, RecordingConfig
+from skillneuron_lens.report import load_perturbation, write_report
 from skillneuron_lens.subtasks import Subtask, subtasks_for
 from skillneuron_lens.task_loaders import TASKS, list_tasks, load_task
 from skillneuron_lens.tasks import (
@@ -34,6 +76,7 @@ from skillneuron_lens.tasks import (
     task_from_hf_dataset,
     task_from_lists,
 )
+from skillneuron_lens.training import TrainConfig, train_classifier
 
 __version__ = "0.1.0"
 
@@ -71,4 +114,45 @@ __all__ = [
     "model_fingerprint",
     "predictivity_from_activations",
     "subtasks_for",
+    "ClassifierConfig",
+    "TunedClassifier",
+    "OverlapResult",
+    "TaskComparison",
+    "activated_overlap",
+    "compare_runs",
+    "skill_overlap",
+    "spearman",
+    "spearman_per_layer",
+    "neuron_means",
+    "neuron_pool",
+    "perturb",
+    "perturbation_hooks",
+    "CrossTaskMatrix",
+    "PerturbationCurve",
+    "bootstrap_ci",
+    "cross_task_matrix",
+    "perturbation_curve",
+    "sign_flip_test",
+    "activation_histogram",
+    "layer_distribution",
+    "neuron_activations",
+    "neuron_baseline",
+    "perturbation_curves",
+    "position_layer_heatmap",
+    "predictivity_heatmap",
+    "similarity_matrix",
+    "skill_counts",
+    "PruningInfo",
+    "baseline_means_from_result",
+    "count_parameters",
+    "load_pruned",
+    "prune_model",
+    "pruned_neuron_indices",
+    "pruning_info",
+    "save_pruned",
+    "token_mean_activations",
+    "load_perturbation",
+    "write_report",
+    "TrainConfig",
+    "train_classifier",
 ]

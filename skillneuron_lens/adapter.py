@@ -94,6 +94,43 @@ class ModelAdapter:
             return parameter.device
         return torch.device("cpu")
 
+    @property
+    def is_encoder(self) -> bool:
+        """Whether the model attends in both directions (BERT-like) rather than causally."""
+        if self.kind == "hooked_encoder":
+            return True
+        if self.kind != "bridge":
+            return False
+        name = type(getattr(self.model, "original_model", None)).__name__
+        return not any(marker in name for marker in ("CausalLM", "LMHead"))
+
+    @property
+    def d_model(self) -> int:
+        """Width of the residual stream."""
+        return int(self.model.cfg.d_model)
+
+    @property
+    def n_ctx(self) -> int | None:
+        """Longest input the model accepts, when the config says."""
+        value = getattr(self.model.cfg, "n_ctx", None)
+        return None if value is None else int(value)
+
+    @property
+    def token_embedding_hook(self) -> str:
+        """The hook whose output is the token embeddings (before position embeddings are added).
+
+        Raises:
+            HookNotFoundError: If the model has none of the known names.
+        """
+        available = set(self.hook_names())
+        for name in ("hook_embed", "embed.hook_embed", "embed.hook_out"):
+            if name in available:
+                return name
+        raise HookNotFoundError(
+            "The model has no token-embedding hook (hook_embed / embed.hook_embed), so soft prompts "
+            "cannot be spliced in."
+        )
+
     def hook_names(self) -> list[str]:
         """Every hook point name the model accepts (aliases included on bridges)."""
         return list(self.model.hook_dict.keys())
@@ -185,8 +222,28 @@ class ModelAdapter:
         Returns:
             The padded batch on the model's device.
         """
-        if padding_side not in ("left", "right"):
-            raise SkillNeuronError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        rows, types = self.encode_rows(texts, text_pairs, max_length=max_length, prepend_bos=prepend_bos)
+        return self.pad_rows(rows, types, padding_side)
+
+    def encode_rows(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        max_length: int = 128,
+        prepend_bos: bool = False,
+    ) -> tuple[list[list[int]], list[list[int]] | None]:
+        """Token ids (and token-type ids, if the tokenizer makes them) of each text, unpadded.
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            max_length: Truncate longer encodings to this many tokens.
+            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+
+        Returns:
+            One id list per text, and the matching token-type lists or ``None``.
+        """
         encoded = self.tokenizer(
             list(texts),
             list(text_pairs) if text_pairs is not None else None,
@@ -203,6 +260,21 @@ class ModelAdapter:
                     rows[index] = [bos, *row]
                     if types is not None:
                         types[index] = [0, *types[index]]
+        return rows, types
+
+    def pad_rows(
+        self,
+        rows: list[list[int]],
+        types: list[list[int]] | None = None,
+        padding_side: PaddingSide = "right",
+    ) -> TokenBatch:
+        """Pad id lists into one batch on the model's device.
+
+        Raises:
+            SkillNeuronError: For an unknown padding side.
+        """
+        if padding_side not in ("left", "right"):
+            raise SkillNeuronError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
         return self._pad(rows, types, padding_side)
 
     def _pad(

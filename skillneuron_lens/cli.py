@@ -20,19 +20,29 @@ import torch
 
 from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
+from skillneuron_lens.classifier import ClassifierConfig
+from skillneuron_lens.cli_steps import add_step_commands, load_data
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
-from skillneuron_lens.task_loaders import TASKS, load_task
-from skillneuron_lens.tasks import Task, task_from_files
+from skillneuron_lens.report import write_report
+from skillneuron_lens.task_loaders import TASKS
+from skillneuron_lens.tasks import Task
+from skillneuron_lens.training import TrainConfig
 
 EXAMPLES = """examples:
   skillneuron-lens find --model minilm --task rotten_tomatoes --out runs/rt
   skillneuron-lens find --model smollm2 --task rotten_tomatoes --positions last --n 1000 --out runs/rt-smol
   skillneuron-lens find --model minilm --train-file train.csv --dev-file dev.csv --test-file test.csv \\
       --out runs/mine
+  skillneuron-lens find --model minilm --tune prompt --runs 3 --out runs/rt-prompt
+  skillneuron-lens perturb --run runs/rt-prompt --mode gaussian --std 0.1
+  skillneuron-lens prune --run runs/rt-prompt --keep 0.02 --layers 2-5 --out runs/rt-pruned
+  skillneuron-lens compare runs/rt-prompt runs/tweets-prompt --out runs/compare
+  skillneuron-lens report runs/rt-prompt
 """
 
 
@@ -100,6 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
     neurons.add_argument("--fraction", type=float, default=0.02,
                          help="share of each layer's neurons selected as skill neurons (default 0.02)")
     neurons.add_argument("--top", type=int, default=20, help="top neurons listed in summary.json")
+    tuning = find.add_argument_group("tuning (the paper's setting: a soft prompt on the frozen model)")
+    tuning.add_argument("--tune", choices=["frozen", "prompt", "bitfit", "adapter", "none"], default="frozen",
+                        help="frozen: fit the read-out on frozen features (no tuning); prompt: train a soft "
+                             "prompt + read-out; bitfit: bias deltas; adapter: bottleneck adapters; none: "
+                             "train the read-out head only by gradient. Neurons are read at the prompt slots "
+                             "(prompt) or the label slot (others); --positions then counts inside them")
+    tuning.add_argument("--prompt-length", type=int, default=16, help="soft-prompt slots (default 16)")
+    tuning.add_argument("--head", choices=["auto", "linear", "verbalizer"], default="auto",
+                        help="tuned read-out: linear head, or verbalizer over the LM head (auto: verbalizer "
+                             "for decoders with a trained head)")
+    tuning.add_argument("--steps", type=int, default=300, help="training steps per run (default 300)")
+    tuning.add_argument("--epochs", type=float, help="train for this many epochs instead of --steps")
+    tuning.add_argument("--lr", type=float, default=3e-2, help="peak learning rate (default 3e-2)")
+    tuning.add_argument("--train-batch-size", type=int, default=16, help="examples per step (default 16)")
+    tuning.add_argument("--eval-every", type=int, default=50, help="dev evaluation interval in steps")
+    tuning.add_argument("--patience", type=int, default=4,
+                        help="stop after this many evaluations without dev improvement (0 = never)")
+    tuning.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast")
+    tuning.add_argument("--runs", type=int, default=1,
+                        help="tuning runs with seeds seed, seed+1, ... (the paper: several); predictivity "
+                             "is their mean")
     run = find.add_argument_group("read-out and run")
     run.add_argument("--readout", choices=["linear", "verbalizer", "none"], default="linear",
                      help="linear: logistic head on pooled last-layer features; verbalizer: label words "
@@ -115,20 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-length", type=int, default=64, help="truncate texts to this many tokens")
     run.add_argument("--out", required=True, help="run directory to create")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
-    verbosity = run.add_mutually_exclusive_group()
-    verbosity.add_argument("--quiet", action="store_true", help="no progress bars or tables")
-    verbosity.add_argument("--verbose", action="store_true", help="log details (data sources, timings)")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_verbosity(run)
+    add_step_commands(commands, _add_verbosity)
     return parser
 
 
-def _load_data(args: argparse.Namespace) -> Task:
-    if args.train_file:
-        task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
-    elif args.dev_file or args.test_file:
-        raise SkillNeuronError("--dev-file and --test-file need --train-file.")
-    else:
-        return load_task(args.task, seed=args.seed, n=args.n or None)
-    return task.subsample(args.n, seed=args.seed) if args.n else task
+def _add_verbosity(group: Any) -> None:
+    verbosity = group.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    verbosity.add_argument("--verbose", action="store_true", help="log details (data sources, timings)")
 
 
 def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> Any:
@@ -179,19 +206,25 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
     started = time.perf_counter()
     quiet = args.quiet
-    task = _load_data(args)  # cheap checks first: bad data fails before the model loads
+    task = load_data(args)  # cheap checks first: bad data fails before the model loads
     model = load_model(args.model, device=args.device, dtype=args.dtype)
-    positions = args.positions
-    if positions == "auto":
-        positions = 0 if _is_encoder(model) else "last"
-    readout = _readout(args, model, task, quiet)
     test_split = task.splits.get("test")
-    test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
-    result = compute_predictivity(
-        model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
-        n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
-        seed=args.seed, progress=not quiet,
-    )
+    tuned: TunedRuns | None = None
+    if args.tune == "frozen":
+        positions = args.positions
+        if positions == "auto":
+            positions = 0 if _is_encoder(model) else "last"
+        readout = _readout(args, model, task, quiet)
+        test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+        result = compute_predictivity(
+            model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
+            n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
+            seed=args.seed, progress=not quiet,
+        )
+    else:
+        positions = None if args.positions == "auto" else args.positions
+        tuned = _tune(args, model, task, positions, quiet)
+        result, test_accuracy = tuned.combined, tuned.mean_test_accuracy
     skill_summary = _skill_summary(result, args.fraction, args.seed)
     summary = {
         "model": args.model,
@@ -208,8 +241,26 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         "top_neurons": result.top_neurons(min(args.top, result.n_layers * result.n_neurons)),
         "skill_neurons": skill_summary,
         "seconds": round(time.perf_counter() - started, 1),
+        "tune": args.tune,
+        "arguments": {key: value for key, value in vars(args).items() if key != "func"},
     }
+    if tuned is not None:
+        summary["tuning"] = {
+            "method": args.tune,
+            "head": tuned.classifiers[0].head_kind,
+            "runs": args.runs,
+            "run_test_accuracies": tuned.test_accuracies,
+            "run_best_dev_accuracies": tuned.dev_accuracies,
+            "trainable_parameters": tuned.classifiers[0].parts.n_trainable(),
+            "classifiers": [f"tuned-run{index}" for index in range(args.runs)],
+            "history": [classifier.history for classifier in tuned.classifiers],
+        }
     result.save(out, overwrite=args.overwrite, extra_files={"summary.json": json.dumps(summary, indent=2)})
+    if tuned is not None:
+        for index, classifier in enumerate(tuned.classifiers):
+            classifier.save(out / f"tuned-run{index}")
+    if not args.no_report:
+        write_report(out)
     if not quiet:
         _print_table(result)
         accuracy = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
@@ -218,6 +269,30 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
               f"{summary['top_neurons'][0]['predictivity']:.3f}; skill set mean "
               f"{skill_summary['mean_predictivity']:.3f} vs random {random_mean:.3f}; saved {out}")
     return summary
+
+
+def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quiet: bool) -> TunedRuns:
+    words = tuple(word.strip() for word in args.label_words.split(",")) if args.label_words else ()
+    if args.head == "linear" or len(words) != task.n_classes:
+        if args.head == "verbalizer":
+            raise SkillNeuronError(
+                f"--label-words gives {len(words)} words for a task with {task.n_classes} classes."
+            )
+        words = ()
+    classifier = ClassifierConfig(
+        method=args.tune, head=args.head, n_classes=task.n_classes, label_words=words,
+        prompt_length=args.prompt_length, max_length=args.max_length, batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    training = TrainConfig(
+        steps=None if args.epochs else args.steps, epochs=args.epochs or 4.0, lr=args.lr,
+        batch_size=args.train_batch_size, eval_every=args.eval_every, patience=args.patience or None,
+        bf16=args.bf16, seed=args.seed, progress=not quiet,
+    )
+    return tune_runs(
+        model, task, classifier, training, runs=args.runs, positions=positions, hook=args.hook,
+        layers=args.layers, progress=not quiet,
+    )
 
 
 def _is_encoder(model: Any) -> bool:
@@ -251,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "find":
             run_find(args)
+        else:
+            args.func(args)
     except (SkillNeuronError, FileExistsError) as error:
         print(f"skillneuron-lens: error: {error}", file=sys.stderr)
         return 2

@@ -142,3 +142,12 @@ def load_result_dir(
     if missing:
         raise ResultFileError(f"{tensor_path} lacks tensor(s) {missing}.")
     return tensors, cfg
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file through a temporary file and a rename, so readers never see half a file."""
+    target = Path(path)
+    staging = target.with_name(f".{target.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, target)
+    return target

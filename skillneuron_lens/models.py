@@ -790,11 +790,16 @@ def load_model(
     torch_device = resolve_device(device)
     chosen = _resolve_backend(backend)
     directory = _local_checkpoint(name_or_path)
-    if directory is not None:
-        build_from_dir = _bridge_from_dir if chosen == "bridge" else _hooked_from_dir
-        return build_from_dir(directory, torch_device, torch_dtype)
-    build_from_hub = _bridge_from_hub if chosen == "bridge" else _hooked_from_hub
-    return build_from_hub(str(name_or_path).strip(), torch_device, torch_dtype)
+    # Weights a checkpoint lacks (e.g. MiniLM's MLM head) are initialised at random: seed that draw
+    # so that every load gives the same model (and the same fingerprint), without touching the
+    # caller's random state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if directory is not None:
+            build_from_dir = _bridge_from_dir if chosen == "bridge" else _hooked_from_dir
+            return build_from_dir(directory, torch_device, torch_dtype)
+        build_from_hub = _bridge_from_hub if chosen == "bridge" else _hooked_from_hub
+        return build_from_hub(str(name_or_path).strip(), torch_device, torch_dtype)
 
 
 def _local_checkpoint(name_or_path: str | os.PathLike[str]) -> Path | None:

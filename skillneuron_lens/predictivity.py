@@ -27,7 +27,7 @@ from skillneuron_lens.adapter import StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.io import load_result_dir, save_result_dir
-from skillneuron_lens.recording import Recorder, RecordingConfig
+from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
 RunAggregation = Literal["mean", "min"]
@@ -425,6 +425,7 @@ def compute_predictivity(
     seed: int = 0,
     progress: bool = True,
     distributed: bool = False,
+    inputs: InputBuilder | None = None,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
@@ -450,6 +451,9 @@ def compute_predictivity(
         progress: Show progress bars.
         distributed: Each ``torch.distributed`` process takes every world-size-th example and
             the accumulators are summed across processes (same answer as one process).
+        inputs: Optional input builder, e.g. a tuned classifier's soft-prompt inputs
+            (:meth:`skillneuron_lens.classifier.TunedClassifier.inputs`); positions then count inside
+            its region (e.g. the prompt slots).
 
     Returns:
         The :class:`PredictivityResult`.
@@ -466,7 +470,7 @@ def compute_predictivity(
         prepend_bos=prepend_bos,
         progress=progress,
     )
-    recorder = Recorder(model, config)
+    recorder = Recorder(model, config, inputs)
     targets = _targets(
         train_labels, dev_labels, n_classes=n_classes, scheme=scheme, balance=balance, seed=seed
     )
@@ -514,7 +518,7 @@ def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] |
         raise StopForward
 
     batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
-    recorder.adapter.run_until_stopped(batch, [(recorder.hook_names[0], measure)])
+    recorder.run(batch, [(recorder.hook_names[0], measure)])
     if not widths:
         raise SkillNeuronError(f"Hook {recorder.hook_names[0]!r} did not fire in a forward pass.")
     return widths[0]

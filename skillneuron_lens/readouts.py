@@ -221,6 +221,36 @@ def lm_head_is_pretrained(model: Any) -> bool:
     return any("predictions.transform" in k for k in keys)
 
 
+def label_word_ids(tokenizer: Any, words: Sequence[str], *, is_encoder: bool) -> list[int]:
+    """The token id read for each label word.
+
+    Decoders read the word with a leading space (as it follows ``"Sentiment:"``); encoders read it
+    as is. A word of several tokens is read by its first token, with a warning naming that token.
+
+    Raises:
+        SkillNeuronError: For fewer than two words, a word with no tokens, or two words that share
+            their first token.
+    """
+    if len(words) < 2:
+        raise SkillNeuronError("Give one label word per class (at least two).")
+    ids: list[int] = []
+    for word in words:
+        spaced = word if is_encoder else " " + word.strip()
+        encoded = tokenizer(spaced, add_special_tokens=False)["input_ids"]
+        if not encoded:
+            raise SkillNeuronError(f"Label word {word!r} encodes to no tokens.")
+        if len(encoded) > 1:
+            warnings.warn(
+                f"Label word {word!r} is {len(encoded)} tokens; its first token "
+                f"{tokenizer.convert_ids_to_tokens(encoded[:1])[0]!r} is used.",
+                stacklevel=3,
+            )
+        ids.append(int(encoded[0]))
+    if len(set(ids)) != len(ids):
+        raise SkillNeuronError(f"Label words {list(words)} share a first token: choose distinct words.")
+    return ids
+
+
 @dataclass
 class VerbalizerReadout:
     """Zero-shot classification by comparing label-word logits from the model's own head.
@@ -245,9 +275,7 @@ class VerbalizerReadout:
     def __post_init__(self) -> None:
         """Check the head, the template and the label words."""
         self.adapter = ModelAdapter(self.model)
-        self.is_encoder = self.adapter.kind == "hooked_encoder" or "MaskedLM" in type(
-            getattr(self.model, "original_model", None)
-        ).__name__
+        self.is_encoder = self.adapter.is_encoder
         if not lm_head_is_pretrained(self.model):
             raise SkillNeuronError(
                 "This checkpoint has no trained LM/MLM head (its weights file lacks the head), so a "
@@ -260,25 +288,9 @@ class VerbalizerReadout:
                 "Encoders read the label at a mask slot: put '{mask}' in the template, e.g. "
                 "'{text} It was {mask}.'"
             )
-        if len(self.label_words) < 2:
-            raise SkillNeuronError("Give one label word per class (at least two).")
-        self.label_token_ids = [self._word_id(word) for word in self.label_words]
-        if len(set(self.label_token_ids)) != len(self.label_token_ids):
-            raise SkillNeuronError(f"Label words {list(self.label_words)} share a first token.")
-
-    def _word_id(self, word: str) -> int:
-        tokenizer = self.adapter.tokenizer
-        spaced = word if self.is_encoder else " " + word.strip()
-        ids = tokenizer(spaced, add_special_tokens=False)["input_ids"]
-        if not ids:
-            raise SkillNeuronError(f"Label word {word!r} encodes to no tokens.")
-        if len(ids) > 1:
-            warnings.warn(
-                f"Label word {word!r} is {len(ids)} tokens; its first token "
-                f"{tokenizer.convert_ids_to_tokens(ids[:1])[0]!r} is used.",
-                stacklevel=3,
-            )
-        return int(ids[0])
+        self.label_token_ids = label_word_ids(
+            self.adapter.tokenizer, self.label_words, is_encoder=self.is_encoder
+        )
 
     def _fill(self, text: str, pair: str | None) -> str:
         mask = getattr(self.adapter.tokenizer, "mask_token", None) or ""

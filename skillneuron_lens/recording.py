@@ -27,6 +27,24 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.positions import PositionsLike, PositionSpec, reduce_positions
 
 
+class InputBuilder(Protocol):
+    """Builds model inputs for a recorder when plain tokenization is not enough (e.g. soft prompts).
+
+    ``encode`` makes the batch; ``hooks`` are attached for that batch's forward pass before the
+    recording hooks (e.g. splicing soft-prompt vectors into the embeddings); ``region`` is the mask
+    of the tokens whose positions the recorder reads (content coordinates count inside it).
+    """
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> TokenBatch:
+        """Encode one batch."""
+
+    def hooks(self, batch: TokenBatch) -> list[tuple[str, Any]]:
+        """Hooks to run with this batch."""
+
+    def region(self, batch: TokenBatch) -> Int[torch.Tensor, "batch pos"]:
+        """1 for the tokens positions are counted in, 0 elsewhere."""
+
+
 class LayerAccumulator(Protocol):
     """What the recorder feeds: per-batch example counts and per-layer reduced activations."""
 
@@ -97,19 +115,24 @@ class Recorder:
     Args:
         model: Any supported TransformerLens model.
         config: What to record.
+        inputs: Optional input builder (soft prompts and other tuned inputs); default: plain
+            tokenization with the config's padding.
     """
 
-    def __init__(self, model: Any, config: RecordingConfig) -> None:
+    def __init__(self, model: Any, config: RecordingConfig, inputs: InputBuilder | None = None) -> None:
         """Resolve hooks and positions up front, so bad settings fail before any forward pass."""
         self.adapter = ModelAdapter(model)
         self.config = config
+        self.inputs = inputs
         self.hook_names = self.adapter.resolve_hooks(config.hook, config.layers)
         self.layers = (
             tuple(range(self.adapter.n_layers)) if config.layers is None else config.layers
         )
 
     def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> TokenBatch:
-        """Tokenize one batch with the configured padding."""
+        """Tokenize one batch with the configured padding (or the input builder)."""
+        if self.inputs is not None:
+            return self.inputs.encode(texts, text_pairs)
         return self.adapter.tokenize(
             texts,
             text_pairs,
@@ -168,11 +191,12 @@ class Recorder:
         """Run one batch and feed every recorded layer to ``accumulator``."""
         accumulator.add_examples(targets)
         spec = self.config.position_spec
+        region = batch.attention_mask if self.inputs is None else self.inputs.region(batch)
         fired: list[str] = []
 
         def make_hook(layer_slot: int, name: str) -> Any:
             def hook(activations: torch.Tensor, hook: Any) -> None:
-                values = reduce_positions(activations, batch.attention_mask, spec)
+                values = reduce_positions(activations, region, spec)
                 accumulator.add_layer(layer_slot, values, targets, where=name)
                 fired.append(name)
                 if len(fired) == len(self.hook_names):
@@ -181,10 +205,15 @@ class Recorder:
             return hook
 
         hooks = [(name, make_hook(slot, name)) for slot, name in enumerate(self.hook_names)]
-        self.adapter.run_until_stopped(batch, hooks)
+        self.run(batch, hooks)
         if len(fired) != len(self.hook_names):
             silent = sorted(set(self.hook_names) - set(fired))
             raise SkillNeuronError(
                 f"Hook(s) {silent} never fired during the forward pass, so their neurons cannot be "
                 "recorded. Choose hooks on the path of the forward pass."
             )
+
+    def run(self, batch: TokenBatch, hooks: Sequence[tuple[str, Any]]) -> None:
+        """One forward pass with the input builder's hooks (if any) followed by ``hooks``."""
+        extra = [] if self.inputs is None else self.inputs.hooks(batch)
+        self.adapter.run_until_stopped(batch, [*extra, *hooks])

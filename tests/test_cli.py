@@ -82,3 +82,70 @@ def test_bad_positions_are_rejected_by_the_parser(capsys):
         cli.main(["find", "--positions", "middle", "--out", "x"])
     assert stop.value.code == 2
     assert "is not a position" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory, rotten_sample):
+    """A tiny prompt-tuned MiniLM run (a few steps: checks plumbing, not accuracy)."""
+    directory = tmp_path_factory.mktemp("tuned")
+    (train_texts, train_labels), (dev_texts, dev_labels) = rotten_sample
+    write_csv(directory / "train.csv", list(zip(train_texts[:48], train_labels[:48], strict=True)))
+    write_csv(directory / "dev.csv", list(zip(dev_texts[:24], dev_labels[:24], strict=True)))
+    write_csv(directory / "test.csv", list(zip(dev_texts[24:48], dev_labels[24:48], strict=True)))
+    out = directory / "run"
+    args = [
+        "find", "--model", "minilm", "--train-file", str(directory / "train.csv"),
+        "--dev-file", str(directory / "dev.csv"), "--test-file", str(directory / "test.csv"), "--n", "0",
+        "--tune", "prompt", "--prompt-length", "4", "--steps", "4", "--eval-every", "2",
+        "--train-batch-size", "8", "--max-length", "32", "--runs", "2", "--out", str(out), "--quiet",
+    ]
+    assert cli.main(args) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_find_with_prompt_tuning_saves_runs_and_prompt_slot_predictivity(tuned_run):
+    summary = json.loads((tuned_run / "summary.json").read_text())
+    tuning = summary["tuning"]
+    assert tuning["method"] == "prompt" and tuning["runs"] == 2
+    assert len(tuning["run_test_accuracies"]) == 2
+    assert summary["test_accuracy"] == pytest.approx(sum(tuning["run_test_accuracies"]) / 2)
+    assert (tuned_run / "tuned-run0" / "tuned.safetensors").is_file()
+    assert (tuned_run / "tuned-run1" / "cfg.json").is_file()
+    assert (tuned_run / "report.html").is_file()
+    tensors = load_file(str(tuned_run / "predictivity.safetensors"))
+    assert tensors["accuracy"].shape == (2, 1, 4, 6, 1536)  # runs, subtask, prompt slots, layers, neurons
+
+
+@pytest.mark.slow
+def test_perturb_prune_compare_and_report_on_a_tuned_run(tuned_run, tmp_path, capsys):
+    perturb = ["perturb", "--run", str(tuned_run), "--fractions", "0.02,0.1", "--draws", "2",
+               "--permutations", "200", "--quiet"]
+    assert cli.main(perturb) == 0
+    curve = json.loads((tuned_run / "perturbation.json").read_text())
+    assert curve["fractions"] == [0.02, 0.1] and len(curve["random"]) == 2
+    assert cli.main(perturb) == 2 and "already exists" in capsys.readouterr().err
+    assert cli.main([*perturb, "--overwrite", "--mode", "zero"]) == 0
+
+    pruned = tmp_path / "pruned"
+    assert cli.main(["prune", "--run", str(tuned_run), "--keep", "0.02", "--layers", "2-5",
+                     "--out", str(pruned), "--quiet"]) == 0
+    facts = json.loads((pruned / "prune.json").read_text())
+    assert facts["parameters_after"] < facts["parameters_before"]
+    assert 0.0 <= facts["accuracy_after"] <= 1.0
+
+    compared = tmp_path / "compare"
+    assert cli.main(["compare", str(tuned_run), str(tuned_run), "--names", "a,b", "--draws", "50",
+                     "--out", str(compared), "--quiet"]) == 0
+    matrix = json.loads((compared / "compare.json").read_text())
+    assert matrix["names"] == ["a", "b"]
+    assert matrix["spearman"][0][1] == pytest.approx(1.0)
+    assert (compared / "compare.html").is_file()
+
+    assert cli.main(["report", str(tuned_run), "--quiet"]) == 0
+    assert "Perturbation" in (tuned_run / "report.html").read_text()
+
+
+def test_perturb_needs_a_run_directory(tmp_path, capsys):
+    assert cli.main(["perturb", "--run", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err

@@ -1,0 +1,374 @@
+"""The ``perturb``, ``prune``, ``compare`` and ``report`` sub-commands, which work on run directories.
+
+A run directory made by ``find`` holds ``predictivity.safetensors``, ``cfg.json``, ``summary.json``
+(with the ``find`` arguments, so the model and data can be loaded again) and, for tuned runs, one
+``tuned-run{i}`` directory per tuning run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from skillneuron_lens.classifier import TunedClassifier
+from skillneuron_lens.compare import compare_runs
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.interventions import MODES
+from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.models import load_model
+from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
+from skillneuron_lens.plotting import similarity_matrix
+from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.pruning import (
+    baseline_means_from_result,
+    count_parameters,
+    prune_model,
+    save_pruned,
+    token_mean_activations,
+)
+from skillneuron_lens.report import write_report
+from skillneuron_lens.task_loaders import load_task
+from skillneuron_lens.tasks import Task, task_from_files
+
+
+# ---- shared helpers -------------------------------------------------------------------------------
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma list of fractions, e.g. 0.01,0.05"
+        ) from None
+    if not all(0 < value <= 1 for value in values):
+        raise argparse.ArgumentTypeError(f"fractions must be in (0, 1], got {text!r}")
+    return values
+
+
+def _layer_list(text: str) -> list[int]:
+    try:
+        if "-" in text.strip("-"):
+            first, last = text.split("-", 1)
+            return list(range(int(first), int(last) + 1))
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a layer list (e.g. 2-5 or 0,3,5)") from None
+
+
+def load_data(args: argparse.Namespace) -> Task:
+    """The task named by ``find``-style arguments (``--task`` or ``--train-file`` ...)."""
+    if args.train_file:
+        task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
+    elif args.dev_file or args.test_file:
+        raise SkillNeuronError("--dev-file and --test-file need --train-file.")
+    else:
+        return load_task(args.task, seed=args.seed, n=args.n or None)
+    return task.subsample(args.n, seed=args.seed) if args.n else task
+
+
+class Run:
+    """A ``find`` run directory, reopened: its result, its arguments, and (lazily) model and task.
+
+    Args:
+        path: The run directory.
+
+    Raises:
+        SkillNeuronError: If the directory is not a complete run.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        """Read the result and summary."""
+        self.path = Path(path)
+        if not (self.path / "summary.json").is_file():
+            raise SkillNeuronError(
+                f"{self.path} is not a run directory (no summary.json): make one with "
+                "`skillneuron-lens find`."
+            )
+        self.summary = json.loads((self.path / "summary.json").read_text())
+        self.arguments = argparse.Namespace(**self.summary.get("arguments", {}))
+        self.result = PredictivityResult.load(self.path)
+
+    def model(self, device: str | None = None) -> Any:
+        """Load the run's model again (checked against the saved fingerprint)."""
+        model = load_model(
+            self.arguments.model, device=device or self.arguments.device, dtype=self.arguments.dtype
+        )
+        PredictivityResult.load(self.path, model=model)  # raises if the weights differ
+        return model
+
+    def task(self) -> Task:
+        """Load the run's data again (same seed, same split)."""
+        return load_data(self.arguments)
+
+    def classifier(self, model: Any, index: int = 0) -> TunedClassifier:
+        """The ``index``-th tuned classifier of the run.
+
+        Raises:
+            SkillNeuronError: For a run without tuned classifiers.
+        """
+        directory = self.path / f"tuned-run{index}"
+        if not directory.is_dir():
+            raise SkillNeuronError(
+                f"{self.path} has no tuned classifier {directory.name}: perturbation and pruning measure a "
+                "classifier's accuracy, so run find with --tune prompt (or bitfit, adapter, none)."
+            )
+        return TunedClassifier.load(directory, model)
+
+    def split(self, task: Task, name: str) -> Any:
+        """A named split of the task, with a clear error when missing."""
+        if name not in task.splits:
+            raise SkillNeuronError(f"The task has no {name!r} split (it has {', '.join(task.splits)}).")
+        return task.splits[name]
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False)
+
+
+# ---- perturb --------------------------------------------------------------------------------------
+def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
+    """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``."""
+    run = Run(args.run)
+    target = run.path / "perturbation.json"
+    if target.exists() and not args.overwrite:
+        raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    model = run.model(args.device)
+    classifier = run.classifier(model, args.classifier_run)
+    split = run.split(run.task(), args.split)
+    where = None if args.where == "all" else classifier.position_mask(args.where)
+    mode_kwargs: dict[str, Any] = {}
+    if args.mode == "gaussian":
+        mode_kwargs["std"] = args.std
+    elif args.mode == "scale":
+        mode_kwargs["factor"] = args.factor
+    elif args.mode == "clamp":
+        mode_kwargs["value"] = args.value
+    curve = perturbation_curve(
+        model,
+        lambda: classifier.correct(split, progress=False),
+        run.result,
+        fractions=args.fractions,
+        mode=args.mode,
+        draws=args.draws,
+        seed=args.seed,
+        n_permutations=args.permutations,
+        progress=_progress(args),
+        where=where,
+        **mode_kwargs,
+    )
+    curve.save(target, overwrite=args.overwrite)
+    if not args.no_report:
+        write_report(run.path)
+    if _progress(args):
+        print(
+            f"clean accuracy {curve.clean_accuracy:.3f} ({args.split}, {len(split)} examples); "
+            f"mode {args.mode}"
+        )
+        print("fraction  skill   random(mean)  bottom  p-value")
+        for index, fraction in enumerate(curve.fractions):
+            print(
+                f"{fraction:>8.3f}  {float(curve.skill[index]):.3f}   {float(curve.random_mean[index]):.3f}"
+                f"         {float(curve.bottom[index]):.3f}   {float(curve.p_values[index]):.2g}"
+            )
+        print(f"saved {target}")
+    return curve.to_dict()
+
+
+# ---- prune ----------------------------------------------------------------------------------------
+def _timed_accuracy(classifier: TunedClassifier, split: Any) -> tuple[float, float]:
+    started = time.perf_counter()
+    accuracy = classifier.accuracy(split, progress=False)
+    return accuracy, time.perf_counter() - started
+
+
+def run_prune(args: argparse.Namespace) -> dict[str, Any]:
+    """Prune the run's model to its skill neurons; save it and report accuracy and size."""
+    run = Run(args.run)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    model = run.model(args.device)
+    keep = NeuronSet.top(run.result, fraction=args.keep)
+    task = run.task()
+    if args.means == "tokens":
+        means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
+    else:
+        means = baseline_means_from_result(run.result)
+    layers = args.layers or list(run.result.layers)
+    pruned = prune_model(model, keep, means, layers=layers)
+    summary: dict[str, Any] = {
+        "run": str(run.path),
+        "keep_fraction": args.keep,
+        "layers": layers,
+        "means": args.means,
+        "parameters_before": count_parameters(model),
+        "parameters_after": count_parameters(pruned),
+    }
+    summary["parameter_ratio"] = summary["parameters_after"] / summary["parameters_before"]
+    if (run.path / "tuned-run0").is_dir():
+        classifier = run.classifier(model, args.classifier_run)
+        split = run.split(task, args.split)
+        summary["accuracy_before"], seconds_before = _timed_accuracy(classifier, split)
+        summary["accuracy_after"], seconds_after = _timed_accuracy(classifier.bind(pruned), split)
+        summary["evaluation_speedup"] = seconds_before / seconds_after
+    save_pruned(pruned, out, overwrite=args.overwrite)
+    atomic_write_text(out / "prune.json", json.dumps(summary, indent=2))
+    if _progress(args):
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+        print(f"saved {out}")
+    return summary
+
+
+# ---- compare --------------------------------------------------------------------------------------
+def run_compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Compare several runs' neurons; write ``compare.json`` and ``compare.html``."""
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    if len(args.runs) < 2:
+        raise SkillNeuronError("Give at least two run directories to compare.")
+    names = args.names.split(",") if args.names else [Path(path).name for path in args.runs]
+    if len(names) != len(args.runs) or len(set(names)) != len(names):
+        raise SkillNeuronError(f"--names needs one distinct name per run ({len(args.runs)}), got {names}.")
+    results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
+    comparison = compare_runs(
+        results,
+        fraction=args.fraction,
+        n_draws=args.draws,
+        seed=args.seed,
+        allow_different_models=args.allow_different_models,
+    )
+    comparison.save(out, overwrite=args.overwrite)
+    figures = [
+        similarity_matrix(comparison.spearman, names, title="Spearman correlation of neuron predictivity"),
+        similarity_matrix(
+            comparison.jaccard, names, title=f"Jaccard overlap of top-{args.fraction:g} skill sets"
+        ),
+    ]
+    parts = [
+        figure.to_html(full_html=False, include_plotlyjs=index == 0) for index, figure in enumerate(figures)
+    ]
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>skill-neuron comparison</title></head><body>"
+    )
+    atomic_write_text(out / "compare.html", page + "".join(parts) + "</body></html>")
+    if _progress(args):
+        width = max(len(name) for name in names)
+        for title, matrix in (("Spearman", comparison.spearman), ("Jaccard", comparison.jaccard)):
+            print(title)
+            print(" " * width + "  " + "  ".join(f"{name[:8]:>8}" for name in names))
+            for row, name in enumerate(names):
+                print(f"{name:>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix[row]))
+        print(f"saved {out}")
+    return comparison.to_dict()
+
+
+# ---- report ---------------------------------------------------------------------------------------
+def run_report(args: argparse.Namespace) -> str:
+    """(Re)write a run directory's ``report.html``."""
+    path = write_report(args.run_dir, top_k=args.top, max_columns=args.max_columns, fraction=args.fraction)
+    if _progress(args):
+        print(f"wrote {path}")
+    return str(path)
+
+
+# ---- parser -------------------------------------------------------------------------------------
+def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> None:
+    """Register ``perturb``, ``prune``, ``compare`` and ``report`` on the sub-command parser."""
+    perturb = commands.add_parser(
+        "perturb",
+        help="perturb skill vs random vs bottom neurons of a tuned run (perturbation.json)",
+        description=run_perturb.__doc__,
+    )
+    perturb.add_argument("--run", required=True, help="run directory made by find --tune ...")
+    perturb.add_argument(
+        "--mode", choices=list(MODES), default="gaussian", help="intervention (default gaussian)"
+    )
+    perturb.add_argument("--std", type=float, default=0.1, help="gaussian noise std (default 0.1, the paper)")
+    perturb.add_argument("--factor", type=float, default=0.0, help="scale mode: multiply by this")
+    perturb.add_argument("--value", type=float, default=0.0, help="clamp mode: set to this")
+    perturb.add_argument(
+        "--fractions",
+        type=_fractions,
+        default=list(DEFAULT_FRACTIONS),
+        help="comma list of per-layer fractions (default 0.01,0.02,0.05,0.1,0.15,0.2)",
+    )
+    perturb.add_argument("--draws", type=int, default=5, help="random control draws per fraction (default 5)")
+    perturb.add_argument("--permutations", type=int, default=10000, help="sign-flip permutations")
+    perturb.add_argument(
+        "--where",
+        choices=["all", "prompt", "input"],
+        default="all",
+        help="positions perturbed (default all, the paper)",
+    )
+    _add_run_options(perturb)
+    perturb.add_argument("--overwrite", action="store_true", help="replace an existing perturbation.json")
+    perturb.add_argument("--no-report", action="store_true", help="do not rewrite report.html")
+    add_verbosity(perturb)
+    perturb.set_defaults(func=run_perturb)
+
+    prune = commands.add_parser(
+        "prune",
+        help="prune the model down to its skill neurons (folded baselines)",
+        description=run_prune.__doc__,
+    )
+    prune.add_argument("--run", required=True, help="run directory made by find")
+    prune.add_argument(
+        "--keep", type=float, default=0.02, help="share of each layer's neurons kept (default 0.02)"
+    )
+    prune.add_argument("--layers", type=_layer_list, help="layers to prune, e.g. 2-5 (default all recorded)")
+    prune.add_argument(
+        "--means",
+        choices=["baseline", "tokens"],
+        default="baseline",
+        help="constant for removed neurons: the run's baselines or the mean over all train tokens",
+    )
+    prune.add_argument("--out", required=True, help="directory for the pruned model")
+    _add_run_options(prune)
+    prune.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    add_verbosity(prune)
+    prune.set_defaults(func=run_prune)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare tasks' neurons (Spearman, skill-set overlap)",
+        description=run_compare.__doc__,
+    )
+    compare.add_argument("runs", nargs="+", help="two or more run directories")
+    compare.add_argument("--names", help="comma-separated names (default: directory names)")
+    compare.add_argument("--fraction", type=float, default=0.02, help="skill-set fraction for the overlap")
+    compare.add_argument("--draws", type=int, default=1000, help="random draws of the overlap baseline")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    compare.add_argument(
+        "--allow-different-models",
+        action="store_true",
+        help="compare runs from different weights (same architecture)",
+    )
+    compare.add_argument("--out", required=True, help="directory for compare.json and compare.html")
+    compare.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    add_verbosity(compare)
+    compare.set_defaults(func=run_compare)
+
+    report = commands.add_parser(
+        "report", help="write report.html for a run directory", description=run_report.__doc__
+    )
+    report.add_argument("run_dir", help="run directory made by find")
+    report.add_argument("--top", type=int, default=20, help="rows of the top-neuron table")
+    report.add_argument("--max-columns", type=int, default=2000, help="bin wider layers in the heatmap")
+    report.add_argument("--fraction", type=float, help="skill-set fraction shown (default: the run's)")
+    add_verbosity(report)
+    report.set_defaults(func=run_report)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
+    parser.add_argument(
+        "--classifier-run", type=int, default=0, help="which tuned-run{i} classifier (default 0)"
+    )
+    parser.add_argument("--device", help="device (default: the run's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of random controls and noise")
