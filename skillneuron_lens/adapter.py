@@ -123,7 +123,10 @@ class ModelAdapter:
             HookNotFoundError: If the model has none of the known names.
         """
         available = set(self.hook_names())
-        for name in ("hook_embed", "embed.hook_embed", "embed.hook_out"):
+        # Bridges: ``embed.hook_out`` is the word-embedding module's output (their ``hook_embed``
+        # alias can point at the embedding block's LayerNorm output on BERT). HookedEncoder:
+        # ``embed.hook_embed``. HookedTransformer: ``hook_embed``.
+        for name in ("embed.hook_out", "embed.hook_embed", "hook_embed"):
             if name in available:
                 return name
         raise HookNotFoundError(

