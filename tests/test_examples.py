@@ -41,7 +41,8 @@ def run_example(script: str, *args: str, cwd: Path, quick: bool = True) -> subpr
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     # One torch thread: on a 2-core machine shared with other jobs, two threads waiting on each other
-    # made the quick walkthrough about 3x slower (123 s vs 38 s wall). Results are not compared.
+    # made the quick walkthrough about 3x slower (132 s vs 38 s wall, one run each under nice -n 10
+    # while two other jobs kept both cores busy). Results are not compared.
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if quick:
