@@ -21,7 +21,7 @@ import torch
 from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
-from skillneuron_lens.cli_steps import add_step_commands, load_data
+from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
@@ -59,17 +59,6 @@ def _positions(text: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def _layers(text: str) -> list[int]:
-    """Parse ``--layers``: ``2-5`` or ``0,3,5``."""
-    try:
-        if "-" in text.strip("-"):
-            first, last = text.split("-", 1)
-            return list(range(int(first), int(last) + 1))
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a layer list (e.g. 2-5 or 0,3,5)") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per pipeline step."""
     parser = argparse.ArgumentParser(
@@ -103,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
     neurons = find.add_argument_group("neurons")
     neurons.add_argument("--hook", default=DEFAULT_HOOK, help=f"hook template (default {DEFAULT_HOOK})")
-    neurons.add_argument("--layers", type=_layers, help="layers to record, e.g. 2-5 (default all)")
+    neurons.add_argument("--layers", type=layer_list, help="layers to record, e.g. 2-5 (default all)")
     neurons.add_argument("--positions", type=_positions, default="auto",
                          help="0 ([CLS]/first token), a list like 0,1,-1, last, mean, max; auto = 0 for "
                               "encoders, last for decoders")

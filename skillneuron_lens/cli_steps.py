@@ -49,7 +49,8 @@ def _fractions(text: str) -> list[float]:
     return values
 
 
-def _layer_list(text: str) -> list[int]:
+def layer_list(text: str) -> list[int]:
+    """Parse a layer list: ``2-5`` or ``0,3,5``."""
     try:
         if "-" in text.strip("-"):
             first, last = text.split("-", 1)
@@ -325,7 +326,7 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
     prune.add_argument(
         "--keep", type=float, default=0.02, help="share of each layer's neurons kept (default 0.02)"
     )
-    prune.add_argument("--layers", type=_layer_list, help="layers to prune, e.g. 2-5 (default all recorded)")
+    prune.add_argument("--layers", type=layer_list, help="layers to prune, e.g. 2-5 (default all recorded)")
     prune.add_argument(
         "--means",
         choices=["baseline", "tokens"],
