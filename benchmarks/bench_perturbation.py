@@ -33,103 +33,27 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
-import json
-import platform
-import shlex
 import statistics
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import (
+    add_shared_options,
+    begin,
+    classifier_and_predictivity,
+    finish,
+    fraction_list,
+    load_average,
+    timed,
+)
 
 import skillneuron_lens as snl
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS
 
 TARGET = 1.10
-
-
-def command_line() -> str:
-    """The command that started this process (``HF_HUB_OFFLINE`` as this script sees it)."""
-    argv = getattr(sys, "orig_argv", [sys.executable, *sys.argv])
-    return f"HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']} {shlex.join(argv)}"
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages (empty where unavailable)."""
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return []
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    from importlib.metadata import version
-
-    import transformers
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "transformer_lens": version("transformer-lens"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def fraction_list(text: str) -> list[float]:
-    """``"0.01,0.05"`` -> ``[0.01, 0.05]``."""
-    return [float(part) for part in text.split(",") if part.strip()]
-
-
-def get_classifier(
-    model: Any, task: Any, args: argparse.Namespace
-) -> tuple[snl.TunedClassifier, dict[str, Any]]:
-    """Load the classifier from ``--classifier`` or build one and train it for ``--steps`` steps."""
-    if args.classifier is not None:
-        classifier = snl.TunedClassifier.load(args.classifier, model)
-        return classifier, {"source": f"loaded from {args.classifier}", "history": classifier.history}
-    config = snl.ClassifierConfig(
-        method="prompt",
-        head="linear",
-        n_classes=task.n_classes,
-        prompt_length=args.prompt_length,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
-    classifier = snl.TunedClassifier(model, config)
-    if args.steps <= 0:
-        return classifier, {"source": "untrained (timing does not depend on accuracy)", "history": []}
-    training = snl.TrainConfig(
-        steps=args.steps,
-        eval_every=max(1, min(50, args.steps)),
-        patience=None,
-        seed=args.seed,
-        progress=False,
-    )
-    start = time.perf_counter()
-    snl.train_classifier(classifier, task.train, task.dev, training)
-    seconds = time.perf_counter() - start
-    if args.save_classifier is not None:
-        classifier.save(args.save_classifier, overwrite=True)
-    return classifier, {
-        "source": f"trained {args.steps} steps ({seconds:.0f} s)",
-        "history": classifier.history,
-        "train_s": seconds,
-    }
-
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    """Call and time."""
-    start = time.perf_counter()
-    out = function()
-    return out, time.perf_counter() - start
+UNTRAINED = "untrained (timing does not depend on accuracy)"
 
 
 def measure(
@@ -274,12 +198,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", choices=("train", "dev", "test"))
     parser.add_argument("--repeats", type=int, default=1, help="sweeps (each with its C plain passes)")
     parser.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--prompt-length", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
-    )
+    add_shared_options(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -287,34 +206,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark."""
     args = parse_args(argv)
-    print(f"command: {command_line()}", flush=True)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    results: dict[str, Any] = {
-        "command": command_line(),
-        "config": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()},
-        "machine": machine(),
-        "load_average_start": load_average(),
-    }
-    results["config"]["target"] = TARGET
-    print(json.dumps(results["machine"]), flush=True)
-    model = snl.load_model("minilm")
-    task = snl.load_task("rotten_tomatoes", seed=0, n=args.n)
-    classifier, results["classifier"] = get_classifier(model, task, args)
-    print(f"classifier: {results['classifier']['source']}", flush=True)
-    result, results["predictivity_s"] = timed(
-        lambda: classifier.predictivity(task.train, task.dev, progress=False)
-    )
+    results, model, task = begin(args, TARGET)
+    classifier, result = classifier_and_predictivity(model, task, args, results, UNTRAINED)
     split = task.splits[args.split]
     results["timing"] = measure(model, classifier, result, split, args)
-    results["load_average_end"] = load_average()
-    print_results(results)
-    print(f"load average start {results['load_average_start']}, end {results['load_average_end']}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
+    finish(results, args, print_results)
 
 
 if __name__ == "__main__":

@@ -44,17 +44,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import copy
-import json
-import platform
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import add_shared_options, begin, finish
 from torch.nn import functional
 
 import skillneuron_lens as snl
@@ -63,37 +60,6 @@ from skillneuron_lens.training import frozen
 
 TARGET = 1.15
 WAYS = ("floor", "project")
-
-
-def command_line() -> str:
-    """The command that started this process (``HF_HUB_OFFLINE`` as this script sees it)."""
-    argv = getattr(sys, "orig_argv", [sys.executable, *sys.argv])
-    return f"HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']} {shlex.join(argv)}"
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages (empty where unavailable)."""
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return []
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    from importlib.metadata import version
-
-    import transformers
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "transformer_lens": version("transformer-lens"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def step_rows(n_train: int, batch_size: int, count: int, seed: int) -> list[list[int]]:
@@ -379,12 +345,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of --steps timed steps (pooled)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--prompt-length", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
-    )
+    add_shared_options(parser)
     parser.add_argument(
         "--floor-splice",
         choices=("auto", "inputs_embeds", "embeddings_output"),
@@ -405,20 +366,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark."""
     args = parse_args(argv)
-    print(f"command: {command_line()}", flush=True)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    results: dict[str, Any] = {
-        "command": command_line(),
-        "config": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()},
-        "machine": machine(),
-        "load_average_start": load_average(),
-    }
-    results["config"]["target"] = TARGET
-    print(json.dumps(results["machine"]), flush=True)
-    model = snl.load_model("minilm")
-    task = snl.load_task("rotten_tomatoes", seed=0, n=args.n)
+    results, model, task = begin(args, TARGET)
     config = snl.ClassifierConfig(
         method="prompt",
         head="linear",
@@ -440,13 +388,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results["end_to_end"] = measure_end_to_end(
             model, config, task.train, args.steps * args.repeats, args.batch_size
         )
-    results["load_average_end"] = load_average()
-    print_results(results)
-    print(f"load average start {results['load_average_start']}, end {results['load_average_end']}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
+    finish(results, args, print_results)
 
 
 if __name__ == "__main__":

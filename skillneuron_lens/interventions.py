@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -452,15 +452,22 @@ def _check_texts(texts: Sequence[str], text_pairs: Sequence[str] | None) -> None
         raise SkillNeuronError(f"{len(text_pairs)} text pairs were given for {len(texts)} texts.")
 
 
+_Streamed = TypeVar("_Streamed", _WeightedMean, _Collect)
+
+
 def _stream(
-    recorder: Recorder,
-    accumulator: _WeightedMean | _Collect,
+    model: Any,
+    config: RecordingConfig,
+    new_accumulator: Callable[[int], _Streamed],
     texts: Sequence[str],
     text_pairs: Sequence[str] | None,
     weigh_by_tokens: bool,
     description: str,
-) -> None:
-    config = recorder.config
+) -> tuple[Recorder, _Streamed]:
+    """Check the texts, then record them into a fresh accumulator (one slot per recorded layer)."""
+    _check_texts(texts, text_pairs)
+    recorder = Recorder(model, config)
+    accumulator = new_accumulator(len(recorder.layers))
     size = config.batch_size
     starts = range(0, len(texts), size)
     for start in tqdm(starts, desc=description, disable=not config.progress, unit="batch"):
@@ -470,6 +477,7 @@ def _stream(
             batch.attention_mask.sum(dim=1) if weigh_by_tokens else torch.ones_like(batch.input_ids[:, 0])
         )
         recorder.accumulate_batch(accumulator, batch, weights[:, None].long())
+    return recorder, accumulator
 
 
 def _in_given_order(recorder: Recorder, layers: Sequence[int] | None) -> list[int]:
@@ -534,13 +542,11 @@ def neuron_means(
         prepend_bos=prepend_bos,
         progress=progress,
     )
-    _check_texts(texts, text_pairs)
-    recorder = Recorder(model, config)
-    n_layers = len(recorder.layers)
-    accumulator = _WeightedMean(n_layers)
-    _stream(recorder, accumulator, texts, text_pairs, per == "token", "neuron means")
+    recorder, accumulator = _stream(
+        model, config, _WeightedMean, texts, text_pairs, per == "token", "neuron means"
+    )
     sums = [s for s in accumulator.sums if s is not None]
-    if len(sums) != n_layers:
+    if len(sums) != len(recorder.layers):
         raise SkillNeuronError(f"Hook {hook!r} did not fire for every layer.")
     means = torch.stack(sums) / accumulator.weight
     return means[_in_given_order(recorder, layers)]
@@ -593,9 +599,6 @@ def neuron_pool(
         prepend_bos=prepend_bos,
         progress=progress,
     )
-    _check_texts(texts, text_pairs)
-    recorder = Recorder(model, config)
-    accumulator = _Collect(len(recorder.layers))
-    _stream(recorder, accumulator, texts, text_pairs, False, "neuron pool")
+    recorder, accumulator = _stream(model, config, _Collect, texts, text_pairs, False, "neuron pool")
     stacked = torch.stack([torch.cat(parts) for parts in accumulator.values], dim=1)
     return stacked[:, _in_given_order(recorder, layers)]
