@@ -75,11 +75,22 @@ def save_result_dir(
         (staging / CFG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         for name, content in (extra_files or {}).items():
             (staging / name).write_text(content)
+        _apply_umask(staging)
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _apply_umask(directory: Path) -> None:
+    """Give a staging directory (created private by ``mkdtemp``) and its files the usual permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for file in directory.iterdir():
+        if file.is_file():
+            file.chmod(0o666 & ~umask)
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

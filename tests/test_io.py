@@ -110,3 +110,15 @@ def test_loading_against_another_model_fails(tmp_path, result):
 def test_fingerprint_is_stable_and_weight_sensitive(model):
     assert snl.model_fingerprint(model) == snl.model_fingerprint(model)
     assert snl.model_fingerprint(model) != snl.model_fingerprint(tiny_gpt2(seed=1))
+
+
+def test_saved_directory_follows_the_umask(tmp_path, result):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        result.save(tmp_path / "run")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "run" / "predictivity.safetensors").stat().st_mode & 0o777 == 0o644
