@@ -164,7 +164,7 @@ def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> A
         return VerbalizerReadout(model, args.template, words, batch_size=args.batch_size, progress=not quiet)
     pooling = args.readout_pooling
     if pooling == "auto":
-        pooling = "mean" if _is_encoder(model) else "last"
+        pooling = "mean" if ModelAdapter(model).is_encoder else "last"
     readout = LinearReadout(
         model, pooling=pooling, batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
     )
@@ -206,7 +206,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     if args.tune == "frozen":
         positions = args.positions
         if positions == "auto":
-            positions = 0 if _is_encoder(model) else "last"
+            positions = 0 if ModelAdapter(model).is_encoder else "last"
         readout = _readout(args, model, task, quiet)
         test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
         result = compute_predictivity(
@@ -314,15 +314,6 @@ def _headline(result: PredictivityResult) -> dict[str, float]:
         "top1pct_mean": float(NeuronSet.top(result, fraction=0.01).scores(result).mean()),
         "mean": float(result.predictivity.mean()),
     }
-
-
-def _is_encoder(model: Any) -> bool:
-    adapter = ModelAdapter(model)
-    if adapter.kind == "hooked_encoder":
-        return True
-    hf_model = getattr(model, "original_model", None)
-    return bool(hf_model is not None and not getattr(hf_model.config, "is_decoder", False)
-                and "CausalLM" not in type(hf_model).__name__)
 
 
 def _silence_third_party_progress() -> None:

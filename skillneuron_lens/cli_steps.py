@@ -17,6 +17,7 @@ from typing import Any
 from skillneuron_lens.classifier import TunedClassifier
 from skillneuron_lens.compare import compare_runs
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.interventions import MODES
 from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.models import load_model
@@ -98,7 +99,10 @@ class Run:
         model = load_model(
             self.arguments.model, device=device or self.arguments.device, dtype=self.arguments.dtype
         )
-        PredictivityResult.load(self.path, model=model)  # raises if the weights differ
+        if not same_model(self.result.fingerprint, model_fingerprint(model)):
+            raise SkillNeuronError(
+                f"{self.arguments.model!r} now loads other weights than the run {self.path} was made with."
+            )
         return model
 
     def task(self) -> Task:

@@ -81,20 +81,23 @@ def tune_runs(
         raise SkillNeuronError(f"runs must be at least 1, got {runs}.")
     splits = getattr(task, "splits", {})
     test = splits.get("test")
-    out = TunedRuns([], [], None, [], [])  # type: ignore[arg-type]
+    classifiers: list[TunedClassifier] = []
+    results: list[PredictivityResult] = []
+    test_accuracies: list[float | None] = []
+    dev_accuracies: list[float] = []
     for run in range(runs):
         settings = dataclasses.replace(classifier, seed=classifier.seed + run)
         tuned = TunedClassifier(model, settings)
         run_training = dataclasses.replace(training, seed=training.seed + run, progress=progress)
         history = train_classifier(tuned, task.train, task.dev, run_training)
-        out.dev_accuracies.append(max(entry["dev_accuracy"] for entry in history))
-        out.test_accuracies.append(None if test is None else tuned.accuracy(test, progress=progress))
-        out.results.append(
+        dev_accuracies.append(max(entry["dev_accuracy"] for entry in history))
+        test_accuracies.append(None if test is None else tuned.accuracy(test, progress=progress))
+        results.append(
             tuned.predictivity(
                 task.train, task.dev, region=region, positions=positions, hook=hook, layers=layers,
                 progress=progress, seed=settings.seed,
             )
         )
-        out.classifiers.append(tuned)
-    out.combined = combine_runs(out.results, how=aggregation)
-    return out
+        classifiers.append(tuned)
+    combined = combine_runs(results, how=aggregation)
+    return TunedRuns(classifiers, results, combined, test_accuracies, dev_accuracies)
