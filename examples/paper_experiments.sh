@@ -26,7 +26,8 @@ queue_a() {
   "$SNL" find --model minilm --task rotten_tomatoes --n 4000 "${TUNE[@]}" --runs 3 --input-control \
     --out "$OUT/rt-prompt"
   "$SNL" perturb --run "$OUT/rt-prompt" --mode gaussian --std 0.1 --quiet
-  "$SNL" perturb --run "$OUT/rt-prompt" --mode zero --output perturbation-zero.json --no-report --quiet
+  "$SNL" perturb --run "$OUT/rt-prompt" --mode zero --fractions 0.02,0.05,0.1,0.2 --draws 3 \
+    --output perturbation-zero.json --no-report --quiet
   "$PY" benchmarks/bench_tuning.py --n 2000 --steps 60 --repeats 1 --threads 1 --json "$OUT/bench-tuning.json"
 }
 
