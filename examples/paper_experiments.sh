@@ -4,11 +4,13 @@
 #   bash examples/paper_experiments.sh [OUT_DIR]      (default runs/paper; it must not exist yet)
 #
 # Two queues run side by side with one thread each (2 cores): A = Rotten Tomatoes prompt tuning
-# (3 seeds, input-token control), its perturbation curves and the tuning benchmark; B = tweets
-# (positive vs negative) with its perturbation curve, BitFit and adapters on Rotten Tomatoes, SmolLM2
-# prompt tuning with a verbalizer, and the subjectivity / BBC News runs for the task comparison.
+# (3 seeds, input-token control), its perturbation curves, the tuning benchmark, a label-slot ([CLS])
+# head with its perturbation curves, and the transferability experiment; B = tweets (positive vs
+# negative) with its perturbation curve, BitFit and adapters on Rotten Tomatoes, SmolLM2 prompt tuning
+# with a verbalizer, the subjectivity / BBC News runs for the task comparison (prompt slots, and the
+# frozen model's [CLS] neurons), and the pruning benchmark.
 # Every number in docs/results.md comes from the files this writes (summary.json, perturbation*.json,
-# compare/compare.json, smollm2.json, bench-*.json).
+# compare*/compare.json, smollm2.json, transferability.json, bench-*.json). About 2.5 hours.
 set -euo pipefail
 OUT="${1:-runs/paper}"
 if [ -e "$OUT" ]; then
@@ -29,6 +31,13 @@ queue_a() {
   "$SNL" perturb --run "$OUT/rt-prompt" --mode zero --fractions 0.02,0.05,0.1,0.2 --draws 3 \
     --output perturbation-zero.json --no-report --quiet
   "$PY" benchmarks/bench_tuning.py --n 2000 --steps 60 --repeats 1 --threads 1 --json "$OUT/bench-tuning.json"
+  "$SNL" find --model minilm --task rotten_tomatoes --n 4000 "${TUNE[@]}" --pooling read \
+    --out "$OUT/rt-prompt-read" --no-report
+  "$SNL" perturb --run "$OUT/rt-prompt-read" --mode gaussian --std 0.1 --fractions 0.02,0.05,0.1,0.2 \
+    --no-report --quiet
+  "$SNL" perturb --run "$OUT/rt-prompt-read" --mode zero --fractions 0.02,0.05,0.1,0.2 \
+    --output perturbation-zero.json --no-report --quiet
+  "$PY" examples/transferability.py "$OUT/transferability.json" --n 1000 --steps 150 --head-steps 60
 }
 
 queue_b() {
@@ -44,6 +53,13 @@ queue_b() {
   done
   "$SNL" compare "$OUT/rt-prompt" "$OUT/tweets-prompt" "$OUT/subjectivity-prompt" "$OUT/bbc_news-prompt" \
     --names rotten_tomatoes,tweets_binary,subjectivity,bbc_news --out "$OUT/compare"
+  for task in rotten_tomatoes tweets_binary subjectivity bbc_news; do
+    "$SNL" find --model minilm --task "$task" --n 4000 --out "$OUT/frozen/$task" --no-report --quiet
+  done
+  "$SNL" compare "$OUT/frozen/rotten_tomatoes" "$OUT/frozen/tweets_binary" "$OUT/frozen/subjectivity" \
+    "$OUT/frozen/bbc_news" --names rotten_tomatoes,tweets_binary,subjectivity,bbc_news --out "$OUT/compare-frozen"
+  "$PY" benchmarks/bench_pruning.py --n 4000 --classifier "$OUT/rt-prompt/tuned-run0" --layers 2-5 \
+    --repeats 3 --threads 1 --json "$OUT/bench-pruning-layers2-5.json"
 }
 
 queue_a > "$OUT/queue-a.log" 2>&1 &

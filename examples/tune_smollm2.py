@@ -5,8 +5,9 @@ AFTER the review (a decoder's prompt before the input could not see it) and is i
 token embeddings of ``--init-text`` (default ``"\\nSentiment:"``, the end of the zero-shot template), so
 before training it reads like ``{review}\\nSentiment:``. The label is read at the last position from
 SmolLM2's own LM head, restricted to the words "negative" / "positive". The script prints the test
-accuracy before training (zero-shot with the initial prompt) and after, and the trainable parameter
-count; the model's weights never change.
+accuracy before training (zero-shot with the initial prompt) and after, a one-sided paired sign-flip test
+that tuning helped (on the same test examples; with 0/1 differences this is an exact McNemar-type test
+when few examples disagree), and the trainable parameter count; the model's weights never change.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import argparse
 import json
 import time
 
+import torch
+
 import skillneuron_lens as snl
+
+
+def correct(classifier: snl.TunedClassifier, split: snl.Split) -> torch.Tensor:
+    """1.0 where the classifier gets a test example right, else 0.0."""
+    predictions = classifier.predict(split, progress=False)
+    return (predictions == torch.as_tensor(split.labels)).double()
 
 
 def main() -> None:
@@ -41,7 +50,8 @@ def main() -> None:
         seed=args.seed,
     )
     classifier = snl.TunedClassifier(model, config)
-    before = classifier.accuracy(task.test, progress=False)
+    right_before = correct(classifier, task.test)
+    before = float(right_before.mean())
     print(f"before tuning (prompt = embeddings of {args.init_text!r}, {length} slots): test {before:.3f}")
     training = snl.TrainConfig(
         steps=args.steps, lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every, patience=None,
@@ -50,15 +60,22 @@ def main() -> None:
     tuning_started = time.perf_counter()
     history = snl.train_classifier(classifier, task.train, task.dev, training)
     tuning_seconds = time.perf_counter() - tuning_started
-    after = classifier.accuracy(task.test, progress=False)
+    right_after = correct(classifier, task.test)
+    after = float(right_after.mean())
+    gain, p_value, method = snl.sign_flip_test(right_after - right_before, seed=args.seed)
     numbers = {
         "n_train": len(task.train), "n_dev": len(task.dev), "n_test": len(task.test),
         "prompt_slots": length, "trainable_parameters": classifier.parts.n_trainable(),
-        "test_accuracy_before": before, "test_accuracy_after": after, "history": history,
+        "test_accuracy_before": before, "test_accuracy_after": after,
+        "examples_fixed": int(((right_after - right_before) > 0).sum()),
+        "examples_broken": int(((right_after - right_before) < 0).sum()),
+        "p_value_after_above_before": p_value, "p_value_method": method, "history": history,
         "tuning_seconds": round(tuning_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
     }
     print(f"after {args.steps} steps ({tuning_seconds:.0f} s): test {after:.3f}; dev history "
           f"{[(h['step'], round(h['dev_accuracy'], 3)) for h in history]}")
+    print(f"paired test that tuning helped: gain {gain:+.3f}, {numbers['examples_fixed']} examples fixed, "
+          f"{numbers['examples_broken']} broken, one-sided p = {p_value:.2g} ({method})")
     if args.json:
         with open(args.json, "x", encoding="utf-8") as handle:  # never overwrite silently
             json.dump(numbers, handle, indent=2)

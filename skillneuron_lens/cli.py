@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--head", choices=["auto", "linear", "verbalizer"], default="auto",
                         help="tuned read-out: linear head, or verbalizer over the LM head (auto: verbalizer "
                              "for decoders with a trained head)")
+    tuning.add_argument("--pooling", choices=["auto", "read", "mean"], default="auto",
+                        help="what a tuned linear head reads: read (the hidden state at the label slot), "
+                             "mean (all tokens) or auto (mean for encoders, the label slot for decoders)")
     tuning.add_argument("--steps", type=int, default=300, help="training steps per run (default 300)")
     tuning.add_argument("--epochs", type=float, help="train for this many epochs instead of --steps")
     tuning.add_argument("--lr", type=float, default=3e-2, help="peak learning rate (default 3e-2)")
@@ -279,7 +282,7 @@ def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quie
             )
         words = ()
     classifier = ClassifierConfig(
-        method=args.tune, head=args.head, n_classes=task.n_classes, label_words=words,
+        method=args.tune, head=args.head, pooling=args.pooling, n_classes=task.n_classes, label_words=words,
         prompt_length=args.prompt_length, max_length=args.max_length, batch_size=args.batch_size,
         seed=args.seed,
     )

@@ -175,11 +175,12 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
             f"clean accuracy {curve.clean_accuracy:.3f} ({args.split}, {len(split)} examples); "
             f"mode {args.mode}"
         )
-        print("fraction  skill   random(mean)  bottom  p-value")
+        print("fraction  skill   random(mean)  bottom  p-value  draw p-value")
         for index, fraction in enumerate(curve.fractions):
             print(
                 f"{fraction:>8.3f}  {float(curve.skill[index]):.3f}   {float(curve.random_mean[index]):.3f}"
-                f"         {float(curve.bottom[index]):.3f}   {float(curve.p_values[index]):.2g}"
+                f"         {float(curve.bottom[index]):.3f}   {float(curve.p_values[index]):<7.2g}  "
+                f"{float(curve.draw_p_values[index]):.2g}"
             )
         print(f"saved {target}")
     return curve.to_dict()

@@ -25,6 +25,13 @@ Statistics (all seeded, so the same inputs give the same numbers):
   is at most ``n_permutations`` the null distribution is enumerated exactly (``p = #{T* >= T} /
   2**m``); otherwise ``n_permutations`` random sign vectors are drawn and ``p = (1 + #{T* >= T}) /
   (1 + n_permutations)``, which is never zero and valid at any number of permutations.
+  This test is conditional on the random sets that were drawn: it asks whether the skill set hurts
+  more than *these* sets, on these examples.
+* :attr:`PerturbationCurve.draw_p_values` asks the other question, whether the skill set hurts more
+  than layer-matched random sets in general: the rank of the skill accuracy among the random draws,
+  ``p = (1 + #{draws with accuracy <= skill}) / (1 + draws)`` (valid when the skill set is treated as
+  one more exchangeable draw under the null). Its smallest value is ``1 / (1 + draws)``, so a level of
+  0.01 needs at least 99 draws.
 """
 
 from __future__ import annotations
@@ -292,6 +299,16 @@ class PerturbationCurve:
         """Accuracy averaged over the random draws."""
         return self.random.mean(dim=0)
 
+    @property
+    def draw_p_values(self) -> Float[torch.Tensor, " fraction"]:
+        """Rank p-value of the skill accuracy among the random draws, per fraction.
+
+        ``(1 + number of draws whose accuracy is at most the skill accuracy) / (1 + draws)``: small
+        when the skill set hurts more than every random set. Ties count against the hypothesis.
+        """
+        at_most_skill = (self.random <= self.skill.unsqueeze(0)).sum(dim=0).double()
+        return (1.0 + at_most_skill) / (1.0 + self.random.shape[0])
+
     def table(self) -> list[dict[str, Any]]:
         """One row per fraction, for printing (e.g. ``pandas.DataFrame(curve.table())``)."""
         sizes = self.config.get("set_sizes", [None] * len(self.fractions))
@@ -313,6 +330,7 @@ class PerturbationCurve:
                     "bottom_high": float(self.bottom_ci[i, 1]),
                     "random_minus_skill": float(self.statistic[i]),
                     "p_value": float(self.p_values[i]),
+                    "draw_p_value": float(self.draw_p_values[i]),
                 }
             )
         return rows

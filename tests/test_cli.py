@@ -98,7 +98,7 @@ def tuned_run(tmp_path_factory, rotten_sample):
         "--dev-file", str(directory / "dev.csv"), "--test-file", str(directory / "test.csv"), "--n", "0",
         "--tune", "prompt", "--prompt-length", "4", "--steps", "4", "--eval-every", "2",
         "--train-batch-size", "8", "--max-length", "32", "--runs", "2", "--input-control",
-        "--out", str(out), "--quiet",
+        "--pooling", "read", "--out", str(out), "--quiet",
     ]
     assert cli.main(args) == 0
     return out
@@ -117,6 +117,8 @@ def test_find_with_prompt_tuning_saves_runs_and_prompt_slot_predictivity(tuned_r
     assert all(0.5 <= part["best"] <= 1.0 for part in control.values())
     assert (tuned_run / "tuned-run0" / "tuned.safetensors").is_file()
     assert (tuned_run / "tuned-run1" / "cfg.json").is_file()
+    saved = json.loads((tuned_run / "tuned-run0" / "cfg.json").read_text())
+    assert saved["classifier"]["pooling"] == "read"  # --pooling reaches the tuned head
     assert (tuned_run / "report.html").is_file()
     tensors = load_file(str(tuned_run / "predictivity.safetensors"))
     assert tensors["accuracy"].shape == (2, 1, 4, 6, 1536)  # runs, subtask, prompt slots, layers, neurons

@@ -7,6 +7,7 @@ runs it. TransformerLens 2.x cannot boot MiniLM as a ``TransformerBridge``, so t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -114,3 +115,31 @@ def test_quickstart_runs_on_a_small_sample(tmp_path):
     assert completed.returncode == 0, explain(completed)
     assert (out / "predictivity.safetensors").is_file() and (out / "cfg.json").is_file()
     assert "layer-matched random" in completed.stdout
+
+
+@pytest.mark.slow
+def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path):
+    needs_packaged_model_and_data()
+    out = tmp_path / "transfer.json"
+    tiny = ("--n", "60", "--steps", "2", "--head-steps", "2", "--max-length", "32")
+    completed = run_example("transferability.py", str(out), *tiny, cwd=tmp_path, quick=False)
+    assert completed.returncode == 0, explain(completed)
+    record = json.loads(out.read_text())
+    tasks = set(record["tuned_accuracy"])
+    assert len(tasks) == 5
+    pairs = record["pairs"]
+    assert {(pair["source"], pair["target"]) for pair in pairs} == {
+        (source, target) for source in tasks for target in tasks if source != target
+    }
+    for pair in pairs:
+        own = record["tuned_accuracy"][pair["target"]]
+        assert 0.5 <= pair["zero_shot_accuracy"] <= 1.0  # polarity-free
+        assert pair["zero_shot_relative"] == pytest.approx(pair["zero_shot_accuracy"] / own)
+        assert pair["relative"] == pytest.approx(pair["accuracy"] / own)
+        assert -1.0 <= pair["predictivity_spearman"] <= 1.0
+        assert 0.0 <= pair["activated_overlap"] <= 1.0
+    for kind in ("zero_shot_relative", "relative"):
+        assert set(record["indicator_vs_transfer"][kind]) == {"predictivity_spearman", "activated_overlap"}
+    again = run_example("transferability.py", str(out), *tiny, cwd=tmp_path, quick=False)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert json.loads(out.read_text()) == record

@@ -151,6 +151,34 @@ def test_attributes_and_table(curve):
     assert rows[2]["skill"] == pytest.approx(0.2) and rows[2]["p_value"] == float(curve.p_values[2])
 
 
+def test_draw_p_values_rank_the_skill_accuracy_among_the_random_draws():
+    fractions = (0.05, 0.1, 0.2)
+    curve = PerturbationCurve(
+        fractions=fractions,
+        clean_accuracy=0.9,
+        skill=torch.tensor([0.80, 0.70, 0.60], dtype=torch.float64),
+        random=torch.tensor(
+            [[0.85, 0.69, 0.70], [0.82, 0.75, 0.60], [0.79, 0.76, 0.71], [0.90, 0.80, 0.72]],
+            dtype=torch.float64,
+        ),
+        bottom=torch.full((3,), 0.9, dtype=torch.float64),
+        skill_ci=torch.zeros(3, 2, dtype=torch.float64),
+        random_ci=torch.zeros(3, 2, dtype=torch.float64),
+        bottom_ci=torch.zeros(3, 2, dtype=torch.float64),
+        p_values=torch.ones(3, dtype=torch.float64),
+        statistic=torch.zeros(3, dtype=torch.float64),
+        mode="zero",
+    )
+    # fraction 0.05: one draw (0.79) is at most 0.80 -> (1 + 1) / 5; fraction 0.1: one (0.69) -> 2 / 5;
+    # fraction 0.2: the tie at 0.60 counts against the hypothesis -> (1 + 1) / 5; all above -> 1 / 5.
+    assert curve.draw_p_values.tolist() == pytest.approx([2 / 5, 2 / 5, 2 / 5])
+    lower = PerturbationCurve(**{**curve.__dict__, "skill": torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64)})
+    assert lower.draw_p_values.tolist() == pytest.approx([1 / 5] * 3)  # the smallest possible with 4 draws
+    assert [row["draw_p_value"] for row in lower.table()] == pytest.approx([0.2] * 3)
+    again = PerturbationCurve.from_dict(json.loads(json.dumps(lower.to_dict())))
+    assert torch.equal(again.draw_p_values, lower.draw_p_values)  # derived, so it survives a round trip
+
+
 def test_empty_sets_reuse_the_clean_evaluation(fake):
     evaluate, _, calls = make_task(fake, DEPENDS)
     curve = perturbation_curve(
