@@ -172,7 +172,8 @@ def test_draw_p_values_rank_the_skill_accuracy_among_the_random_draws():
     # fraction 0.05: one draw (0.79) is at most 0.80 -> (1 + 1) / 5; fraction 0.1: one (0.69) -> 2 / 5;
     # fraction 0.2: the tie at 0.60 counts against the hypothesis -> (1 + 1) / 5; all above -> 1 / 5.
     assert curve.draw_p_values.tolist() == pytest.approx([2 / 5, 2 / 5, 2 / 5])
-    lower = PerturbationCurve(**{**curve.__dict__, "skill": torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64)})
+    below_every_draw = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64)
+    lower = PerturbationCurve(**{**curve.__dict__, "skill": below_every_draw})
     assert lower.draw_p_values.tolist() == pytest.approx([1 / 5] * 3)  # the smallest possible with 4 draws
     assert [row["draw_p_value"] for row in lower.table()] == pytest.approx([0.2] * 3)
     again = PerturbationCurve.from_dict(json.loads(json.dumps(lower.to_dict())))
