@@ -10,7 +10,8 @@
 # with a verbalizer, the subjectivity / BBC News runs for the task comparison (prompt slots, and the
 # frozen model's [CLS] neurons), and the pruning benchmark.
 # Every number in docs/results.md comes from the files this writes (summary.json, perturbation*.json,
-# compare*/compare.json, smollm2.json, transferability.json, bench-*.json). About 2.5 hours.
+# compare*/compare.json, smollm2.json, transferability.json, bench-*.json). About 2.5 hours. The two-thread
+# runs for the 5-minute target must run alone; their commands are in docs/results.md.
 set -euo pipefail
 OUT="${1:-runs/paper}"
 if [ -e "$OUT" ]; then
@@ -60,6 +61,8 @@ queue_b() {
     "$OUT/frozen/bbc_news" --names rotten_tomatoes,tweets_binary,subjectivity,bbc_news --out "$OUT/compare-frozen"
   "$PY" benchmarks/bench_pruning.py --n 4000 --classifier "$OUT/rt-prompt/tuned-run0" --layers 2-5 \
     --repeats 3 --threads 1 --json "$OUT/bench-pruning-layers2-5.json"
+  "$PY" benchmarks/bench_pruning.py --n 4000 --classifier "$OUT/rt-prompt/tuned-run0" --layers 2-5 \
+    --means tokens --keep 0.02,0.2 --repeats 2 --threads 1 --json "$OUT/bench-pruning-layers2-5-tokens.json"
 }
 
 queue_a > "$OUT/queue-a.log" 2>&1 &
