@@ -118,6 +118,20 @@ def finish(
         print(f"wrote {args.json}")
 
 
+def prompt_config(args: argparse.Namespace, n_classes: int) -> snl.ClassifierConfig:
+    """The benchmarks' prompt-tuning setup: a linear head, ``--prompt-length``, ``--max-length``,
+    ``--batch-size`` and ``--seed``."""
+    return snl.ClassifierConfig(
+        method="prompt",
+        head="linear",
+        n_classes=n_classes,
+        prompt_length=args.prompt_length,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+
+
 def get_classifier(
     model: Any, task: Any, args: argparse.Namespace, untrained: str = "untrained"
 ) -> tuple[snl.TunedClassifier, dict[str, Any]]:
@@ -130,16 +144,7 @@ def get_classifier(
     if args.classifier is not None:
         classifier = snl.TunedClassifier.load(args.classifier, model)
         return classifier, {"source": f"loaded from {args.classifier}", "history": classifier.history}
-    config = snl.ClassifierConfig(
-        method="prompt",
-        head="linear",
-        n_classes=task.n_classes,
-        prompt_length=args.prompt_length,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
-    classifier = snl.TunedClassifier(model, config)
+    classifier = snl.TunedClassifier(model, prompt_config(args, task.n_classes))
     if args.steps <= 0:
         return classifier, {"source": untrained, "history": []}
     training = snl.TrainConfig(

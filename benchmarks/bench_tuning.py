@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import add_shared_options, begin, finish
+from _common import add_shared_options, begin, finish, prompt_config
 from torch.nn import functional
 
 import skillneuron_lens as snl
@@ -367,14 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark."""
     args = parse_args(argv)
     results, model, task = begin(args, TARGET)
-    config = snl.ClassifierConfig(
-        method="prompt",
-        head="linear",
-        prompt_length=args.prompt_length,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
+    config = prompt_config(args, task.n_classes)
     classifier = snl.TunedClassifier(model, config)
     results["config"]["pooling"] = classifier.pooling
     print(
