@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 from safetensors.torch import load_file
@@ -75,6 +77,15 @@ def test_help_and_version(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert "skillneuron-lens 0.1.0" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    done = subprocess.run([sys.executable, "-m", "skillneuron_lens", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "skillneuron-lens 0.1.0" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "skillneuron_lens", "perturb", "--run", "no-such-run"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "not a run directory" in done.stderr
 
 
 def test_bad_positions_are_rejected_by_the_parser(capsys):

@@ -1,0 +1,7 @@
+"""``python -m skillneuron_lens``: the same command line as ``skillneuron-lens``."""
+
+import sys
+
+from skillneuron_lens.cli import main
+
+sys.exit(main())
