@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     neurons.add_argument("--fraction", type=float, default=0.02,
                          help="share of each layer's neurons selected as skill neurons (default 0.02)")
     neurons.add_argument("--top", type=int, default=20, help="top neurons listed in summary.json")
+    neurons.add_argument("--balance", choices=["auto", "on", "off"], default="auto",
+                         help="class-balance the splits predictivity is measured on (auto: on for "
+                              "multi-class subtasks, off for binary; turn it on for a binary task with a "
+                              "large majority class)")
     tuning = find.add_argument_group("tuning (the paper's setting: a soft prompt on the frozen model)")
     tuning.add_argument("--tune", choices=["frozen", "prompt", "bitfit", "adapter", "none"], default="frozen",
                         help="frozen: fit the read-out on frozen features (no tuning); prompt: train a soft "
@@ -195,6 +199,26 @@ def _print_table(result: PredictivityResult, per_layer: int = 3) -> None:
                   f"{int(result.polarity[row, neuron]):>+8d}")
 
 
+def _balance(args: argparse.Namespace) -> bool | None:
+    """``--balance`` as ``compute_predictivity`` takes it: None (auto), True or False."""
+    return {"auto": None, "on": True, "off": False}[args.balance]
+
+
+def _warn_if_imbalanced(task: Task, balance: bool | None) -> None:
+    """Warn when a binary task's majority class makes constant neurons look predictive."""
+    labels = list(task.dev.labels)
+    if task.n_classes != 2 or balance is True or not labels:
+        return
+    share = max(labels.count(0), labels.count(1)) / len(labels)
+    if share >= 0.6:
+        logging.getLogger("skillneuron_lens").warning(
+            "%.0f%% of the dev examples are one class: a neuron that is always above (or below) its baseline "
+            "scores %.3f predictivity without telling the classes apart, and can rank among the skill "
+            "neurons. Pass --balance on to measure predictivity on class-balanced splits.",
+            100 * share, share,
+        )
+
+
 def run_find(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``find`` and return its summary."""
     out = Path(args.out)
@@ -203,6 +227,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     quiet = args.quiet
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
+    _warn_if_imbalanced(task, _balance(args))
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
@@ -215,7 +240,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         result = compute_predictivity(
             model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
             n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
-            seed=args.seed, progress=not quiet,
+            seed=args.seed, balance=_balance(args), progress=not quiet,
         )
     else:
         positions = None if args.positions == "auto" else args.positions
@@ -294,7 +319,7 @@ def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quie
     )
     return tune_runs(
         model, task, classifier, training, runs=args.runs, positions=positions, hook=args.hook,
-        layers=args.layers, progress=not quiet,
+        layers=args.layers, balance=_balance(args), progress=not quiet,
     )
 
 

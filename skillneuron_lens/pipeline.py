@@ -57,6 +57,7 @@ def tune_runs(
     hook: str = DEFAULT_HOOK,
     layers: Sequence[int] | None = None,
     aggregation: RunAggregation = "mean",
+    balance: bool | None = None,
     progress: bool = True,
 ) -> TunedRuns:
     """Tune ``runs`` classifiers (seeds ``seed``, ``seed + 1``, ...) and score every neuron for each.
@@ -72,6 +73,8 @@ def tune_runs(
         hook: Hook template of the neurons.
         layers: Layers to record.
         aggregation: How runs combine: ``"mean"`` or ``"min"``.
+        balance: Class-balance the predictivity splits (default: off for binary tasks, on otherwise);
+            see :func:`~skillneuron_lens.predictivity.compute_predictivity`.
         progress: Show progress bars.
 
     Returns:
@@ -95,7 +98,7 @@ def tune_runs(
         results.append(
             tuned.predictivity(
                 task.train, task.dev, region=region, positions=positions, hook=hook, layers=layers,
-                progress=progress, seed=settings.seed,
+                progress=progress, seed=settings.seed, balance=balance,
             )
         )
         classifiers.append(tuned)

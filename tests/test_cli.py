@@ -169,3 +169,26 @@ def test_perturb_prune_compare_and_report_on_a_tuned_run(tuned_run, tmp_path, ca
 def test_perturb_needs_a_run_directory(tmp_path, capsys):
     assert cli.main(["perturb", "--run", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.models
+def test_balance_option_and_the_imbalance_warning(tmp_path, caplog):
+    from test_models import WORDS, _write_bert
+
+    _write_bert(tmp_path / "bert")
+    sentences = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 5)) for i in range(60)]
+    rows = [(text, int(i % 5 == 0)) for i, text in enumerate(sentences)]  # 80% label 0
+    for name, part in (("train", rows[:30]), ("dev", rows[30:50]), ("test", rows[50:])):
+        write_csv(tmp_path / f"{name}.csv", part)
+    base = ["find", "--model", str(tmp_path / "bert"), "--train-file", str(tmp_path / "train.csv"),
+            "--dev-file", str(tmp_path / "dev.csv"), "--test-file", str(tmp_path / "test.csv"), "--n", "0",
+            "--quiet", "--no-report"]
+    with caplog.at_level("WARNING", logger="skillneuron_lens"):
+        assert cli.main([*base, "--out", str(tmp_path / "auto")]) == 0
+    assert "80% of the dev examples are one class" in caplog.text and "--balance on" in caplog.text
+    assert json.loads((tmp_path / "auto" / "cfg.json").read_text())["config"]["balance"] is None
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="skillneuron_lens"):
+        assert cli.main([*base, "--balance", "on", "--out", str(tmp_path / "on")]) == 0
+    assert "one class" not in caplog.text
+    assert json.loads((tmp_path / "on" / "cfg.json").read_text())["config"]["balance"] is True

@@ -143,3 +143,33 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
     again = run_example("transferability.py", str(out), *tiny, cwd=tmp_path, quick=False)
     assert again.returncode != 0 and "exists" in again.stderr
     assert json.loads(out.read_text()) == record
+
+
+@pytest.mark.models
+def test_ablation_culprits_agrees_with_the_perturbation_curve(tmp_path):
+    pytest.importorskip("transformer_lens.model_bridge")
+    from test_cuda import word_rows, write_split
+    from test_models import _write_bert
+
+    from skillneuron_lens import cli
+
+    _write_bert(tmp_path / "bert")
+    run = tmp_path / "run"
+    files = [
+        "--train-file", write_split(tmp_path / "train.csv", word_rows(96, 0)),
+        "--dev-file", write_split(tmp_path / "dev.csv", word_rows(64, 1)),
+        "--test-file", write_split(tmp_path / "test.csv", word_rows(64, 2)),
+    ]
+    assert cli.main(["find", "--model", str(tmp_path / "bert"), *files, "--n", "0", "--tune", "prompt",
+                     "--prompt-length", "2", "--steps", "4", "--out", str(run), "--quiet", "--no-report"]) == 0
+    assert cli.main(["perturb", "--run", str(run), "--mode", "mean", "--fractions", "0.25", "--draws", "1",
+                     "--quiet", "--no-report"]) == 0
+    curve = json.loads((run / "perturbation.json").read_text())
+    completed = run_example("ablation_culprits.py", str(run), "--fraction", "0.25", "--n", "1000",
+                            cwd=tmp_path, quick=False)
+    assert completed.returncode == 0, explain(completed)
+    lines = completed.stdout.splitlines()
+    whole = float(lines[0].rsplit(":", 1)[1])
+    assert whole == pytest.approx(curve["skill"][0], abs=5e-4)  # the whole test split: the curve's set
+    assert [line.split(":")[0].strip() for line in lines[1:3]] == ["layer 0", "layer 1"]
+    assert "neuron(s) of layer" in lines[3] and lines[4].strip().startswith("L")
