@@ -21,6 +21,7 @@ from skillneuron_lens import NeuronSet
 from skillneuron_lens.adapter import DEFAULT_HOOK
 from skillneuron_lens.cli_steps import Run
 from skillneuron_lens.interventions import perturb
+from skillneuron_lens.pruning import baseline_means_from_result
 
 
 def accuracy(
@@ -76,28 +77,27 @@ def main() -> None:
     full = run.split(run.task(), args.split)
     rows = sorted(random.Random(args.seed).sample(range(len(full)), min(args.n, len(full))))
     split = full.select(rows)
-    mean = run.result.baseline.mean(dim=(0, 1, 2)).float()  # what perturbation_curve's mean mode writes
+    mean = baseline_means_from_result(run.result, subtask=None).float()  # what the mean mode writes
     skill = NeuronSet.top(run.result, fraction=args.fraction)
     clean = accuracy(classifier, split, model, None, args.mode, mean)
     whole = accuracy(classifier, split, model, skill, args.mode, mean)
     print(f"{len(split)} examples; clean {clean:.3f}; {len(skill)} skill neurons, {args.mode}: {whole:.3f}")
+    pairs_by_layer = {layer: [pair for pair in skill.to_list() if pair[0] == layer] for layer in skill.layers}
     by_layer = {}
-    for layer in skill.layers:
-        pairs = [pair for pair in skill.to_list() if pair[0] == layer]
+    for layer, pairs in pairs_by_layer.items():
         by_layer[layer] = accuracy(classifier, split, model, only(skill, pairs), args.mode, mean)
         print(f"  layer {layer}: {len(pairs)} neurons -> {by_layer[layer]:.3f}")
     worst = min(by_layer, key=by_layer.__getitem__)
-    suspects = [pair for pair in skill.to_list() if pair[0] == worst]
+    suspects, score = pairs_by_layer[worst], by_layer[worst]
     while len(suspects) > 1:
         half = len(suspects) // 2
         for part in (suspects[:half], suspects[half:]):
-            score = accuracy(classifier, split, model, only(skill, part), args.mode, mean)
-            if score <= whole + args.tolerance:
-                suspects = part
+            part_score = accuracy(classifier, split, model, only(skill, part), args.mode, mean)
+            if part_score <= whole + args.tolerance:
+                suspects, score = part, part_score
                 break
         else:
             break
-    score = accuracy(classifier, split, model, only(skill, suspects), args.mode, mean)
     read = read_slot_activations(classifier, split, model, suspects)
     print(f"{len(suspects)} neuron(s) of layer {worst} alone -> {score:.3f}:")
     for (layer, neuron), at_read in zip(suspects, read, strict=True):

@@ -99,8 +99,7 @@ def main() -> None:
         for target, task in tasks.items():
             if source == target:
                 continue
-            predictions = classifiers[source].predict(task.test, progress=False)
-            zero_shot = float((predictions == torch.as_tensor(task.test.labels)).double().mean())
+            zero_shot = float(classifiers[source].correct(task.test, progress=False).double().mean())
             zero_shot = max(zero_shot, 1.0 - zero_shot)
             transferred = snl.TunedClassifier(model, config)
             prompt, source_prompt = transferred.parts.prompt, classifiers[source].parts.prompt

@@ -16,15 +16,7 @@ import argparse
 import json
 import time
 
-import torch
-
 import skillneuron_lens as snl
-
-
-def correct(classifier: snl.TunedClassifier, split: snl.Split) -> torch.Tensor:
-    """1.0 where the classifier gets a test example right, else 0.0."""
-    predictions = classifier.predict(split, progress=False)
-    return (predictions == torch.as_tensor(split.labels)).double()
 
 
 def main() -> None:
@@ -50,7 +42,7 @@ def main() -> None:
         seed=args.seed,
     )
     classifier = snl.TunedClassifier(model, config)
-    right_before = correct(classifier, task.test)
+    right_before = classifier.correct(task.test, progress=False).double()
     before = float(right_before.mean())
     print(f"before tuning (prompt = embeddings of {args.init_text!r}, {length} slots): test {before:.3f}")
     training = snl.TrainConfig(
@@ -60,7 +52,7 @@ def main() -> None:
     tuning_started = time.perf_counter()
     history = snl.train_classifier(classifier, task.train, task.dev, training)
     tuning_seconds = time.perf_counter() - tuning_started
-    right_after = correct(classifier, task.test)
+    right_after = classifier.correct(task.test, progress=False).double()
     after = float(right_after.mean())
     gain, p_value, method = snl.sign_flip_test(right_after - right_before, seed=args.seed)
     numbers = {
