@@ -23,6 +23,7 @@ from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.majority import WARN_SHARE, majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
@@ -204,13 +205,16 @@ def _balance(args: argparse.Namespace) -> bool | None:
     return {"auto": None, "on": True, "off": False}[args.balance]
 
 
-def _warn_if_imbalanced(task: Task, balance: bool | None) -> None:
-    """Warn when a binary task's majority class makes constant neurons look predictive."""
-    labels = list(task.dev.labels)
-    if task.n_classes != 2 or balance is True or not labels:
-        return
-    share = max(labels.count(0), labels.count(1)) / len(labels)
-    if share >= 0.6:
+def _dev_majority_share(task: Task, balance: bool | None) -> float | None:
+    """Majority share of the split a binary task's predictivity is scored on (None when balanced)."""
+    if task.n_classes != 2 or balance is True or not len(task.dev):
+        return None
+    return majority_share(list(task.dev.labels))
+
+
+def _warn_if_imbalanced(share: float | None) -> None:
+    """Warn before scoring when a binary task's majority class makes constant neurons look predictive."""
+    if share is not None and share >= WARN_SHARE:
         logging.getLogger("skillneuron_lens").warning(
             "%.0f%% of the dev examples are one class: a neuron that is always above (or below) its baseline "
             "scores %.3f predictivity without telling the classes apart, and can rank among the skill "
@@ -227,7 +231,8 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     quiet = args.quiet
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
-    _warn_if_imbalanced(task, _balance(args))
+    share = _dev_majority_share(task, _balance(args))
+    _warn_if_imbalanced(share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
@@ -247,6 +252,10 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         tuned = _tune(args, model, task, positions, quiet)
         result, test_accuracy = tuned.combined, tuned.mean_test_accuracy
     skill_summary = _skill_summary(result, args.fraction, args.seed)
+    skill_summary["dev_majority_share"] = share
+    skill_summary["at_majority_share"] = (
+        None if share is None else warn_about_constant_neurons("find", result, share, args.fraction)
+    )
     summary = {
         "model": args.model,
         "task": task.name,

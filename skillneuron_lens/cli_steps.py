@@ -20,6 +20,7 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.interventions import MODES
 from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.majority import warn_about_constant_neurons
 from skillneuron_lens.models import load_model
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
@@ -90,8 +91,18 @@ class Run:
                 f"{self.path} is not a run directory (no summary.json): make one with "
                 "`skillneuron-lens find`."
             )
-        self.summary = json.loads((self.path / "summary.json").read_text())
-        self.arguments = argparse.Namespace(**self.summary.get("arguments", {}))
+        try:
+            self.summary = json.loads((self.path / "summary.json").read_text())
+        except ValueError as error:
+            summary = self.path / "summary.json"
+            raise SkillNeuronError(f"{summary} is damaged ({error}): re-run find.") from None
+        arguments = self.summary.get("arguments") if isinstance(self.summary, dict) else None
+        if not isinstance(arguments, dict) or "model" not in arguments:
+            raise SkillNeuronError(
+                f"{self.path / 'summary.json'} does not hold the find arguments (model, data), so the run's "
+                "model and data cannot be loaded again: make the run with `skillneuron-lens find`."
+            )
+        self.arguments = argparse.Namespace(**arguments)
         self.result = PredictivityResult.load(self.path)
 
     def model(self, device: str | None = None) -> Any:
@@ -143,6 +154,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    _warn_about_constant_neurons(run.path.name, run.path, run.result, max(args.fractions))
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
     split = run.split(run.task(), args.split)
@@ -244,6 +256,8 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     if len(names) != len(args.runs) or len(set(names)) != len(names):
         raise SkillNeuronError(f"--names needs one distinct name per run ({len(args.runs)}), got {names}.")
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
+    for name, path in zip(names, args.runs, strict=True):
+        _warn_about_constant_neurons(name, Path(path), results[name], args.fraction)
     comparison = compare_runs(
         results,
         fraction=args.fraction,
@@ -274,6 +288,20 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{name:>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix[row]))
         print(f"saved {out}")
     return comparison.to_dict()
+
+
+def _warn_about_constant_neurons(name: str, run: Path, result: PredictivityResult, fraction: float) -> None:
+    """Warn when a run's skill set holds neurons at its dev split's majority share.
+
+    Uses the share ``find`` saved in ``summary.json``; runs without it (older or made in Python) are
+    not checked.
+    """
+    try:
+        share = json.loads((run / "summary.json").read_text())["skill_neurons"]["dev_majority_share"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if share is not None:
+        warn_about_constant_neurons(name, result, float(share), fraction)
 
 
 # ---- report ---------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
+import skillneuron_lens as snl
 from skillneuron_lens import cli
+from skillneuron_lens.majority import skill_neurons_at_share
 
 
 def write_csv(path, rows):
@@ -182,13 +184,22 @@ def test_balance_option_and_the_imbalance_warning(tmp_path, caplog):
         write_csv(tmp_path / f"{name}.csv", part)
     base = ["find", "--model", str(tmp_path / "bert"), "--train-file", str(tmp_path / "train.csv"),
             "--dev-file", str(tmp_path / "dev.csv"), "--test-file", str(tmp_path / "test.csv"), "--n", "0",
-            "--quiet", "--no-report"]
+            "--fraction", "0.3", "--quiet", "--no-report"]
     with caplog.at_level("WARNING", logger="skillneuron_lens"):
         assert cli.main([*base, "--out", str(tmp_path / "auto")]) == 0
     assert "80% of the dev examples are one class" in caplog.text and "--balance on" in caplog.text
     assert json.loads((tmp_path / "auto" / "cfg.json").read_text())["config"]["balance"] is None
+    skill = json.loads((tmp_path / "auto" / "summary.json").read_text())["skill_neurons"]
+    assert skill["dev_majority_share"] == 0.8
+    result = snl.PredictivityResult.load(tmp_path / "auto")
+    expected = len(skill_neurons_at_share(result, 0.8, fraction=0.3))
+    assert skill["at_majority_share"] == expected
+    assert expected > 0  # the random tiny BERT has always-on neurons, which score exactly 0.8 here
+    assert f"find: {expected} of the" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="skillneuron_lens"):
         assert cli.main([*base, "--balance", "on", "--out", str(tmp_path / "on")]) == 0
     assert "one class" not in caplog.text
     assert json.loads((tmp_path / "on" / "cfg.json").read_text())["config"]["balance"] is True
+    skill = json.loads((tmp_path / "on" / "summary.json").read_text())["skill_neurons"]
+    assert skill["dev_majority_share"] is None and skill["at_majority_share"] is None

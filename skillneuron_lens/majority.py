@@ -1,0 +1,85 @@
+"""Constant neurons on an imbalanced task: predictivity equal to the majority share.
+
+The paper's predictivity is the dev accuracy of a neuron's threshold classifier. A neuron that sits
+above (or below) its baseline on every example predicts one class for the whole dev split, so its
+predictivity is exactly the share of the majority class, whatever the neuron computes. On a balanced
+split that share is 0.5 and such neurons rank last; on a binary task with a large majority class (70%
+negative tweets, say) they score 0.70 and can fill a layer's skill set. They then inflate overlaps
+between tasks (the same always-on neurons tie at the top of every imbalanced task) and their ablation
+can collapse a classifier to one class. This module finds them, so ``find`` and ``compare`` can say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+
+from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.predictivity import PredictivityResult
+
+WARN_SHARE = 0.6
+"""Majority share from which ``find`` warns before scoring (a constant neuron then scores 0.6)."""
+
+
+def majority_share(labels: Sequence[int]) -> float:
+    """Share of the most common label, in ``[0, 1]`` (0.0 for no labels)."""
+    if not labels:
+        return 0.0
+    counts: dict[int, int] = {}
+    for label in labels:
+        counts[int(label)] = counts.get(int(label), 0) + 1
+    return max(counts.values()) / len(labels)
+
+
+def skill_neurons_at_share(
+    result: PredictivityResult, share: float, *, fraction: float, tolerance: float = 1e-6
+) -> NeuronSet:
+    """The top-``fraction`` skill neurons whose predictivity equals ``share``.
+
+    Args:
+        result: Predictivity of a binary task scored without class balancing.
+        share: The majority share of the dev split the predictivity was scored on.
+        fraction: Per-layer fraction of the skill set (as ``NeuronSet.top``).
+        tolerance: Largest difference from ``share`` that counts as equal (accuracies over a few
+            thousand examples are multiples of ``1 / n_dev``, far coarser than this).
+
+    Returns:
+        The members of the skill set at exactly the majority share: neurons that predict one class
+        for every dev example. Empty when ``share`` is at most 0.5, where such neurons cannot rank.
+    """
+    skill = NeuronSet.top(result, fraction=fraction)
+    if share <= 0.5:
+        return NeuronSet(torch.zeros_like(skill.mask), skill.layers, skill.hook)
+    at_share = (result.predictivity - share).abs() <= tolerance
+    return NeuronSet(skill.mask & at_share, skill.layers, skill.hook)
+
+
+def warn_about_constant_neurons(name: str, result: PredictivityResult, share: float, fraction: float) -> int:
+    """Log a warning when the skill set holds neurons at exactly the majority share.
+
+    Args:
+        name: What the warning names (a command or a run).
+        result: The run's predictivity.
+        share: The majority share of the dev split it was scored on.
+        fraction: Per-layer fraction of the skill set.
+
+    Returns:
+        How many skill neurons sit at the majority share.
+    """
+    constant = len(skill_neurons_at_share(result, share, fraction=fraction))
+    if constant:
+        total = len(NeuronSet.top(result, fraction=fraction))
+        logging.getLogger("skillneuron_lens").warning(_message(name, constant, total, share))
+    return constant
+
+
+def _message(name: str, constant: int, total: int, share: float) -> str:
+    return (
+        f"{name}: {constant} of the {total} skill neurons score exactly {share:.3f}, the dev split's "
+        "majority share: they predict one class for every example, and they look predictive only "
+        "because the task is imbalanced. Such neurons rank the same in every imbalanced task, so they "
+        "inflate overlaps between tasks, and ablating them can collapse the classifier to one class. "
+        "Re-run find with --balance on to score predictivity on class-balanced splits."
+    )
