@@ -265,3 +265,31 @@ def test_compare_runs_on_a_tiny_model():
     assert comparison.spearman[0, 1] == pytest.approx(1.0)
     assert comparison.spearman[0, 1] > comparison.spearman[0, 2]
     assert comparison.fingerprint == results["task"].fingerprint
+
+
+def test_similarity_table_example_reports_the_closest_pair_per_comparison(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    results = three_results()
+    compare_runs(results, fraction=0.1, n_draws=20).save(tmp_path / "seed0")
+    swapped = {"sst2": results["sst2"], "imdb": results["agnews"], "agnews": results["imdb"]}
+    compare_runs(swapped, fraction=0.1, n_draws=20).save(tmp_path / "seed1")  # "imdb" is now the far task
+    script = Path(__file__).resolve().parent.parent / "examples" / "similarity_table.py"
+    dirs = [str(tmp_path / "seed0"), str(tmp_path / "seed1")]
+    completed = subprocess.run(
+        [sys.executable, str(script), *dirs, "--pair", "sst2,imdb"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "spearman: imdb is sst2's most similar task in 1 of 2 (imdb, agnews)" in completed.stdout
+    assert "jaccard: sst2 is imdb's most similar task in 1 of 2 (sst2, agnews)" in completed.stdout
+    first = next(line for line in completed.stdout.splitlines() if line.startswith("sst2 - imdb"))
+    expected = f"{float(compare_runs(results, fraction=0.1, n_draws=20).spearman[0, 1]):.3f}"
+    assert expected in first
+    bad = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "seed0"), "--pair", "sst2,mnli"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert bad.returncode != 0 and "--pair needs two of the task names" in bad.stderr
