@@ -365,3 +365,43 @@ def test_end_to_end_on_a_tiny_transformer():
     assert curve.random.shape == (2, 2) and bool((curve.skill < 1.0).any())
     assert bool(((curve.p_values > 0) & (curve.p_values <= 1)).all())
     assert sum(len(hp._forward_hooks) + len(hp.fwd_hooks) for hp in model.hook_dict.values()) == 0
+
+
+def test_perturbation_table_example_prints_each_fraction_with_the_draw_range(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    curve = PerturbationCurve(
+        fractions=(0.05, 0.2),
+        clean_accuracy=0.9,
+        skill=torch.tensor([0.80, 0.60], dtype=torch.float64),
+        random=torch.tensor([[0.85, 0.70], [0.82, 0.62], [0.79, 0.74]], dtype=torch.float64),
+        bottom=torch.tensor([0.88, 0.86], dtype=torch.float64),
+        skill_ci=torch.zeros(2, 2, dtype=torch.float64),
+        random_ci=torch.zeros(2, 2, dtype=torch.float64),
+        bottom_ci=torch.zeros(2, 2, dtype=torch.float64),
+        p_values=torch.tensor([0.3, 0.004], dtype=torch.float64),
+        statistic=torch.zeros(2, dtype=torch.float64),
+        mode="mean",
+    )
+    curve.save(tmp_path / "perturbation-mean.json")
+    script = Path(__file__).resolve().parent.parent / "examples" / "perturbation_table.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "perturbation-mean.json")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("| p | mean: skill | random | draws | bottom | p | draw p |")
+    assert "| clean | 0.900 |" in lines[2]
+    # 5%: draws 0.85, 0.82, 0.79 (mean 0.820), one at most 0.80 -> draw p (1 + 1) / 4 = 0.5.
+    assert lines[3] == "| 5% | 0.800 | 0.820 | 0.790-0.850 | 0.880 | 0.3 | 0.5 |"
+    # 20%: no draw at most 0.60 -> 1 / 4.
+    assert lines[4] == "| 20% | 0.600 | 0.687 | 0.620-0.740 | 0.860 | 0.004 | 0.25 |"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    bad = subprocess.run(
+        [sys.executable, str(script), str(broken)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert bad.returncode != 0 and "broken.json" in bad.stderr
