@@ -23,7 +23,7 @@ from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.majority import WARN_SHARE, majority_share, warn_about_constant_neurons
+from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
@@ -205,22 +205,19 @@ def _balance(args: argparse.Namespace) -> bool | None:
     return {"auto": None, "on": True, "off": False}[args.balance]
 
 
-def _dev_majority_share(task: Task, balance: bool | None) -> float | None:
-    """Majority share of the split a binary task's predictivity is scored on (None when balanced)."""
-    if task.n_classes != 2 or balance is True or not len(task.dev):
-        return None
-    return majority_share(list(task.dev.labels))
-
-
-def _warn_if_imbalanced(share: float | None) -> None:
-    """Warn before scoring when a binary task's majority class makes constant neurons look predictive."""
-    if share is not None and share >= WARN_SHARE:
-        logging.getLogger("skillneuron_lens").warning(
-            "%.0f%% of the dev examples are one class: a neuron that is always above (or below) its baseline "
-            "scores %.3f predictivity without telling the classes apart, and can rank among the skill "
-            "neurons. Pass --balance on to measure predictivity on class-balanced splits.",
-            100 * share, share,
-        )
+def _warn_if_imbalanced(task: Task, share: float | None) -> None:
+    """Warn before scoring when a majority side makes constant neurons look predictive."""
+    if share is None or share < WARN_SHARE:
+        return
+    where = "of the dev examples are one class" if task.n_classes == 2 else (
+        "of the dev examples are on one side of each one-vs-rest subtask, on average"
+    )
+    logging.getLogger("skillneuron_lens").warning(
+        "%.0f%% %s: a neuron that is always above (or below) its baseline scores %.3f predictivity without "
+        "telling the classes apart, and can rank among the skill neurons. Pass --balance on to measure "
+        "predictivity on class-balanced splits.",
+        100 * share, where, share,
+    )
 
 
 def run_find(args: argparse.Namespace) -> dict[str, Any]:
@@ -231,8 +228,8 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     quiet = args.quiet
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
-    share = _dev_majority_share(task, _balance(args))
-    _warn_if_imbalanced(share)
+    share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
+    _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None

@@ -18,6 +18,7 @@ import torch
 
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.subtasks import subtask_targets, subtasks_for
 
 WARN_SHARE = 0.6
 """Majority share from which ``find`` warns before scoring (a constant neuron then scores 0.6)."""
@@ -31,6 +32,31 @@ def majority_share(labels: Sequence[int]) -> float:
     for label in labels:
         counts[int(label)] = counts.get(int(label), 0) + 1
     return max(counts.values()) / len(labels)
+
+
+def scored_majority_share(labels: Sequence[int], n_classes: int, balance: bool | None) -> float | None:
+    """What a neuron that predicts one side for every dev example scores, when that can rank.
+
+    Predictivity is averaged over the binary subtasks of the task (one for a binary task), each scored on
+    the dev examples it covers, so such a neuron scores the mean of the subtasks' majority shares.
+
+    Args:
+        labels: The dev split's labels.
+        n_classes: Number of classes of the task.
+        balance: As ``compute_predictivity`` takes it: ``True`` balances every subtask, ``None`` (auto)
+            balances multi-class subtasks only, ``False`` none.
+
+    Returns:
+        The score, or ``None`` where the subtasks are balanced (constant neurons then score 0.5) or
+        there are no labels.
+    """
+    if not labels or balance is True or (balance is None and n_classes > 2):
+        return None
+    if n_classes == 2:
+        return majority_share(labels)
+    targets = subtask_targets(labels, subtasks_for(n_classes), balance=False, require_both_classes=False)
+    shares = [majority_share([int(t) for t in column if t >= 0]) for column in targets.T]
+    return sum(shares) / len(shares)
 
 
 def skill_neurons_at_share(

@@ -8,7 +8,12 @@ import torch
 from test_compare import make_result
 
 from skillneuron_lens import cli
-from skillneuron_lens.majority import majority_share, skill_neurons_at_share, warn_about_constant_neurons
+from skillneuron_lens.majority import (
+    majority_share,
+    scored_majority_share,
+    skill_neurons_at_share,
+    warn_about_constant_neurons,
+)
 
 
 def test_majority_share():
@@ -16,6 +21,20 @@ def test_majority_share():
     assert majority_share([1, 1, 1, 0]) == 0.75
     assert majority_share([2, 0, 1, 2]) == 0.5
     assert majority_share([]) == 0.0
+
+
+def test_scored_majority_share_follows_the_subtasks_predictivity_averages():
+    binary = [0, 0, 0, 1]
+    assert scored_majority_share(binary, 2, None) == 0.75  # auto leaves a binary task as it is
+    assert scored_majority_share(binary, 2, False) == 0.75
+    assert scored_majority_share(binary, 2, True) is None  # balanced: a constant neuron scores 0.5
+    four = [0, 1, 2, 3] * 5
+    assert scored_majority_share(four, 4, None) is None  # auto balances multi-class subtasks
+    assert scored_majority_share(four, 4, False) == 0.75  # one-vs-rest: 15 of 20 on the "rest" side
+    # Three classes, the paper's scheme: pn = class 0 vs 2 (6 vs 2 -> 0.75), neu = 1 vs rest (8 vs 2 -> 0.8).
+    three = [0] * 6 + [1] * 2 + [2] * 2
+    assert scored_majority_share(three, 3, False) == (0.75 + 0.8) / 2
+    assert scored_majority_share([], 2, False) is None
 
 
 def imbalanced_result():
