@@ -83,14 +83,23 @@ def save_result_dir(
     return target
 
 
-def _apply_umask(directory: Path) -> None:
-    """Give a staging directory (created private by ``mkdtemp``) and its files the usual permissions."""
+def _current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    directory.chmod(0o777 & ~umask)
+    return umask
+
+
+def follow_umask(file: str | os.PathLike[str]) -> None:
+    """Give a file made private by ``mkstemp`` the permissions a plain ``open`` would have given it."""
+    Path(file).chmod(0o666 & ~_current_umask())
+
+
+def _apply_umask(directory: Path) -> None:
+    """Give a staging directory (created private by ``mkdtemp``) and its files the usual permissions."""
+    directory.chmod(0o777 & ~_current_umask())
     for file in directory.iterdir():
         if file.is_file():
-            file.chmod(0o666 & ~umask)
+            follow_umask(file)
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.interventions import Mode, perturb, perturbation_hooks
+from skillneuron_lens.io import follow_umask
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.predictivity import PredictivityResult
 
@@ -207,6 +208,7 @@ def _write_json(path: str | os.PathLike[str], payload: dict[str, Any], overwrite
             json.dump(payload, stream, indent=2, sort_keys=True)
             stream.flush()
             os.fsync(stream.fileno())
+        follow_umask(staging)
         os.replace(staging, target)
     except BaseException:
         Path(staging).unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import torch
 from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.io import follow_umask
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.plotting import (
     layer_distribution,
@@ -603,7 +604,7 @@ def write_report(
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(page)
-        os.chmod(staging, 0o644)
+        follow_umask(staging)
         os.replace(staging, target)
     except BaseException:
         Path(staging).unlink(missing_ok=True)

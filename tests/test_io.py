@@ -122,3 +122,20 @@ def test_saved_directory_follows_the_umask(tmp_path, result):
         os.umask(previous)
     assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "run" / "predictivity.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_single_files_written_through_a_private_temporary_file_follow_the_umask(tmp_path):
+    import os
+    import tempfile
+
+    from skillneuron_lens.io import follow_umask
+
+    previous = os.umask(0o027)
+    try:
+        handle, staging = tempfile.mkstemp(dir=tmp_path)
+        os.close(handle)
+        assert os.stat(staging).st_mode & 0o777 == 0o600  # what mkstemp gives
+        follow_umask(staging)
+    finally:
+        os.umask(previous)
+    assert os.stat(staging).st_mode & 0o777 == 0o640

@@ -368,6 +368,7 @@ def test_end_to_end_on_a_tiny_transformer():
 
 
 def test_perturbation_table_example_prints_each_fraction_with_the_draw_range(tmp_path):
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -385,7 +386,12 @@ def test_perturbation_table_example_prints_each_fraction_with_the_draw_range(tmp
         statistic=torch.zeros(2, dtype=torch.float64),
         mode="mean",
     )
-    curve.save(tmp_path / "perturbation-mean.json")
+    previous = os.umask(0o022)
+    try:
+        curve.save(tmp_path / "perturbation-mean.json")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "perturbation-mean.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
     script = Path(__file__).resolve().parent.parent / "examples" / "perturbation_table.py"
     completed = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "perturbation-mean.json")],
