@@ -154,7 +154,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
-    _warn_about_constant_neurons(run.path.name, run.path, run.result, max(args.fractions))
+    _warn_about_constant_neurons(run.path.name, run.summary, run.result, max(args.fractions))
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
     split = run.split(run.task(), args.split)
@@ -257,7 +257,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
         raise SkillNeuronError(f"--names needs one distinct name per run ({len(args.runs)}), got {names}.")
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
-        _warn_about_constant_neurons(name, Path(path), results[name], args.fraction)
+        _warn_about_constant_neurons(name, _summary_if_any(Path(path)), results[name], args.fraction)
     comparison = compare_runs(
         results,
         fraction=args.fraction,
@@ -290,18 +290,27 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     return comparison.to_dict()
 
 
-def _warn_about_constant_neurons(name: str, run: Path, result: PredictivityResult, fraction: float) -> None:
+def _warn_about_constant_neurons(
+    name: str, summary: dict[str, Any], result: PredictivityResult, fraction: float
+) -> None:
     """Warn when a run's skill set holds neurons at its dev split's majority share.
 
-    Uses the share ``find`` saved in ``summary.json``; runs without it (older or made in Python) are
+    Uses the share ``find`` saved in the run's summary; runs without it (older or made in Python) are
     not checked.
     """
-    try:
-        share = json.loads((run / "summary.json").read_text())["skill_neurons"]["dev_majority_share"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if share is not None:
+    skill = summary.get("skill_neurons")
+    share = skill.get("dev_majority_share") if isinstance(skill, dict) else None
+    if isinstance(share, int | float):
         warn_about_constant_neurons(name, result, float(share), fraction)
+
+
+def _summary_if_any(run: Path) -> dict[str, Any]:
+    """A directory's ``summary.json``, or ``{}`` where it has none (results saved from Python)."""
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 # ---- report ---------------------------------------------------------------------------------------

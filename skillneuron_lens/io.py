@@ -89,7 +89,7 @@ def _current_umask() -> int:
     return umask
 
 
-def follow_umask(file: str | os.PathLike[str]) -> None:
+def _follow_umask(file: str | os.PathLike[str]) -> None:
     """Give a file made private by ``mkstemp`` the permissions a plain ``open`` would have given it."""
     Path(file).chmod(0o666 & ~_current_umask())
 
@@ -99,7 +99,7 @@ def _apply_umask(directory: Path) -> None:
     directory.chmod(0o777 & ~_current_umask())
     for file in directory.iterdir():
         if file.is_file():
-            follow_umask(file)
+            _follow_umask(file)
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -165,9 +165,22 @@ def load_result_dir(
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file through a temporary file and a rename, so readers never see half a file."""
+    """Write a text file through a temporary file and a rename, so readers never see half a file.
+
+    The temporary file is unique (two writers never share it), flushed to disk before the rename,
+    removed if anything fails, and given the permissions a plain ``open`` would give (not ``mkstemp``'s
+    private 0600).
+    """
     target = Path(path)
-    staging = target.with_name(f".{target.name}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, target)
+    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        _follow_umask(staging)
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
     return target

@@ -12,6 +12,7 @@ can collapse a classifier to one class. This module finds them, so ``find`` and 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -28,10 +29,7 @@ def majority_share(labels: Sequence[int]) -> float:
     """Share of the most common label, in ``[0, 1]`` (0.0 for no labels)."""
     if not labels:
         return 0.0
-    counts: dict[int, int] = {}
-    for label in labels:
-        counts[int(label)] = counts.get(int(label), 0) + 1
-    return max(counts.values()) / len(labels)
+    return max(Counter(int(label) for label in labels).values()) / len(labels)
 
 
 def scored_majority_share(labels: Sequence[int], n_classes: int, balance: bool | None) -> float | None:
@@ -52,8 +50,6 @@ def scored_majority_share(labels: Sequence[int], n_classes: int, balance: bool |
     """
     if not labels or balance is True or (balance is None and n_classes > 2):
         return None
-    if n_classes == 2:
-        return majority_share(labels)
     targets = subtask_targets(labels, subtasks_for(n_classes), balance=False, require_both_classes=False)
     shares = [majority_share([int(t) for t in column if t >= 0]) for column in targets.T]
     return sum(shares) / len(shares)
@@ -104,7 +100,7 @@ def warn_about_constant_neurons(name: str, result: PredictivityResult, share: fl
 def _message(name: str, constant: int, total: int, share: float) -> str:
     return (
         f"{name}: {constant} of the {total} skill neurons score exactly {share:.3f}, the dev split's "
-        "majority share: they predict one class for every example, and they look predictive only "
+        "majority share: they predict the same side for every example, and they look predictive only "
         "because the task is imbalanced. Such neurons rank the same in every imbalanced task, so they "
         "inflate overlaps between tasks, and ablating them can collapse the classifier to one class. "
         "Re-run find with --balance on to score predictivity on class-balanced splits."

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.interventions import Mode, perturb, perturbation_hooks
-from skillneuron_lens.io import follow_umask
+from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.predictivity import PredictivityResult
 
@@ -202,18 +201,7 @@ def _write_json(path: str | os.PathLike[str], payload: dict[str, Any], overwrite
             "overwrite=True to replace it."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        follow_umask(staging)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def _read_json(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import html
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ import torch
 from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.io import follow_umask
+from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.plotting import (
     layer_distribution,
@@ -600,13 +599,4 @@ def write_report(
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
     page = render_report(run_path, top_k=top_k, max_columns=max_columns, fraction=fraction)
-    handle, staging = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=run_path)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(page)
-        follow_umask(staging)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, page)

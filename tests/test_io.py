@@ -124,18 +124,21 @@ def test_saved_directory_follows_the_umask(tmp_path, result):
     assert (tmp_path / "run" / "predictivity.safetensors").stat().st_mode & 0o777 == 0o644
 
 
-def test_single_files_written_through_a_private_temporary_file_follow_the_umask(tmp_path):
+def test_atomic_text_files_follow_the_umask_and_leave_nothing_behind(tmp_path, monkeypatch):
     import os
-    import tempfile
 
-    from skillneuron_lens.io import follow_umask
+    from skillneuron_lens.io import atomic_write_text
 
     previous = os.umask(0o027)
     try:
-        handle, staging = tempfile.mkstemp(dir=tmp_path)
-        os.close(handle)
-        assert os.stat(staging).st_mode & 0o777 == 0o600  # what mkstemp gives
-        follow_umask(staging)
+        atomic_write_text(tmp_path / "page.html", "first")  # staged through mkstemp, which makes 0600
+        atomic_write_text(tmp_path / "page.html", "second")
     finally:
         os.umask(previous)
-    assert os.stat(staging).st_mode & 0o777 == 0o640
+    assert (tmp_path / "page.html").read_text() == "second"
+    assert (tmp_path / "page.html").stat().st_mode & 0o777 == 0o640
+    monkeypatch.setattr(os, "replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(tmp_path / "page.html", "third")
+    assert (tmp_path / "page.html").read_text() == "second"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.html"]  # no staging file left
