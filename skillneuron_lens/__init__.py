@@ -26,14 +26,7 @@ from skillneuron_lens.fingerprint import model_fingerprint
 from skillneuron_lens.interventions import neuron_means, neuron_pool, perturb, perturbation_hooks
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
-from skillneuron_lens.perturbation import (
-    CrossTaskMatrix,
-    PerturbationCurve,
-    bootstrap_ci,
-    cross_task_matrix,
-    perturbation_curve,
-    sign_flip_test,
-)
+from skillneuron_lens.perturbation import PerturbationCurve, bootstrap_ci, perturbation_curve, sign_flip_test
 from skillneuron_lens.plotting import (
     activation_histogram,
     layer_distribution,
@@ -65,6 +58,7 @@ from skillneuron_lens.pruning import (
 )
 from skillneuron_lens.recording import Recorder, RecordingConfig
 from skillneuron_lens.report import load_perturbation, write_report
+from skillneuron_lens.specificity import CrossTaskMatrix, cross_task_matrix
 from skillneuron_lens.subtasks import Subtask, subtasks_for
 from skillneuron_lens.task_loaders import TASKS, list_tasks, load_task
 from skillneuron_lens.tasks import (

@@ -21,6 +21,7 @@ import torch
 from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
+from skillneuron_lens.cli_specificity import add_cross_perturb_command
 from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
@@ -43,6 +44,7 @@ EXAMPLES = """examples:
   skillneuron-lens perturb --run runs/rt-prompt --mode gaussian --std 0.1
   skillneuron-lens prune --run runs/rt-prompt --keep 0.02 --layers 2-5 --out runs/rt-pruned
   skillneuron-lens compare runs/rt-prompt runs/tweets-prompt --out runs/compare
+  skillneuron-lens cross-perturb runs/rt-prompt runs/tweets-prompt --mode zero --out runs/cross
   skillneuron-lens report runs/rt-prompt
 """
 
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_verbosity(run)
     add_step_commands(commands, _add_verbosity)
+    add_cross_perturb_command(commands, _add_verbosity)
     return parser
 
 

@@ -145,6 +145,35 @@ def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False)
 
 
+def run_names(runs: list[str], names: str | None) -> list[str]:
+    """The runs' names: ``--names`` split at commas, or the directory names."""
+    named = names.split(",") if names else [Path(path).name for path in runs]
+    if len(named) != len(runs) or len(set(named)) != len(named):
+        raise SkillNeuronError(f"--names needs one distinct name per run ({len(runs)}), got {named}.")
+    return named
+
+
+def mode_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``--mode`` from ``--std``, ``--factor`` and ``--value``."""
+    if args.mode == "gaussian":
+        return {"std": args.std}
+    if args.mode == "scale":
+        return {"factor": args.factor}
+    if args.mode == "clamp":
+        return {"value": args.value}
+    return {}
+
+
+def add_mode_options(parser: argparse.ArgumentParser) -> None:
+    """``--mode``, ``--std``, ``--factor`` and ``--value``."""
+    parser.add_argument(
+        "--mode", choices=list(MODES), default="gaussian", help="intervention (default gaussian)"
+    )
+    parser.add_argument("--std", type=float, default=0.1, help="gaussian noise std (default 0.1, the paper)")
+    parser.add_argument("--factor", type=float, default=0.0, help="scale mode: multiply by this")
+    parser.add_argument("--value", type=float, default=0.0, help="clamp mode: set to this")
+
+
 # ---- perturb --------------------------------------------------------------------------------------
 def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``."""
@@ -159,13 +188,6 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     classifier = run.classifier(model, args.classifier_run)
     split = run.split(run.task(), args.split)
     where = None if args.where == "all" else classifier.position_mask(args.where)
-    mode_kwargs: dict[str, Any] = {}
-    if args.mode == "gaussian":
-        mode_kwargs["std"] = args.std
-    elif args.mode == "scale":
-        mode_kwargs["factor"] = args.factor
-    elif args.mode == "clamp":
-        mode_kwargs["value"] = args.value
     curve = perturbation_curve(
         model,
         lambda: classifier.correct(split, progress=False),
@@ -177,7 +199,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         n_permutations=args.permutations,
         progress=_progress(args),
         where=where,
-        **mode_kwargs,
+        **mode_options(args),
     )
     curve.save(target, overwrite=args.overwrite)
     if not args.no_report:
@@ -252,9 +274,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
     if len(args.runs) < 2:
         raise SkillNeuronError("Give at least two run directories to compare.")
-    names = args.names.split(",") if args.names else [Path(path).name for path in args.runs]
-    if len(names) != len(args.runs) or len(set(names)) != len(names):
-        raise SkillNeuronError(f"--names needs one distinct name per run ({len(args.runs)}), got {names}.")
+    names = run_names(args.runs, args.names)
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
         _warn_about_constant_neurons(name, _summary_if_any(Path(path)), results[name], args.fraction)
@@ -331,12 +351,7 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
         description=run_perturb.__doc__,
     )
     perturb.add_argument("--run", required=True, help="run directory made by find --tune ...")
-    perturb.add_argument(
-        "--mode", choices=list(MODES), default="gaussian", help="intervention (default gaussian)"
-    )
-    perturb.add_argument("--std", type=float, default=0.1, help="gaussian noise std (default 0.1, the paper)")
-    perturb.add_argument("--factor", type=float, default=0.0, help="scale mode: multiply by this")
-    perturb.add_argument("--value", type=float, default=0.0, help="clamp mode: set to this")
+    add_mode_options(perturb)
     perturb.add_argument(
         "--fractions",
         type=_fractions,
@@ -351,7 +366,7 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
         default="all",
         help="positions perturbed (default all, the paper)",
     )
-    _add_run_options(perturb)
+    add_run_options(perturb)
     perturb.add_argument("--output", default="perturbation.json",
                          help="file in the run directory (default perturbation.json: the report shows it)")
     perturb.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -376,7 +391,7 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
         help="constant for removed neurons: the run's baselines or the mean over all train tokens",
     )
     prune.add_argument("--out", required=True, help="directory for the pruned model")
-    _add_run_options(prune)
+    add_run_options(prune)
     prune.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     add_verbosity(prune)
     prune.set_defaults(func=run_prune)
@@ -412,7 +427,8 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
     report.set_defaults(func=run_report)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--split``, ``--classifier-run``, ``--device`` and ``--seed``: how a run's classifier is evaluated."""
     parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
     parser.add_argument(
         "--classifier-run", type=int, default=0, help="which tuned-run{i} classifier (default 0)"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import skillneuron_lens as snl
@@ -166,6 +167,30 @@ def test_perturb_prune_compare_and_report_on_a_tuned_run(tuned_run, tmp_path, ca
 
     assert cli.main(["report", str(tuned_run), "--quiet"]) == 0
     assert "Perturbation" in (tuned_run / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_cross_perturb_measures_every_run_under_every_set(tuned_run, tmp_path, capsys):
+    out = tmp_path / "cross"
+    args = ["cross-perturb", str(tuned_run), str(tuned_run), "--names", "a,b", "--mode", "mean",
+            "--fraction", "0.1", "--draws", "2", "--out", str(out)]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy drop" in printed and "a vs random" in printed and "a vs b" in printed
+    saved = json.loads((out / "cross_task.json").read_text())
+    assert saved["perturbed_tasks"] == ["a", "b", "random 1", "random 2"]
+    assert saved["controls"] == ["random 1", "random 2"] and saved["evaluated_tasks"] == ["a", "b"]
+    accuracy = torch.tensor(saved["accuracy"])
+    assert accuracy.shape == (4, 2)
+    assert torch.equal(accuracy[0], accuracy[1])  # the same run twice: the same set, the same classifier
+    assert torch.equal(accuracy[:, 0], accuracy[:, 1])
+    assert saved["config"]["target_options"]["a"]["mean"]["tensor"]["shape"] == [6, 1536]
+    tests = {(t["task"], t["against"]): t for t in saved["tests"]}
+    assert tests[("a", "b")]["difference"] == 0.0 and tests[("a", "b")]["p_value"] == 1.0
+    assert (out / "cross_task.html").is_file()
+    assert cli.main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert cli.main(["cross-perturb", str(tuned_run), "--out", str(tmp_path / "one")]) == 2
+    assert "at least two" in capsys.readouterr().err
 
 
 def test_perturb_needs_a_run_directory(tmp_path, capsys):

@@ -12,14 +12,7 @@ from tiny_models import tiny_gpt2
 
 import skillneuron_lens as snl
 from skillneuron_lens.adapter import ModelAdapter
-from skillneuron_lens.perturbation import (
-    CrossTaskMatrix,
-    PerturbationCurve,
-    bootstrap_ci,
-    cross_task_matrix,
-    perturbation_curve,
-    sign_flip_test,
-)
+from skillneuron_lens.perturbation import PerturbationCurve, bootstrap_ci, perturbation_curve, sign_flip_test
 
 try:
     from transformer_lens import HookedRootModule
@@ -287,31 +280,6 @@ def test_loading_a_damaged_or_foreign_file(curve, tmp_path):
         PerturbationCurve.load(foreign)
     with pytest.raises(snl.ResultFileError, match="does not exist"):
         PerturbationCurve.load(tmp_path / "missing.json")
-
-
-def test_cross_task_matrix(fake, tmp_path):
-    tasks = {"a": [(0, 1)] * 5 + [(1, 2)] * 5, "b": [(1, 6)] * 4 + [(0, 1)] * 1 + [(0, 9)] * 5}
-    evaluators, references = {}, {}
-    for name, depends in tasks.items():
-        evaluators[name], references[name], _ = make_task(fake, depends)
-    sets = {
-        "a": snl.NeuronSet.from_list([(0, 1), (1, 2)], layers=(0, 1), n_neurons=WIDTH),
-        "b": snl.NeuronSet.from_list([(1, 6), (0, 9)], layers=(0, 1), n_neurons=WIDTH),
-    }
-    matrix = cross_task_matrix(fake, sets, evaluators, mode="zero", progress=False)
-    expected = torch.tensor(
-        [[references[t](sets[s]).double().mean() for t in tasks] for s in sets], dtype=torch.float64
-    )
-    assert torch.equal(matrix.accuracy, expected)
-    assert torch.equal(matrix.clean_accuracy, torch.ones(2, dtype=torch.float64))
-    drop = matrix.drop
-    assert float(drop[0, 0]) > float(drop[0, 1]) and float(drop[1, 1]) > float(drop[1, 0])  # task-specific
-    assert len(matrix.table()) == 4
-    matrix.save(tmp_path / "m.json")
-    loaded = CrossTaskMatrix.load(tmp_path / "m.json")
-    assert torch.equal(loaded.accuracy, matrix.accuracy) and loaded.perturbed_tasks == ("a", "b")
-    with pytest.raises(FileExistsError):
-        matrix.save(tmp_path / "m.json")
 
 
 @pytest.mark.parametrize(

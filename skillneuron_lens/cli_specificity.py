@@ -1,0 +1,144 @@
+"""The ``cross-perturb`` sub-command: perturb each task's skill neurons, measure every task.
+
+Takes two or more tuned run directories of one model (made by ``find --tune ...``). Each run's top-``p``
+skill neurons are perturbed in turn, and so are ``--draws`` layer-matched random sets; every run's own
+tuned classifier is measured on its own split under each. Writes ``cross_task.json`` (the matrix, the
+per-example correctness and the specificity tests) and ``cross_task.html`` (the accuracy-drop matrix).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from skillneuron_lens.cli_steps import (
+    Run,
+    _progress,
+    _warn_about_constant_neurons,
+    add_mode_options,
+    add_run_options,
+    mode_options,
+    run_names,
+)
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.fingerprint import same_model
+from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.plotting import similarity_matrix
+from skillneuron_lens.specificity import CrossTaskMatrix, cross_task_matrix
+
+
+def _check_same_model(runs: dict[str, Run]) -> None:
+    """All runs must come from one model, recorded at the same hook and layers."""
+    (first_name, first), *others = runs.items()
+    for name, run in others:
+        if not same_model(first.result.fingerprint, run.result.fingerprint):
+            raise SkillNeuronError(
+                f"Runs {first_name!r} and {name!r} were made with different model weights; cross-task "
+                "perturbation runs every classifier on one model."
+            )
+        if run.result.hook != first.result.hook or tuple(run.result.layers) != tuple(first.result.layers):
+            raise SkillNeuronError(
+                f"Runs {first_name!r} and {name!r} recorded different hooks or layers "
+                f"({first.result.hook} {list(first.result.layers)} vs {run.result.hook} "
+                f"{list(run.result.layers)}); re-run find with the same --hook and --layers."
+            )
+
+
+def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
+    """Perturb each run's skill neurons and measure every run's classifier; write ``cross_task.json``."""
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    if len(args.runs) < 2:
+        raise SkillNeuronError("Give at least two tuned run directories.")
+    if args.draws < 0:
+        raise SkillNeuronError(f"--draws must be 0 or more, got {args.draws}.")
+    names = run_names(args.runs, args.names)
+    runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
+    _check_same_model(runs)
+    for name, run in runs.items():
+        _warn_about_constant_neurons(name, run.summary, run.result, args.fraction)
+    model = runs[names[0]].model(args.device)
+    evaluators = {}
+    for name, run in runs.items():
+        classifier = run.classifier(model, args.classifier_run)
+        split = run.split(run.task(), args.split)
+        evaluators[name] = lambda classifier=classifier, split=split: classifier.correct(
+            split, progress=False
+        )
+    sets = {name: NeuronSet.top(run.result, fraction=args.fraction) for name, run in runs.items()}
+    drawn = sets[names[0]].random_controls(args.draws, args.seed) if args.draws else []
+    controls = {f"random {draw + 1}": control for draw, control in enumerate(drawn)}
+    target_options = (
+        {name: {"mean": run.result.baseline.mean(dim=(0, 1, 2)).float()} for name, run in runs.items()}
+        if args.mode == "mean"
+        else None
+    )
+    matrix = cross_task_matrix(
+        model,
+        {**sets, **controls},
+        evaluators,
+        mode=args.mode,
+        seed=args.seed,
+        progress=_progress(args),
+        controls=tuple(controls),
+        target_options=target_options,
+        **mode_options(args),
+    )
+    matrix.config.update(fraction=args.fraction, split=args.split, runs=[str(path) for path in args.runs])
+    out.mkdir(parents=True, exist_ok=True)
+    matrix.save(out / "cross_task.json", overwrite=args.overwrite)
+    figure = similarity_matrix(
+        matrix.drop,
+        list(matrix.perturbed_tasks),
+        column_tasks=list(matrix.evaluated_tasks),
+        title=f"Accuracy lost with each set's top-{args.fraction:g} neurons perturbed ({args.mode})",
+        zmid=0.0,
+        colorbar_title="accuracy drop",
+        row_label="neurons perturbed",
+        column_label="task measured",
+        value_format=".3f",
+    )
+    atomic_write_text(out / "cross_task.html", figure.to_html(include_plotlyjs=True))
+    if _progress(args):
+        print_matrix(matrix)
+        print(f"saved {out}")
+    return matrix.to_dict()
+
+
+def print_matrix(matrix: CrossTaskMatrix) -> None:
+    """Print the accuracy-drop matrix and the specificity tests."""
+    width = max(len(name) for name in matrix.perturbed_tasks)
+    print("accuracy drop (rows: neurons perturbed; columns: task measured)")
+    print(" " * width + "  " + "  ".join(f"{name[:8]:>8}" for name in matrix.evaluated_tasks))
+    print(f"{'clean':>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix.clean_accuracy))
+    for row, name in enumerate(matrix.perturbed_tasks):
+        print(f"{name:>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix.drop[row]))
+    print("own set vs another set: extra accuracy lost, one-sided paired p-value")
+    for test in matrix.specificity(seed=int(matrix.config.get("seed", 0))):
+        print(f"  {test['task']} vs {test['against']}: {test['difference']:+.3f}  p {test['p_value']:.2g}")
+
+
+def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:
+    """Register ``cross-perturb`` on the sub-command parser."""
+    parser = commands.add_parser(
+        "cross-perturb",
+        help="perturb each task's skill neurons, measure every task (task specificity)",
+        description=run_cross_perturb.__doc__,
+    )
+    parser.add_argument("runs", nargs="+", help="two or more tuned run directories of one model")
+    parser.add_argument("--names", help="comma-separated names (default: directory names)")
+    parser.add_argument(
+        "--fraction", type=float, default=0.05, help="per-layer share of neurons perturbed (default 0.05)"
+    )
+    parser.add_argument(
+        "--draws", type=int, default=3, help="layer-matched random control sets (default 3; 0 for none)"
+    )
+    add_mode_options(parser)
+    add_run_options(parser)
+    parser.add_argument("--out", required=True, help="directory for cross_task.json and cross_task.html")
+    parser.add_argument("--overwrite", action="store_true", help="replace files in an existing --out")
+    add_verbosity(parser)
+    parser.set_defaults(func=run_cross_perturb)
