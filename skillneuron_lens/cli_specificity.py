@@ -18,8 +18,9 @@ from skillneuron_lens.cli_steps import (
     _warn_about_constant_neurons,
     add_mode_options,
     add_run_options,
+    add_runs_arguments,
     mode_options,
-    run_names,
+    multi_run_names,
 )
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
@@ -49,13 +50,9 @@ def _check_same_model(runs: dict[str, Run]) -> None:
 def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     """Perturb each run's skill neurons and measure every run's classifier; write ``cross_task.json``."""
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
-    if len(args.runs) < 2:
-        raise SkillNeuronError("Give at least two tuned run directories.")
+    names = multi_run_names(args, "tuned run directories")
     if args.draws < 0:
         raise SkillNeuronError(f"--draws must be 0 or more, got {args.draws}.")
-    names = run_names(args.runs, args.names)
     runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
     _check_same_model(runs)
     for name, run in runs.items():
@@ -128,8 +125,7 @@ def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:
         help="perturb each task's skill neurons, measure every task (task specificity)",
         description=run_cross_perturb.__doc__,
     )
-    parser.add_argument("runs", nargs="+", help="two or more tuned run directories of one model")
-    parser.add_argument("--names", help="comma-separated names (default: directory names)")
+    add_runs_arguments(parser, "tuned run directories of one model")
     parser.add_argument(
         "--fraction", type=float, default=0.05, help="per-layer share of neurons perturbed (default 0.05)"
     )

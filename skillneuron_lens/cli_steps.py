@@ -145,11 +145,20 @@ def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False)
 
 
-def run_names(runs: list[str], names: str | None) -> list[str]:
-    """The runs' names: ``--names`` split at commas, or the directory names."""
-    named = names.split(",") if names else [Path(path).name for path in runs]
-    if len(named) != len(runs) or len(set(named)) != len(named):
-        raise SkillNeuronError(f"--names needs one distinct name per run ({len(runs)}), got {named}.")
+def multi_run_names(args: argparse.Namespace, what: str) -> list[str]:
+    """Check a several-run command's ``--out`` and runs; the runs' names (``--names`` or directory names).
+
+    Args:
+        args: Parsed arguments with ``out``, ``overwrite``, ``runs`` and ``names``.
+        what: The runs the command needs, for the error (e.g. ``"run directories to compare"``).
+    """
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite.")
+    if len(args.runs) < 2:
+        raise SkillNeuronError(f"Give at least two {what}.")
+    named = args.names.split(",") if args.names else [Path(path).name for path in args.runs]
+    if len(named) != len(args.runs) or len(set(named)) != len(named):
+        raise SkillNeuronError(f"--names needs one distinct name per run ({len(args.runs)}), got {named}.")
     return named
 
 
@@ -162,6 +171,12 @@ def mode_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.mode == "clamp":
         return {"value": args.value}
     return {}
+
+
+def add_runs_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """The positional run directories and ``--names`` of a several-run command."""
+    parser.add_argument("runs", nargs="+", help=f"two or more {what}")
+    parser.add_argument("--names", help="comma-separated names (default: directory names)")
 
 
 def add_mode_options(parser: argparse.ArgumentParser) -> None:
@@ -270,11 +285,7 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
 def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     """Compare several runs' neurons; write ``compare.json`` and ``compare.html``."""
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
-    if len(args.runs) < 2:
-        raise SkillNeuronError("Give at least two run directories to compare.")
-    names = run_names(args.runs, args.names)
+    names = multi_run_names(args, "run directories to compare")
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
         _warn_about_constant_neurons(name, _summary_if_any(Path(path)), results[name], args.fraction)
@@ -401,8 +412,7 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
         help="compare tasks' neurons (Spearman, skill-set overlap)",
         description=run_compare.__doc__,
     )
-    compare.add_argument("runs", nargs="+", help="two or more run directories")
-    compare.add_argument("--names", help="comma-separated names (default: directory names)")
+    add_runs_arguments(compare, "run directories")
     compare.add_argument("--fraction", type=float, default=0.02, help="skill-set fraction for the overlap")
     compare.add_argument("--draws", type=int, default=1000, help="random draws of the overlap baseline")
     compare.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
