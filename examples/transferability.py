@@ -16,7 +16,11 @@ Run with ``.venv/bin/python examples/transferability.py OUT.json [--n 1000] [--s
    and the baseline of Su et al. 2022 (Jaccard overlap of the neurons each task activates,
    :func:`skillneuron_lens.activated_overlap`).
 5. Prints and saves the Spearman correlation of each indicator with each kind of transfer over all pairs
-   (20 ordered pairs; the pairs share tasks, so read the correlations as descriptive, not as tests).
+   (20 ordered pairs), with the one-sided p-value of a Mantel test (:func:`skillneuron_lens.mantel_test`:
+   the pairs share tasks, so the p-value comes from relabelling the tasks, all 120 ways for 5 tasks).
+
+``--rescore`` reads a JSON file this script wrote and prints its statistics again, with the Mantel test
+(files written before the test existed get it this way), without tuning anything.
 """
 
 from __future__ import annotations
@@ -51,6 +55,35 @@ def binary_tasks(n: int, seed: int) -> dict[str, snl.Task]:
     return tasks
 
 
+def indicator_vs_transfer(pairs: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """Spearman correlation and Mantel p-value of each indicator with each kind of transfer."""
+    tasks = sorted({pair["source"] for pair in pairs} | {pair["target"] for pair in pairs})
+    index = {task: i for i, task in enumerate(tasks)}
+
+    def matrix(key: str) -> torch.Tensor:
+        values = torch.zeros(len(tasks), len(tasks), dtype=torch.float64)
+        for pair in pairs:
+            values[index[pair["source"]], index[pair["target"]]] = pair[key]
+        return values.round(decimals=12)  # ratios equal up to round-off tie
+
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for transfer_kind in ("zero_shot_relative", "relative"):
+        summary[transfer_kind] = {}
+        for indicator in ("predictivity_spearman", "activated_overlap"):
+            try:
+                statistic, p_value, _ = snl.mantel_test(matrix(indicator), matrix(transfer_kind))
+            except snl.SkillNeuronError as error:  # e.g. every pair transfers equally well: undefined
+                print(f"{indicator} vs {transfer_kind} transfer: {error}")
+                summary[transfer_kind][indicator] = {"spearman": float("nan"), "mantel_p": float("nan")}
+                continue
+            summary[transfer_kind][indicator] = {"spearman": statistic, "mantel_p": p_value}
+            print(
+                f"{indicator} vs {transfer_kind} transfer: Spearman {statistic:.3f}, "
+                f"one-sided Mantel p {p_value:.3f}"
+            )
+    return summary
+
+
 def main() -> None:
     """Tune, transfer, correlate."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,8 +94,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rescore", action="store_true", help="print the statistics of an existing OUT")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.rescore:
+        indicator_vs_transfer(json.loads(out.read_text(encoding="utf-8"))["pairs"])
+        return
     if out.exists():
         raise SystemExit(f"{out} exists: choose another file (nothing is overwritten)")
     started = time.perf_counter()
@@ -125,15 +162,7 @@ def main() -> None:
                 f"{source} -> {target}: zero-shot {zero_shot:.3f}, head-only {accuracy:.3f} "
                 f"(relative {pairs[-1]['zero_shot_relative']:.3f}, {pairs[-1]['relative']:.3f})"
             )
-    summary = {}
-    for transfer_kind in ("zero_shot_relative", "relative"):
-        transfer = torch.tensor([pair[transfer_kind] for pair in pairs])
-        summary[transfer_kind] = {
-            name: snl.spearman(torch.tensor([pair[name] for pair in pairs]), transfer)
-            for name in ("predictivity_spearman", "activated_overlap")
-        }
-        rounded = {name: round(value, 3) for name, value in summary[transfer_kind].items()}
-        print(f"Spearman correlation with {transfer_kind} transfer:", rounded)
+    summary = indicator_vs_transfer(pairs)
     record = {
         "arguments": vars(args),
         "tuned_accuracy": own,

@@ -24,6 +24,7 @@ from skillneuron_lens.errors import (
 )
 from skillneuron_lens.fingerprint import model_fingerprint
 from skillneuron_lens.interventions import neuron_means, neuron_pool, perturb, perturbation_hooks
+from skillneuron_lens.mantel import mantel_test
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.perturbation import PerturbationCurve, bootstrap_ci, perturbation_curve, sign_flip_test
@@ -117,6 +118,7 @@ __all__ = [
     "skill_overlap",
     "spearman",
     "spearman_per_layer",
+    "mantel_test",
     "neuron_means",
     "neuron_pool",
     "perturb",

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+import skillneuron_lens as snl
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -139,7 +143,16 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
         assert -1.0 <= pair["predictivity_spearman"] <= 1.0
         assert 0.0 <= pair["activated_overlap"] <= 1.0
     for kind in ("zero_shot_relative", "relative"):
-        assert set(record["indicator_vs_transfer"][kind]) == {"predictivity_spearman", "activated_overlap"}
+        summary = record["indicator_vs_transfer"][kind]
+        assert set(summary) == {"predictivity_spearman", "activated_overlap"}
+        for indicator, statistics in summary.items():
+            values = torch.tensor([[pair[indicator], pair[kind]] for pair in pairs], dtype=torch.float64)
+            expected = snl.spearman(*values.round(decimals=12).T)
+            assert statistics["spearman"] == pytest.approx(expected, nan_ok=True)
+            assert 1 / 120 <= statistics["mantel_p"] <= 1.0 or math.isnan(statistics["mantel_p"])
+    rescored = run_example("transferability.py", str(out), "--rescore", cwd=tmp_path, quick=False)
+    assert rescored.returncode == 0, explain(rescored)
+    assert rescored.stdout.count("vs ") == 4 and "Mantel p" in completed.stdout
     again = run_example("transferability.py", str(out), *tiny, cwd=tmp_path, quick=False)
     assert again.returncode != 0 and "exists" in again.stderr
     assert json.loads(out.read_text()) == record

@@ -1,0 +1,79 @@
+"""The Mantel test: exact enumeration against a slow reference, Monte Carlo, and bad input."""
+
+import itertools
+
+import pytest
+import torch
+
+import skillneuron_lens as snl
+
+
+def reference_spearman(a: list[float], b: list[float]) -> float:
+    """Spearman without ties: Pearson correlation of plain ranks."""
+    rank_a = [sorted(a).index(v) for v in a]
+    rank_b = [sorted(b).index(v) for v in b]
+    n = len(a)
+    mean = (n - 1) / 2
+    cov = sum((x - mean) * (y - mean) for x, y in zip(rank_a, rank_b, strict=True))
+    var = sum((x - mean) ** 2 for x in rank_a)
+    return cov / var
+
+
+def reference_mantel(x: list[list[float]], y: list[list[float]]) -> tuple[float, float]:
+    """Every relabelling of the tasks, pairs listed by hand."""
+    n = len(x)
+    pairs = [(s, t) for s in range(n) for t in range(n) if s != t]
+    outcome = [y[s][t] for s, t in pairs]
+    observed = reference_spearman([x[s][t] for s, t in pairs], outcome)
+    values = [
+        reference_spearman([x[perm[s]][perm[t]] for s, t in pairs], outcome)
+        for perm in itertools.permutations(range(n))
+    ]
+    return observed, sum(v >= observed - 1e-12 for v in values) / len(values)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_p_value_matches_the_reference(seed):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(5, 5, generator=generator, dtype=torch.float64)
+    y = 0.5 * x + torch.rand(5, 5, generator=generator, dtype=torch.float64)
+    statistic, p_value, method = snl.mantel_test(x, y)
+    expected_statistic, expected_p = reference_mantel(x.tolist(), y.tolist())
+    assert method == "exact"
+    assert statistic == pytest.approx(expected_statistic)
+    assert p_value == pytest.approx(expected_p)
+
+
+def test_a_perfect_indicator_gets_the_smallest_p_and_the_diagonal_is_ignored():
+    x = torch.tensor([[9.0, 1, 2, 3], [4, 9, 5, 6], [7, 8, 9, 10], [11, 12, 13, 9]])
+    y = 2 * x + 1
+    y.fill_diagonal_(-100.0)
+    statistic, p_value, _ = snl.mantel_test(x, y)
+    assert statistic == pytest.approx(1.0)
+    assert p_value == pytest.approx(1 / 24)  # only the identity relabelling reaches 1
+
+
+def test_monte_carlo_when_enumeration_is_too_large():
+    generator = torch.Generator().manual_seed(3)
+    x = torch.rand(7, 7, generator=generator, dtype=torch.float64)
+    y = x + 0.1 * torch.rand(7, 7, generator=generator, dtype=torch.float64)
+    statistic, p_value, method = snl.mantel_test(x, y, n_permutations=199, seed=4)
+    assert method == "monte carlo"
+    assert statistic > 0.9
+    assert p_value == pytest.approx(1 / 200)  # no random relabelling of 7 tasks comes close
+    assert snl.mantel_test(x, y, n_permutations=199, seed=4) == (statistic, p_value, method)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (torch.rand(3, 4), torch.rand(3, 4), "square"),
+        (torch.rand(2, 2), torch.rand(2, 2), "at least 3"),
+        (torch.rand(3, 3), torch.rand(4, 4), "differ in shape"),
+        (torch.ones(3, 3), torch.rand(3, 3), "constant"),
+        (torch.tensor([[0.0, float("nan"), 1], [1, 0, 2], [3, 4, 0]]), torch.rand(3, 3), "NaN"),
+    ],
+)
+def test_bad_matrices_are_named(x, y, message):
+    with pytest.raises(snl.SkillNeuronError, match=message):
+        snl.mantel_test(x, y)
