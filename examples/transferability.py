@@ -61,7 +61,7 @@ def indicator_vs_transfer(pairs: list[dict]) -> dict[str, dict[str, dict[str, fl
     index = {task: i for i, task in enumerate(tasks)}
 
     def matrix(key: str) -> torch.Tensor:
-        values = torch.zeros(len(tasks), len(tasks), dtype=torch.float64)
+        values = torch.full((len(tasks), len(tasks)), float("nan"), dtype=torch.float64)  # a gap fails
         for pair in pairs:
             values[index[pair["source"]], index[pair["target"]]] = pair[key]
         return values.round(decimals=12)  # ratios equal up to round-off tie

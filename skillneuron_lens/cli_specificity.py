@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from skillneuron_lens.cli_steps import (
     Run,
     _progress,
@@ -25,7 +27,7 @@ from skillneuron_lens.cli_steps import (
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
 from skillneuron_lens.io import atomic_write_text
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, fraction_to_count
 from skillneuron_lens.plotting import similarity_matrix
 from skillneuron_lens.specificity import CrossTaskMatrix, cross_task_matrix
 
@@ -53,8 +55,17 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     names = multi_run_names(args, "tuned run directories")
     if args.draws < 0:
         raise SkillNeuronError(f"--draws must be 0 or more, got {args.draws}.")
+    control_names = [f"random {draw + 1}" for draw in range(args.draws)]
+    clash = sorted(set(names) & set(control_names))
+    if clash:
+        raise SkillNeuronError(f"--names {clash} are the names of random control sets; choose other names.")
     runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
     _check_same_model(runs)
+    width = int(runs[names[0]].result.accuracy.shape[-1])
+    if fraction_to_count(args.fraction, width) < 1:
+        raise SkillNeuronError(
+            f"--fraction {args.fraction:g} keeps no neuron of a {width}-neuron layer; use at least 1/{width}."
+        )
     for name, run in runs.items():
         _warn_about_constant_neurons(name, run.summary, run.result, args.fraction)
     model = runs[names[0]].model(args.device)
@@ -67,7 +78,9 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
         )
     sets = {name: NeuronSet.top(run.result, fraction=args.fraction) for name, run in runs.items()}
     drawn = sets[names[0]].random_controls(args.draws, args.seed) if args.draws else []
-    controls = {f"random {draw + 1}": control for draw, control in enumerate(drawn)}
+    controls = dict(zip(control_names, drawn, strict=True))
+    # Every set keeps floor(fraction * width) neurons of each layer, so one draw matches them all.
+    assert all(torch.equal(s.counts_per_layer(), sets[names[0]].counts_per_layer()) for s in sets.values())
     target_options = (
         {name: {"mean": run.result.baseline.mean(dim=(0, 1, 2)).float()} for name, run in runs.items()}
         if args.mode == "mean"
@@ -85,6 +98,12 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
         **mode_options(args),
     )
     matrix.config.update(fraction=args.fraction, split=args.split, runs=[str(path) for path in args.runs])
+    if target_options is not None:
+        matrix.config["mean_source"] = (
+            "the measured run's baseline (train-split mean at its prompt slots), averaged over its tuning "
+            "runs, subtasks and slots, as perturb uses"
+        )
+    payload = matrix.to_dict()
     out.mkdir(parents=True, exist_ok=True)
     matrix.save(out / "cross_task.json", overwrite=args.overwrite)
     figure = similarity_matrix(
@@ -100,12 +119,12 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     )
     atomic_write_text(out / "cross_task.html", figure.to_html(include_plotlyjs=True))
     if _progress(args):
-        print_matrix(matrix)
+        print_matrix(matrix, payload["tests"])
         print(f"saved {out}")
-    return matrix.to_dict()
+    return payload
 
 
-def print_matrix(matrix: CrossTaskMatrix) -> None:
+def print_matrix(matrix: CrossTaskMatrix, tests: list[dict[str, Any]]) -> None:
     """Print the accuracy-drop matrix and the specificity tests."""
     width = max(len(name) for name in matrix.perturbed_tasks)
     print("accuracy drop (rows: neurons perturbed; columns: task measured)")
@@ -113,9 +132,12 @@ def print_matrix(matrix: CrossTaskMatrix) -> None:
     print(f"{'clean':>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix.clean_accuracy))
     for row, name in enumerate(matrix.perturbed_tasks):
         print(f"{name:>{width}}  " + "  ".join(f"{float(v):>8.3f}" for v in matrix.drop[row]))
-    print("own set vs another set: extra accuracy lost, one-sided paired p-value")
-    for test in matrix.specificity(seed=int(matrix.config.get("seed", 0))):
-        print(f"  {test['task']} vs {test['against']}: {test['difference']:+.3f}  p {test['p_value']:.2g}")
+    print("own set vs another set: extra accuracy lost, one-sided paired p-value (Holm-adjusted)")
+    for test in tests:
+        print(
+            f"  {test['task']} vs {test['against']}: {test['difference']:+.3f}  p {test['p_value']:.2g} "
+            f"({test['p_holm']:.2g})"
+        )
 
 
 def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:

@@ -52,6 +52,30 @@ def _from_bits(text: Any, name: str) -> Bool[torch.Tensor, " example"]:
     return torch.tensor([char == "1" for char in text], dtype=torch.bool)
 
 
+def _check_controls(controls: Sequence[str], rows: Sequence[str], tasks: Sequence[str]) -> None:
+    """Controls must be rows of the matrix and must not be evaluated tasks."""
+    unknown = [name for name in controls if name not in rows]
+    if unknown:
+        raise SkillNeuronError(f"controls {unknown} are not among the neuron sets {list(rows)}.")
+    clash = [name for name in controls if name in tasks]
+    if clash:
+        raise SkillNeuronError(
+            f"controls {clash} are also evaluated tasks: a task's own set cannot be its random control; "
+            "rename the control sets."
+        )
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of several p-values (controls the family-wise error rate)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 @dataclass(frozen=True)
 class CrossTaskMatrix:
     """Accuracy on each task when another task's skill neurons are perturbed.
@@ -84,11 +108,7 @@ class CrossTaskMatrix:
         rows, columns = len(self.perturbed_tasks), len(self.evaluated_tasks)
         _check_shape("accuracy", self.accuracy, (rows, columns))
         _check_shape("clean_accuracy", self.clean_accuracy, (columns,))
-        unknown = [name for name in self.controls if name not in self.perturbed_tasks]
-        if unknown:
-            raise SkillNeuronError(
-                f"controls {unknown} are not rows of the matrix {list(self.perturbed_tasks)}."
-            )
+        _check_controls(self.controls, self.perturbed_tasks, self.evaluated_tasks)
         if not self.correct and not self.clean_correct:
             return
         if len(self.correct) != columns or len(self.clean_correct) != columns:
@@ -101,6 +121,11 @@ class CrossTaskMatrix:
         ):
             _check_shape(f"clean_correct[{task!r}]", clean, (int(clean.numel()),))
             _check_shape(f"correct[{task!r}]", rows_correct, (rows, int(clean.numel())))
+        implied = torch.stack([rows_correct.double().mean(dim=1) for rows_correct in self.correct], dim=1)
+        if not torch.allclose(implied, self.accuracy.double(), atol=1e-9):
+            raise SkillNeuronError(
+                "accuracy does not match the per-example correctness it was computed from."
+            )
 
     @property
     def drop(self) -> Float[torch.Tensor, "perturbed evaluated"]:
@@ -164,6 +189,8 @@ class CrossTaskMatrix:
             )
         if not against:
             raise SkillNeuronError("against is empty: name the rows to compare with.")
+        if source in against:
+            raise SkillNeuronError(f"against includes {source!r} itself: compare it with other rows.")
         rows = self.correct[self.evaluated_tasks.index(target)].double()
         others = rows[[self._row(name) for name in against]].mean(dim=0)
         statistic, p_value, _ = sign_flip_test(
@@ -177,9 +204,11 @@ class CrossTaskMatrix:
         One entry per (task, comparison): ``against`` is ``"random"`` (the control rows, averaged per
         example) or another task's row. ``difference`` is how many more accuracy points the task loses
         to its own set than to the compared one, ``p_value`` the one-sided paired test of
-        :meth:`paired_test`.
+        :meth:`paired_test`, and ``p_holm`` that p-value adjusted for all the tests in the list (Holm):
+        the list holds many tests, so read a single unadjusted p-value with care.
         """
-        tests = []
+        tests: list[dict[str, Any]] = []
+        p_values: list[float] = []
         tasks = [name for name in self.evaluated_tasks if name in self.perturbed_tasks]
         for target in tasks:
             comparisons: list[tuple[str, list[str]]] = []
@@ -193,6 +222,9 @@ class CrossTaskMatrix:
                     target, target, rows, n_permutations=n_permutations, seed=seed
                 )
                 tests.append({"task": target, "against": label, "difference": difference, "p_value": p_value})
+                p_values.append(p_value)
+        for test, adjusted in zip(tests, holm(p_values), strict=True):
+            test["p_holm"] = adjusted
         return tests
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,7 +278,7 @@ class CrossTaskMatrix:
             )
         except (KeyError, TypeError, RuntimeError) as error:
             raise SkillNeuronError(f"The dict lacks task names, mode or correctness: {error}") from error
-        accuracy = _tensor(payload, "accuracy").reshape(len(rows), len(columns))
+        accuracy = _tensor(payload, "accuracy")
         return cls(
             rows,
             columns,
@@ -326,13 +358,19 @@ def cross_task_matrix(
         raise SkillNeuronError(
             f"target_options names {unknown}, which are not evaluated tasks {list(evaluators)}."
         )
-    missing = [name for name in controls if name not in neuron_sets]
-    if missing:
-        raise SkillNeuronError(f"controls {missing} are not among the neuron sets {list(neuron_sets)}.")
+    _check_controls(controls, tuple(neuron_sets), tuple(evaluators))
+    for name, extra in per_target.items():
+        if not isinstance(extra, Mapping) or "seed" in extra:
+            raise SkillNeuronError(
+                f"target_options[{name!r}] must be a dict of mode options without seed (pass seed= once)."
+            )
     options = {name: {**mode_kwargs, **per_target.get(name, {})} for name in evaluators}
     for neurons in neuron_sets.values():
-        for target_kwargs in options.values():
-            perturbation_hooks(model, neurons, mode, seed=seed, **target_kwargs)  # fail early on bad options
+        for name, target_kwargs in options.items():
+            try:  # fail early on bad options
+                perturbation_hooks(model, neurons, mode, seed=seed, **target_kwargs)
+            except TypeError as error:
+                raise SkillNeuronError(f"Bad mode options for task {name!r}: {error}") from None
     rows, columns = tuple(neuron_sets), tuple(evaluators)
     total = len(columns) * (1 + len(rows))
     with tqdm(total=total, desc=f"cross-task ({mode})", disable=not progress, unit="eval") as bar:

@@ -193,6 +193,55 @@ def test_cross_perturb_measures_every_run_under_every_set(tuned_run, tmp_path, c
     assert "at least two" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_cross_perturb_measures_each_task_with_its_own_baseline(tuned_run, tmp_path, monkeypatch):
+    """Two runs with different baselines: each task's mean-mode options carry its own."""
+    import dataclasses
+
+    from skillneuron_lens import cli_specificity
+
+    made = []
+
+    class ShiftedRun(cli_specificity.Run):
+        def __init__(self, path):
+            super().__init__(path)
+            if made:  # the second run: same neurons, another baseline
+                self.result = dataclasses.replace(self.result, baseline=self.result.baseline + 1.0)
+            made.append(self)
+
+    seen = {}
+    original = cli_specificity.cross_task_matrix
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs["target_options"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cli_specificity, "Run", ShiftedRun)
+    monkeypatch.setattr(cli_specificity, "cross_task_matrix", spy)
+    args = ["cross-perturb", str(tuned_run), str(tuned_run), "--names", "a,b", "--mode", "mean",
+            "--fraction", "0.02", "--draws", "0", "--out", str(tmp_path / "cross"), "--quiet"]
+    assert cli.main(args) == 0
+    for name, run in zip("ab", made, strict=True):
+        assert torch.equal(seen[name]["mean"], run.result.baseline.mean(dim=(0, 1, 2)).float())
+    assert not torch.equal(seen["a"]["mean"], seen["b"]["mean"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fraction", "0.0001"], "keeps no neuron of a 1536-neuron layer"),
+        (["--names", "random 1,b"], "are the names of random control sets"),
+        (["--draws", "-1"], "--draws must be 0 or more"),
+    ],
+)
+def test_cross_perturb_rejects_bad_settings(tuned_run, tmp_path, capsys, extra, message):
+    args = ["cross-perturb", str(tuned_run), str(tuned_run), "--out", str(tmp_path / "cross"), *extra]
+    if "--names" not in extra:
+        args += ["--names", "a,b"]
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_perturb_needs_a_run_directory(tmp_path, capsys):
     assert cli.main(["perturb", "--run", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err

@@ -8,15 +8,20 @@ import torch
 import skillneuron_lens as snl
 
 
+def average_ranks(values: list[float]) -> list[float]:
+    """Rank of each value (0-based), ties sharing the mean of their positions."""
+    ordered = sorted(values)
+    return [ordered.index(v) + (ordered.count(v) - 1) / 2 for v in values]
+
+
 def reference_spearman(a: list[float], b: list[float]) -> float:
-    """Spearman without ties: Pearson correlation of plain ranks."""
-    rank_a = [sorted(a).index(v) for v in a]
-    rank_b = [sorted(b).index(v) for v in b]
-    n = len(a)
-    mean = (n - 1) / 2
-    cov = sum((x - mean) * (y - mean) for x, y in zip(rank_a, rank_b, strict=True))
-    var = sum((x - mean) ** 2 for x in rank_a)
-    return cov / var
+    """Pearson correlation of average ranks, written out."""
+    rank_a, rank_b = average_ranks(a), average_ranks(b)
+    mean_a, mean_b = sum(rank_a) / len(a), sum(rank_b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(rank_a, rank_b, strict=True))
+    var_a = sum((x - mean_a) ** 2 for x in rank_a)
+    var_b = sum((y - mean_b) ** 2 for y in rank_b)
+    return cov / (var_a * var_b) ** 0.5
 
 
 def reference_mantel(x: list[list[float]], y: list[list[float]]) -> tuple[float, float]:
@@ -37,6 +42,16 @@ def test_exact_p_value_matches_the_reference(seed):
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(5, 5, generator=generator, dtype=torch.float64)
     y = 0.5 * x + torch.rand(5, 5, generator=generator, dtype=torch.float64)
+    statistic, p_value, method = snl.mantel_test(x, y)
+    expected_statistic, expected_p = reference_mantel(x.tolist(), y.tolist())
+    assert method == "exact"
+    assert statistic == pytest.approx(expected_statistic)
+    assert p_value == pytest.approx(expected_p)
+
+
+def test_ties_and_a_symmetric_indicator_match_the_reference():
+    x = torch.tensor([[0.0, 1, 2, 1], [1, 0, 3, 2], [2, 3, 0, 1], [1, 2, 1, 0]])  # symmetric, many ties
+    y = torch.tensor([[0.0, 0.5, 0.7, 0.5], [0.6, 0, 0.9, 0.7], [0.7, 0.8, 0, 0.5], [0.5, 0.6, 0.6, 0]])
     statistic, p_value, method = snl.mantel_test(x, y)
     expected_statistic, expected_p = reference_mantel(x.tolist(), y.tolist())
     assert method == "exact"

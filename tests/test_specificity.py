@@ -132,3 +132,64 @@ def test_paired_test_names_unknown_rows_and_tasks(matrix):
         matrix.paired_test("c", "a", ["b"])
     with pytest.raises(snl.SkillNeuronError, match="against is empty"):
         matrix.paired_test("a", "a", [])
+
+
+def test_holm_adjustment_matches_a_hand_computation():
+    from skillneuron_lens.specificity import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_specificity_adjusts_its_p_values_together(matrix):
+    from skillneuron_lens.specificity import holm
+
+    tests = matrix.specificity()
+    assert [t["p_holm"] for t in tests] == pytest.approx(holm([t["p_value"] for t in tests]))
+
+
+def test_loading_rejects_a_matrix_that_does_not_fit_its_names_or_its_correctness(matrix, tmp_path):
+    transposed = matrix.to_dict()
+    transposed["accuracy"] = matrix.accuracy.T.tolist()  # [2, 4] where [4, 2] is expected
+    (tmp_path / "t.json").write_text(json.dumps(transposed))
+    with pytest.raises(snl.ResultFileError, match=r"accuracy has shape \(2, 4\), expected \(4, 2\)"):
+        CrossTaskMatrix.load(tmp_path / "t.json")
+    tampered = matrix.to_dict()
+    tampered["accuracy"][0][0] = 0.5
+    (tmp_path / "a.json").write_text(json.dumps(tampered))
+    with pytest.raises(snl.ResultFileError, match="does not match the per-example correctness"):
+        CrossTaskMatrix.load(tmp_path / "a.json")
+    clashing = matrix.to_dict()
+    clashing["controls"] = ["b"]
+    (tmp_path / "c.json").write_text(json.dumps(clashing))
+    with pytest.raises(snl.ResultFileError, match=r"controls \['b'\] are also evaluated tasks"):
+        CrossTaskMatrix.load(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize(
+    ("target_options", "message"),
+    [
+        ({"a": {"seed": 1}}, "without seed"),
+        ({"a": [1]}, "must be a dict"),
+        ({"a": {"colour": 1}}, "Bad mode options for task 'a'"),
+    ],
+)
+def test_bad_target_options_are_named(fake, target_options, message):
+    evaluate, _, calls = make_task(fake, TASKS["a"])
+    with pytest.raises(snl.SkillNeuronError, match=message):
+        cross_task_matrix(
+            fake, SETS, {"a": evaluate}, mode="zero", target_options=target_options, progress=False
+        )
+    assert calls == []
+
+
+def test_controls_cannot_be_evaluated_tasks(fake):
+    evaluate, _, calls = make_task(fake, TASKS["a"])
+    with pytest.raises(snl.SkillNeuronError, match="also evaluated tasks"):
+        cross_task_matrix(fake, SETS, {"a": evaluate}, mode="zero", controls=("a",), progress=False)
+    assert calls == []
+
+
+def test_a_row_cannot_be_compared_with_itself(matrix):
+    with pytest.raises(snl.SkillNeuronError, match="includes 'a' itself"):
+        matrix.paired_test("a", "a", ["a", "b"])
