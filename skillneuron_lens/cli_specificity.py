@@ -24,6 +24,7 @@ from skillneuron_lens.cli_steps import (
     mode_options,
     multi_run_names,
 )
+from skillneuron_lens.compare import activation_means
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
 from skillneuron_lens.io import atomic_write_text
@@ -82,7 +83,7 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     # Every set keeps floor(fraction * width) neurons of each layer, so one draw matches them all.
     assert all(torch.equal(s.counts_per_layer(), sets[names[0]].counts_per_layer()) for s in sets.values())
     target_options = (
-        {name: {"mean": run.result.baseline.mean(dim=(0, 1, 2)).float()} for name, run in runs.items()}
+        {name: {"mean": activation_means(run.result).float()} for name, run in runs.items()}
         if args.mode == "mean"
         else None
     )

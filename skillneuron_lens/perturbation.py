@@ -47,6 +47,7 @@ import torch
 from jaxtyping import Bool, Float
 from tqdm.auto import tqdm
 
+from skillneuron_lens.compare import activation_means
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.interventions import Mode, perturb, perturbation_hooks
 from skillneuron_lens.io import atomic_write_text
@@ -479,7 +480,7 @@ def perturbation_curve(
     options = dict(mode_kwargs)
     mean_source = None
     if mode == "mean" and options.get("mean") is None:
-        options["mean"] = result.baseline.mean(dim=(0, 1, 2)).float()
+        options["mean"] = activation_means(result).float()
         mean_source = "result.baseline averaged over runs, subtasks and slots"
 
     skills = [NeuronSet.top(result, fraction=f) for f in values]

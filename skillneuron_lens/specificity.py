@@ -122,9 +122,13 @@ class CrossTaskMatrix:
             _check_shape(f"clean_correct[{task!r}]", clean, (int(clean.numel()),))
             _check_shape(f"correct[{task!r}]", rows_correct, (rows, int(clean.numel())))
         implied = torch.stack([rows_correct.double().mean(dim=1) for rows_correct in self.correct], dim=1)
-        if not torch.allclose(implied, self.accuracy.double(), atol=1e-9):
+        implied_clean = torch.stack([clean.double().mean() for clean in self.clean_correct])
+        if not (
+            torch.allclose(implied, self.accuracy.double(), atol=1e-9)
+            and torch.allclose(implied_clean, self.clean_accuracy.double(), atol=1e-9)
+        ):
             raise SkillNeuronError(
-                "accuracy does not match the per-example correctness it was computed from."
+                "accuracy or clean_accuracy does not match the per-example correctness it was computed from."
             )
 
     @property

@@ -159,6 +159,11 @@ def test_loading_rejects_a_matrix_that_does_not_fit_its_names_or_its_correctness
     (tmp_path / "a.json").write_text(json.dumps(tampered))
     with pytest.raises(snl.ResultFileError, match="does not match the per-example correctness"):
         CrossTaskMatrix.load(tmp_path / "a.json")
+    tampered = matrix.to_dict()
+    tampered["clean_accuracy"][1] = 0.5
+    (tmp_path / "b.json").write_text(json.dumps(tampered))
+    with pytest.raises(snl.ResultFileError, match="does not match the per-example correctness"):
+        CrossTaskMatrix.load(tmp_path / "b.json")
     clashing = matrix.to_dict()
     clashing["controls"] = ["b"]
     (tmp_path / "c.json").write_text(json.dumps(clashing))
