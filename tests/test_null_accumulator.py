@@ -162,8 +162,11 @@ def test_accumulator_errors():
         accumulator.add_examples(example_targets())  # the unpermuted [example, subtask] targets
     with pytest.raises(SkillNeuronError, match="no dev examples"):
         accumulator.scores()
+    more_permutations = PermutationNullAccumulator(
+        2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()
+    )
     with pytest.raises(SkillNeuronError, match="Cannot merge"):
-        accumulator.merge(PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()))
+        accumulator.merge(more_permutations)
 
 
 # ---- p-values and bands ----------------------------------------------------------------------

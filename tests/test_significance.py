@@ -98,11 +98,15 @@ def log_tail_reference(n: int, n_pos: int, firing: int, min_distance: int) -> fl
 
 @pytest.mark.parametrize(
     ("n", "n_pos", "firing", "min_distance"),
-    [(3000, 1500, 1400, 200), (3000, 1500, 1500, 600), (3000, 900, 2000, 560), (2001, 1000, 37, 30)],
+    [
+        (3000, 1500, 1400, 200), (3000, 1500, 1500, 600), (3000, 900, 2000, 560), (2001, 1000, 37, 30),
+        # Supports wider than the Hoeffding window (tails far out, and the whole window):
+        (20000, 10000, 9000, 2400), (20000, 10000, 9000, 1400), (20000, 7000, 12000, 1500),
+    ],
 )
 def test_large_dev_sets_match_a_term_by_term_sum(n, n_pos, firing, min_distance):
     expected = log_tail_reference(n, n_pos, firing, min_distance)
-    assert 0 < expected < 0.5
+    assert 1e-300 < expected < 0.5
     assert float(threshold_tail(firing, n, n_pos, min_distance)) == pytest.approx(expected, rel=1e-9)
 
 
@@ -112,6 +116,8 @@ def test_smallest_attainable_p_is_a_perfect_neuron_and_never_zero():
     assert float(smallest_attainable_p(60, 30)) == pytest.approx(2 / math.comb(60, 30), rel=1e-10)
     # 2 / C(20000, 10000) is about 1e-6000: floored at the smallest normal float64, not 0.
     assert float(smallest_attainable_p(20000, 10000)) == SMALLEST_P
+    # A tail far outside the computed window (true value about 1e-3000) is floored the same way.
+    assert float(threshold_tail(9000, 20000, 10000, 18000)) == SMALLEST_P
 
 
 def test_no_neuron_beats_the_perfect_one():
