@@ -192,32 +192,41 @@ def test_single_run_slot_and_subtask_equals_the_exact_p_value():
         assert torch.equal(overall, exact)
 
 
+N_EXAMPLE, N_NEURON = 14, 5
+TARGETS = torch.stack(
+    [torch.tensor([1, 0] * 7), torch.tensor([1, 1, 0, -1, 0, 1, -1, 0, 1, 0, 0, 1, -1, 1])], dim=1
+)
+
+
+def aggregated_case():
+    """2 runs x 3 slots x 2 subtasks (the second with excluded rows), 5 neurons; neuron 0 follows
+    subtask 0 in every run and slot, so its bounds must be small, not trivially 1."""
+    generator = torch.Generator().manual_seed(11)
+    values = torch.randn(2, N_EXAMPLE, 3, N_NEURON, generator=generator)
+    values[:, :, :, 0] += 3.0 * (TARGETS[:, 0].double() - 0.5)[None, :, None]
+    baselines = torch.zeros(2, 3, N_NEURON)
+    n_dev = (TARGETS >= 0).sum(dim=0).expand(2, 2)
+    n_pos = (TARGETS == 1).sum(dim=0).expand(2, 2)
+    return values, baselines, n_dev, n_pos
+
+
 @pytest.mark.parametrize("run_aggregation", ["mean", "min"])
 def test_aggregated_bounds_are_valid_against_a_slow_permutation_reference(run_aggregation):
-    """2 runs x 3 slots x 2 subtasks (one with excluded rows); the reference permutes the rows of
-    the dev target matrix (shared by runs and slots) and recomputes every score from scratch."""
-    generator = torch.Generator().manual_seed(11)
-    n_example, n_neuron = 14, 5
-    targets = torch.stack(
-        [torch.tensor([1, 0] * 7), torch.tensor([1, 1, 0, -1, 0, 1, -1, 0, 1, 0, 0, 1, -1, 1])], dim=1
-    )
-    values = torch.randn(2, n_example, 3, n_neuron, generator=generator)
-    # Neuron 0 follows subtask 0 in every run and slot: its bounds must be small, not trivial.
-    values[:, :, :, 0] += 3.0 * (targets[:, 0].double() - 0.5)[None, :, None]
-    baselines = torch.zeros(2, 3, n_neuron)
-    correct, firing = counts_from_activations(values, baselines, targets)
-    n_dev = (targets >= 0).sum(dim=0).expand(2, 2)
-    n_pos = (targets == 1).sum(dim=0).expand(2, 2)
+    """The reference permutes the rows of the dev target matrix (shared by runs and slots) and
+    recomputes every score from scratch."""
+    values, baselines, n_dev, n_pos = aggregated_case()
+    correct, firing = counts_from_activations(values, baselines, TARGETS)
     per_subtask, overall = aggregated_p_values(
         correct, firing, n_dev, n_pos, run_aggregation=run_aggregation
     )
     observed_subtask, observed_overall = aggregated_scores(correct, n_dev, run_aggregation)
 
+    generator = torch.Generator().manual_seed(12)
     n_permutations = 2000
     exceed_subtask = torch.zeros_like(observed_subtask)
     exceed_overall = torch.zeros_like(observed_overall)
     for _ in range(n_permutations):
-        shuffled = targets[torch.randperm(n_example, generator=generator)]
+        shuffled = TARGETS[torch.randperm(N_EXAMPLE, generator=generator)]
         permuted_correct, _ = counts_from_activations(values, baselines, shuffled)
         null_subtask, null_overall = aggregated_scores(permuted_correct, n_dev, run_aggregation)
         exceed_subtask += null_subtask >= observed_subtask - 1e-12
@@ -228,6 +237,29 @@ def test_aggregated_bounds_are_valid_against_a_slow_permutation_reference(run_ag
         assert bool((bound >= estimate - error).all()), (bound, estimate)
         assert bool((bound <= 1).all()) and bool((bound > 0).all())
     assert float(per_subtask[0, 0, 0]) < 0.05
+
+
+@pytest.mark.parametrize("run_aggregation", ["mean", "min"])
+def test_aggregated_bound_is_at_least_the_exact_permutation_p_value(run_aggregation):
+    """Subtask 0 has no excluded rows, so its null law is exact over all C(14, 7) = 3,432 label
+    arrangements; the bound must never fall below it (no Monte Carlo error here)."""
+    values, baselines, n_dev, n_pos = aggregated_case()
+    correct, firing = counts_from_activations(values, baselines, TARGETS)
+    per_subtask, _ = aggregated_p_values(correct, firing, n_dev, n_pos, run_aggregation=run_aggregation)
+    observed = aggregated_scores(correct, n_dev, run_aggregation)[0][0, 0]
+    exceed = torch.zeros(N_NEURON)
+    arrangements = list(itertools.combinations(range(N_EXAMPLE), 7))
+    for positives in arrangements:
+        targets = TARGETS.clone()
+        targets[:, 0] = 0
+        targets[list(positives), 0] = 1
+        permuted_correct, _ = counts_from_activations(values, baselines, targets)
+        exceed += aggregated_scores(permuted_correct, n_dev, run_aggregation)[0][0, 0] >= observed - 1e-12
+    exact = exceed.double() / len(arrangements)
+    assert bool((per_subtask[0, 0] >= exact - 1e-12).all()), (per_subtask[0, 0], exact)
+    # Neuron 0 is perfect in every run and slot: exact p = 2 / 3432; the bound is a small multiple.
+    assert float(exact[0]) == pytest.approx(2 / 3432)
+    assert float(per_subtask[0, 0, 0]) <= 6 * 2 / 3432 + 1e-12
 
 
 def test_aggregated_p_values_reject_bad_shapes_and_aggregations():
