@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 
 from skillneuron_lens.accumulators import _Accumulator, _check_finite
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.significance import check_q
+from skillneuron_lens.significance import RunAggregation, aggregate_scores, check_q
 
 _INT32_MAX = torch.iinfo(torch.int32).max
 _FLOAT32_EXACT = 1 << 24
@@ -193,6 +193,32 @@ class PermutationNullAccumulator(_Accumulator):
         """``max(acc, 1 - acc)`` per permutation: the null distribution of the per-slot score."""
         accuracy = self.accuracy()
         return torch.maximum(accuracy, 1.0 - accuracy)
+
+
+def aggregate_null_scores(
+    null_scores: Float[torch.Tensor, "run perm subtask slot layer neuron"],
+    run_aggregation: RunAggregation = "mean",
+) -> tuple[Float[torch.Tensor, "perm subtask layer neuron"], Float[torch.Tensor, "perm layer neuron"]]:
+    """Aggregate each permutation's scores exactly like the observed ones.
+
+    Stack :meth:`PermutationNullAccumulator.scores` of every run (each run's accumulator fed with
+    :func:`permuted_targets` of the SAME seed, so that permutation ``p`` is one relabelling of the
+    dev split in every run); the result compares with the observed subtask scores and
+    predictivity in :func:`monte_carlo_p_values`.
+
+    Returns:
+        ``(per-subtask null scores, null predictivity)``.
+
+    Raises:
+        SkillNeuronError: If the tensor is not ``[run, perm, subtask, slot, layer, neuron]``.
+    """
+    if null_scores.ndim != 6:
+        raise SkillNeuronError(
+            "null_scores must be [run, perm, subtask, slot, layer, neuron]; got "
+            f"{tuple(null_scores.shape)}."
+        )
+    per_subtask, overall = aggregate_scores(null_scores.permute(0, 2, 3, 1, 4, 5), run_aggregation)
+    return per_subtask.transpose(0, 1), overall
 
 
 def monte_carlo_p_values(

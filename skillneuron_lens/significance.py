@@ -318,6 +318,23 @@ def score_tail(
 
 
 # ---- aggregated scores -----------------------------------------------------------------------
+def aggregate_scores(
+    per_position: Float[torch.Tensor, "run subtask slot *rest"], run_aggregation: RunAggregation
+) -> tuple[Float[torch.Tensor, " subtask *rest"], Float[torch.Tensor, "*rest"]]:
+    """Combine per-slot scores as :class:`~skillneuron_lens.PredictivityResult` does.
+
+    Max over slots, then mean (or min) over runs: the subtask scores; their mean over subtasks:
+    the predictivity. Trailing axes (``layer, neuron``, or ``perm, layer, neuron`` for a
+    permutation null) are kept.
+
+    Returns:
+        ``(subtask scores, predictivity)``.
+    """
+    per_run = per_position.amax(dim=2)
+    per_subtask = per_run.mean(dim=0) if run_aggregation == "mean" else per_run.amin(dim=0)
+    return per_subtask, per_subtask.mean(dim=0)
+
+
 def aggregated_p_values(
     correct: Int[torch.Tensor, "run subtask slot layer neuron"],
     firing: Int[torch.Tensor, "run subtask slot layer neuron"],
@@ -375,9 +392,9 @@ def aggregated_p_values(
     # Validates every count (also those the bounds below do not look at).
     exact_p_values(correct, firing, n_b, m_b)
     accuracy = correct.double() / n_b.double()
-    per_run = torch.maximum(accuracy, 1.0 - accuracy).amax(dim=2)
-    subtask_score = per_run.mean(dim=0) if run_aggregation == "mean" else per_run.amin(dim=0)
-    overall_score = subtask_score.mean(dim=0)
+    subtask_score, overall_score = aggregate_scores(
+        torch.maximum(accuracy, 1.0 - accuracy), run_aggregation
+    )
 
     def bound(threshold: Float[torch.Tensor, "subtask layer neuron"]) -> torch.Tensor:
         per_slot = score_tail(firing, n_b, m_b, threshold[None, :, None])

@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.null_accumulator import (
     PermutationNullAccumulator,
+    aggregate_null_scores,
     check_permutations_reach,
     minimum_permutations,
     monte_carlo_p_values,
@@ -48,16 +49,22 @@ def new_accumulator() -> PermutationNullAccumulator:
     return PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K, example_baselines())
 
 
-def feed(accumulator: PermutationNullAccumulator, rows: slice | torch.Tensor, permuted: torch.Tensor) -> None:
-    values = example_values()
+def feed(
+    accumulator: PermutationNullAccumulator,
+    rows: slice | torch.Tensor,
+    permuted: torch.Tensor,
+    values: list[torch.Tensor] | None = None,
+) -> None:
+    values = example_values() if values is None else values
     accumulator.add_examples(permuted[rows])
     for layer in range(N_LAYERS):
         accumulator.add_layer(layer, values[layer][rows], permuted[rows], where=f"layer {layer}")
 
 
-def slow_counts(permuted: torch.Tensor) -> torch.Tensor:
+def slow_counts(permuted: torch.Tensor, values=None, baselines=None) -> torch.Tensor:
     """Per permutation, subtask, slot, layer, neuron: a loop over examples."""
-    values, baselines = example_values(), example_baselines()
+    values = example_values() if values is None else values
+    baselines = example_baselines() if baselines is None else baselines
     correct = torch.zeros(K, 2, N_SLOTS, N_LAYERS, N_NEURONS, dtype=torch.int64)
     for p in range(K):
         for j in range(2):
@@ -167,6 +174,34 @@ def test_accumulator_errors():
     )
     with pytest.raises(SkillNeuronError, match="Cannot merge"):
         accumulator.merge(more_permutations)
+
+
+def test_aggregated_null_equals_the_slow_chain_for_two_runs():
+    """Two runs (other activations and baselines) fed the same permuted targets; each permutation's
+    scores go through max over slots, mean or min over runs, mean over subtasks."""
+    permuted = permuted_targets(example_targets(), K, seed=0)
+    run_values = [example_values(), [0.3 - v for v in example_values()]]
+    run_baselines = [example_baselines(), example_baselines() * 0.5]
+    run_scores = []
+    slow_accuracy = []
+    for values, baselines in zip(run_values, run_baselines, strict=True):
+        accumulator = PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K, baselines)
+        feed(accumulator, slice(None), permuted, values)
+        run_scores.append(accumulator.scores())
+        counts = accumulator.counts[None, :, None, None, None].double()
+        slow_accuracy.append(slow_counts(permuted, values, baselines).double() / counts)
+    stacked = torch.stack(run_scores)
+    for how in ("mean", "min"):
+        per_subtask, overall = aggregate_null_scores(stacked, how)
+        assert per_subtask.shape == (K, 2, N_LAYERS, N_NEURONS) and overall.shape == (K, N_LAYERS, N_NEURONS)
+        for p in range(K):
+            # [subtask, layer, neuron] per run: the best slot.
+            per_run = [torch.maximum(a[p], 1 - a[p]).amax(dim=1) for a in slow_accuracy]
+            expected = (per_run[0] + per_run[1]) / 2 if how == "mean" else torch.minimum(*per_run)
+            torch.testing.assert_close(per_subtask[p], expected, rtol=0, atol=1e-12)
+            torch.testing.assert_close(overall[p], expected.mean(dim=0), rtol=0, atol=1e-12)
+    with pytest.raises(SkillNeuronError, match="run, perm, subtask"):
+        aggregate_null_scores(stacked[0])
 
 
 # ---- p-values and bands ----------------------------------------------------------------------
