@@ -3,11 +3,15 @@ merging, two gloo processes, p-values, chance bands and the K-too-small error.""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import skillneuron_lens as snl
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.null_accumulator import (
     PermutationNullAccumulator,
@@ -19,6 +23,9 @@ from skillneuron_lens.null_accumulator import (
     permuted_targets,
 )
 from skillneuron_lens.significance import exact_p_values
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import tiny_gpt2, toy_texts  # noqa: E402
 
 N_EXAMPLES, N_SLOTS, N_LAYERS, N_NEURONS, K = 37, 2, 3, 5, 6
 
@@ -202,6 +209,29 @@ def test_aggregated_null_equals_the_slow_chain_for_two_runs():
             torch.testing.assert_close(overall[p], expected.mean(dim=0), rtol=0, atol=1e-12)
     with pytest.raises(SkillNeuronError, match="run, perm, subtask"):
         aggregate_null_scores(stacked[0])
+
+
+@pytest.mark.models
+def test_fed_by_the_recorder_each_permutation_equals_the_threshold_accumulator_on_its_labels():
+    """Through a real (tiny) model: permutation p's counts are what the project's own accuracy
+    accumulator counts with permuted column p as the dev labels."""
+    model = tiny_gpt2()
+    recorder = snl.Recorder(model, snl.RecordingConfig(positions="mean", progress=False))
+    train_texts, train_labels = toy_texts(24, 1)
+    dev_texts, dev_labels = toy_texts(20, 2)
+    means = snl.MeanAccumulator(1, 1, recorder.adapter.n_layers, 48)
+    recorder.accumulate(means, train_texts, None, torch.tensor(train_labels)[:, None])
+    dev_targets = torch.tensor(dev_labels)[:, None]
+    dev_targets[3] = -1  # one dev example in no subtask: skipped by the recorder
+    n_permutations = 4
+    permuted = permuted_targets(dev_targets, n_permutations, seed=2)
+    null = PermutationNullAccumulator(1, 1, recorder.adapter.n_layers, 48, n_permutations, means.means())
+    recorder.accumulate(null, dev_texts, None, permuted)
+    for p in range(n_permutations):
+        plain = snl.ThresholdAccuracyAccumulator(1, 1, recorder.adapter.n_layers, 48, baselines=means.means())
+        recorder.accumulate(plain, dev_texts, None, permuted[:, p : p + 1].long())
+        assert torch.equal(null.correct[p].long(), plain.correct)
+        assert torch.equal(null.counts, plain.counts)
 
 
 # ---- p-values and bands ----------------------------------------------------------------------
