@@ -269,6 +269,14 @@ def exact_p_values(
         SkillNeuronError: On bad counts, including a ``correct`` that no labelling of ``n``
             examples with ``n_pos`` positives can give for this firing count.
     """
+    correct_t, firing_t, n_t, n_pos_t = _checked_counts(correct, firing, n, n_pos)
+    return threshold_tail(firing_t, n_t, n_pos_t, (2 * correct_t - n_t).abs())
+
+
+def _checked_counts(
+    correct: torch.Tensor | int, firing: torch.Tensor | int, n: torch.Tensor | int, n_pos: torch.Tensor | int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four counts as broadcast int64 tensors, after checking that they fit together."""
     correct_t, firing_t, n_t, n_pos_t = torch.broadcast_tensors(
         _as_int64(correct, "correct"), _as_int64(firing, "firing"), _as_int64(n, "n"),
         _as_int64(n_pos, "n_pos"),
@@ -281,7 +289,7 @@ def exact_p_values(
             "A correct count cannot arise from its firing count, dev size and number of positives "
             "(c = 2 * firing positives + n - k - m must hold). Pass counts from the same dev pass."
         )
-    return threshold_tail(firing_t, n_t, n_pos_t, (2 * correct_t - n_t).abs())
+    return correct_t, firing_t, n_t, n_pos_t
 
 
 def score_distance(
@@ -389,8 +397,7 @@ def aggregated_p_values(
         raise SkillNeuronError("n_dev and n_pos must both be [run, subtask], matching the counts.")
     n_b = n_dev[:, :, None, None, None]
     m_b = n_pos[:, :, None, None, None]
-    # Validates every count (also those the bounds below do not look at).
-    exact_p_values(correct, firing, n_b, m_b)
+    _checked_counts(correct, firing, n_b, m_b)
     accuracy = correct.double() / n_b.double()
     subtask_score, overall_score = aggregate_scores(
         torch.maximum(accuracy, 1.0 - accuracy), run_aggregation

@@ -271,6 +271,10 @@ def test_aggregated_p_values_reject_bad_shapes_and_aggregations():
         aggregated_p_values(counts[0], counts[0], n, n // 2)
     with pytest.raises(SkillNeuronError, match="n_dev and n_pos"):
         aggregated_p_values(counts + 2, counts, torch.tensor([4]), torch.tensor([2]))
+    with pytest.raises(SkillNeuronError, match="cannot arise"):
+        aggregated_p_values(counts + 3, counts, n, n // 2)  # no firing: c = n - m = 2, never 3
+    with pytest.raises(SkillNeuronError, match="n = 0"):
+        aggregated_p_values(counts, counts, n * 0, n * 0)
 
 
 # ---- multiple testing ------------------------------------------------------------------------
