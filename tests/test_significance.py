@@ -14,6 +14,7 @@ from skillneuron_lens.significance import (
     aggregated_p_values,
     dev_size_for_effect,
     exact_p_values,
+    score_distance,
     score_tail,
     significant,
     smallest_attainable_p,
@@ -56,6 +57,16 @@ def test_tails_match_enumeration_of_all_label_arrangements(n, n_pos, firing):
     for score in (0.5, 0.55, 0.6, 2 / 3, 0.7, 0.75, 0.8, 0.875, 0.9, 1.0):
         expected = sum(max(c / n, 1 - c / n) >= score - 1e-12 for c in counts) / len(counts)
         assert float(score_tail(firing, n, n_pos, score)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_float_score_maps_back_to_its_own_integer_distance():
+    """score_distance undoes c -> max(c / n, 1 - c / n) exactly for every count up to n = 500,
+    so the observed count is always inside its own tail (never excluded by a float tie)."""
+    for n in range(1, 501):
+        correct = torch.arange(n + 1)
+        accuracy = correct.double() / n
+        score = torch.maximum(accuracy, 1 - accuracy)
+        assert torch.equal(score_distance(torch.tensor(n), score), (2 * correct - n).abs())
 
 
 def test_constant_firing_and_one_class_give_p_one_never_nan():
