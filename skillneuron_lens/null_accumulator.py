@@ -84,9 +84,14 @@ class PermutationNullAccumulator(_Accumulator):
     """Correct counts of every neuron against ``K`` permuted label vectors per subtask.
 
     Fed by the recorder like :class:`~skillneuron_lens.accumulators.ThresholdAccuracyAccumulator`,
-    but with targets from :func:`permuted_targets` (``[batch, subtask * K]``). Keeps int32
-    ``correct`` counts ``[perm, subtask, slot, layer, neuron]`` and int64 per-subtask example
-    ``counts``; merges and all-reduces by adding, like the other accumulators.
+    but with targets from :func:`permuted_targets` (``[batch, subtask * K]``). Over the included
+    rows of subtask ``j``, with firing ``f`` and permuted labels ``y``,
+    ``correct = sum(1 - f - y + 2 f y) = n - F - m + 2 y^T f``: the number of positives ``m`` is
+    the same for every permutation, so only the matches ``y^T f`` are kept per permutation (int32
+    ``[subtask, perm, slot, layer, neuron]``, one batched product per layer), next to int64 firing
+    counts ``F`` ``[subtask, slot, layer, neuron]`` (the ``k`` of the exact test), examples and
+    positives per subtask. All are sums: merging and all-reducing add them, like the other
+    accumulators.
     """
 
     def __init__(
@@ -121,13 +126,15 @@ class PermutationNullAccumulator(_Accumulator):
         if tuple(baselines.shape) != expected:
             raise SkillNeuronError(f"Baselines have shape {tuple(baselines.shape)}, expected {expected}.")
         self.baselines = baselines.to(device=device, dtype=torch.float64)
-        self.correct = torch.zeros(
-            (n_permutations, *expected), dtype=torch.int32, device=device
+        self.matches = torch.zeros(
+            (n_subtasks, n_permutations, n_slots, n_layers, n_neurons), dtype=torch.int32, device=device
         )
+        self.firing = self._zeros(torch.int64)
         self.counts = self._new_counts()
+        self.positives = self._new_counts()
 
     def _tensors(self) -> list[torch.Tensor]:
-        return [self.correct, self.counts]
+        return [self.matches, self.firing, self.counts, self.positives]
 
     def _check_targets(self, targets: torch.Tensor) -> None:
         width = self.n_subtasks * self.n_permutations
@@ -138,16 +145,17 @@ class PermutationNullAccumulator(_Accumulator):
             )
 
     def add_examples(self, targets: Int[torch.Tensor, "batch permuted"]) -> None:
-        """Count the batch's examples per subtask (the first permutation's column of each)."""
+        """Count the batch's examples and positives per subtask (from each first permutation)."""
         self._check_targets(targets)
-        first_columns = targets[:, :: self.n_permutations]
-        added = (first_columns >= 0).sum(dim=0).to(self.counts.device)
+        first_columns = targets[:, :: self.n_permutations].to(self.counts.device)
+        added = (first_columns >= 0).sum(dim=0)
         if int((self.counts + added).max()) > _INT32_MAX:
             raise SkillNeuronError(
                 f"More than {_INT32_MAX:,} dev examples in a subtask overflow the int32 permutation "
                 "counters; use fewer examples for the permutation null."
             )
         self.counts += added
+        self.positives += (first_columns == 1).sum(dim=0)
 
     def add_layer(
         self,
@@ -156,32 +164,29 @@ class PermutationNullAccumulator(_Accumulator):
         targets: Int[torch.Tensor, "batch permuted"],
         where: str,
     ) -> None:
-        """Add one layer's reduced activations for the batch, against every permutation.
-
-        Over the included rows of subtask ``j``, with firing ``f`` and permuted labels ``y``:
-        ``correct = sum(1 - f - y + 2 f y) = b - sum f - sum y + y^T f``, the last term one
-        batched product for all subtasks and permutations.
-        """
+        """Add one layer's reduced activations for the batch, against every permutation."""
         _check_finite(values, where)
         self._check_targets(targets)
-        if values.shape[0] >= _FLOAT32_EXACT:
-            raise SkillNeuronError(f"Batches of {_FLOAT32_EXACT:,} or more examples are too large here.")
         batch = values.shape[0]
+        if batch >= _FLOAT32_EXACT:
+            raise SkillNeuronError(f"Batches of {_FLOAT32_EXACT:,} or more examples are too large here.")
         shaped = targets.to(values.device).reshape(batch, self.n_subtasks, self.n_permutations)
-        included = (shaped[:, :, 0] >= 0).to(torch.float32)  # [batch, subtask]
-        labels = (shaped == 1).to(torch.float32)  # [batch, subtask, perm], 0 on excluded rows
+        included = (shaped[:, :, 0] >= 0).T  # [subtask, batch]
+        labels = (shaped == 1).permute(1, 2, 0).to(torch.float32)  # [subtask, perm, batch]; 0 if excluded
         baselines = self.baselines[:, :, layer_slot, :].to(values.device)  # [subtask, slot, neuron]
-        fires = (values.double()[None] > baselines[:, None]).to(torch.float32)  # [subtask, b, s, n]
-        fires = fires * included.T[:, :, None, None]
-        left = torch.cat([included.T[:, None, :], labels.permute(1, 2, 0)], dim=1)  # [subtask, 1+K, b]
-        products = torch.bmm(left, fires.reshape(self.n_subtasks, batch, -1))  # [subtask, 1+K, s*n]
-        n_fire = products[:, :1]
-        matches = products[:, 1:]
-        n_included = included.sum(dim=0)[:, None, None]
-        n_positive = labels.sum(dim=0)[:, :, None]
-        correct = torch.round(n_included - n_fire - n_positive + 2 * matches).to(torch.int32)
-        correct = correct.reshape(self.n_subtasks, self.n_permutations, self.n_slots, self.n_neurons)
-        self.correct[:, :, :, layer_slot, :] += correct.transpose(0, 1).to(self.correct.device)
+        fires = (values.double()[None] > baselines[:, None]) & included[:, :, None, None]
+        matches = torch.bmm(labels, fires.to(torch.float32).reshape(self.n_subtasks, batch, -1))
+        matches = torch.round(matches).to(torch.int32).to(self.matches.device)
+        self.matches[:, :, :, layer_slot, :] += matches.reshape(
+            self.n_subtasks, self.n_permutations, self.n_slots, self.n_neurons
+        )
+        self.firing[:, :, layer_slot, :] += fires.sum(dim=1).to(self.firing.device)
+
+    @property
+    def correct(self) -> Int[torch.Tensor, "perm subtask slot layer neuron"]:
+        """Examples where ``1[fires]`` equals the permuted label, per permutation (int64)."""
+        fixed = self.counts[:, None, None, None] - self.firing - self.positives[:, None, None, None]
+        return (fixed[:, None] + 2 * self.matches.long()).transpose(0, 1)
 
     def accuracy(self) -> Float[torch.Tensor, "perm subtask slot layer neuron"]:
         """Permuted-label accuracy of every neuron (float64)."""

@@ -121,8 +121,15 @@ def test_counts_equal_a_slow_loop_over_permutations():
     permuted = permuted_targets(example_targets(), K, seed=0)
     accumulator = new_accumulator()
     feed(accumulator, slice(None), permuted)
-    assert accumulator.correct.dtype == torch.int32
-    assert torch.equal(accumulator.correct.long(), slow_counts(permuted))
+    assert accumulator.matches.dtype == torch.int32
+    assert torch.equal(accumulator.correct, slow_counts(permuted))
+    values, baselines, targets = example_values(), example_baselines(), example_targets()
+    for j in range(2):
+        for layer in range(N_LAYERS):
+            included = values[layer][targets[:, j] >= 0].double()
+            fires = (included > baselines[j, :, layer, :]).sum(dim=0)
+            assert torch.equal(accumulator.firing[j, :, layer, :], fires)
+    assert accumulator.positives.tolist() == (targets == 1).sum(dim=0).tolist()
     assert accumulator.counts.tolist() == (example_targets() >= 0).sum(dim=0).tolist()
     accuracy = slow_counts(permuted).double() / accumulator.counts[None, :, None, None, None].double()
     torch.testing.assert_close(accumulator.scores(), torch.maximum(accuracy, 1 - accuracy))
@@ -140,7 +147,8 @@ def test_streaming_in_batches_and_merging_halves_equal_one_pass():
     feed(second, slice(20, None), permuted)
     first.merge(second)
     for other in (streamed, first):
-        assert torch.equal(other.correct, whole.correct) and torch.equal(other.counts, whole.counts)
+        for mine, theirs in zip(other._tensors(), whole._tensors(), strict=True):
+            assert torch.equal(mine, theirs)
 
 
 def _worker(rank: int, world: int, store: str, out: str) -> None:
@@ -151,7 +159,7 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
         rows = torch.arange(rank, N_EXAMPLES, world)  # every world-size-th row, as the recorder shards
         feed(accumulator, rows, permuted)
         accumulator.all_reduce()
-        torch.save({"correct": accumulator.correct, "counts": accumulator.counts}, f"{out}/rank{rank}.pt")
+        torch.save(accumulator._tensors(), f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -162,8 +170,8 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     feed(alone, slice(None), permuted_targets(example_targets(), K, seed=0))
     for rank in range(2):
         shared = torch.load(tmp_path / f"rank{rank}.pt")
-        assert torch.equal(shared["correct"], alone.correct)
-        assert torch.equal(shared["counts"], alone.counts)
+        for mine, theirs in zip(shared, alone._tensors(), strict=True):
+            assert torch.equal(mine, theirs)
 
 
 def test_accumulator_errors():
@@ -230,8 +238,11 @@ def test_fed_by_the_recorder_each_permutation_equals_the_threshold_accumulator_o
     for p in range(n_permutations):
         plain = snl.ThresholdAccuracyAccumulator(1, 1, recorder.adapter.n_layers, 48, baselines=means.means())
         recorder.accumulate(plain, dev_texts, None, permuted[:, p : p + 1].long())
-        assert torch.equal(null.correct[p].long(), plain.correct)
+        assert torch.equal(null.correct[p], plain.correct)
         assert torch.equal(null.counts, plain.counts)
+        # Correct, firing, examples and positives fit together as the exact test requires.
+        n, n_pos = null.counts[:, None, None, None], null.positives[:, None, None, None]
+        assert bool((exact_p_values(null.correct[p], null.firing, n, n_pos) > 0).all())
 
 
 # ---- p-values and bands ----------------------------------------------------------------------
