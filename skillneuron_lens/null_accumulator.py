@@ -9,7 +9,8 @@ permuted scores exactly like the real ones, and compare (:func:`monte_carlo_p_va
 
 Costs and limits:
 
-* memory: ``K x subtasks x slots x layers x neurons`` int32 counters, i.e. 4 bytes each
+* memory: ``K x subtasks x slots x layers x neurons`` float32 counters (whole numbers, exact below
+  2^24 = 16.7 million dev examples, which is checked), i.e. 4 bytes each
   (K = 1,000 on 6 layers x 1,536 neurons, one slot and one subtask: 37 MB), plus the permuted
   targets, ``examples x subtasks x K`` int8;
 * time: one ``[K + 1, batch] @ [batch, slots x neurons]`` product per subtask and layer;
@@ -31,9 +32,8 @@ from skillneuron_lens.accumulators import _Accumulator, _check_finite
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.significance import RunAggregation, aggregate_scores, check_q
 
-_INT32_MAX = torch.iinfo(torch.int32).max
 _FLOAT32_EXACT = 1 << 24
-"""Batches up to this size have exact float32 match counts (every partial sum is an integer < 2^24)."""
+"""Counts below this are whole numbers held exactly in float32 (every partial sum is one too)."""
 
 _RANDOM_BLOCK = 1 << 21
 """Random numbers drawn at once while permuting (fixed, so results depend only on the seed)."""
@@ -87,8 +87,9 @@ class PermutationNullAccumulator(_Accumulator):
     but with targets from :func:`permuted_targets` (``[batch, subtask * K]``). Over the included
     rows of subtask ``j``, with firing ``f`` and permuted labels ``y``,
     ``correct = sum(1 - f - y + 2 f y) = n - F - m + 2 y^T f``: the number of positives ``m`` is
-    the same for every permutation, so only the matches ``y^T f`` are kept per permutation (int32
-    ``[subtask, perm, slot, layer, neuron]``, one batched product per layer), next to int64 firing
+    the same for every permutation, so only the matches ``y^T f`` are kept per permutation (float32
+    whole numbers, exact below 2^24, laid out ``[layer, subtask, perm, slot, neuron]`` so that
+    each layer's batch is one in-place batched product ``baddbmm_``), next to int64 firing
     counts ``F`` ``[subtask, slot, layer, neuron]`` (the ``k`` of the exact test), examples and
     positives per subtask. All are sums: merging and all-reducing add them, like the other
     accumulators.
@@ -127,7 +128,7 @@ class PermutationNullAccumulator(_Accumulator):
             raise SkillNeuronError(f"Baselines have shape {tuple(baselines.shape)}, expected {expected}.")
         self.baselines = baselines.to(device=device, dtype=torch.float64)
         self.matches = torch.zeros(
-            (n_subtasks, n_permutations, n_slots, n_layers, n_neurons), dtype=torch.int32, device=device
+            (n_layers, n_subtasks, n_permutations, n_slots, n_neurons), dtype=torch.float32, device=device
         )
         self.firing = self._zeros(torch.int64)
         self.counts = self._new_counts()
@@ -149,10 +150,10 @@ class PermutationNullAccumulator(_Accumulator):
         self._check_targets(targets)
         first_columns = targets[:, :: self.n_permutations].to(self.counts.device)
         added = (first_columns >= 0).sum(dim=0)
-        if int((self.counts + added).max()) > _INT32_MAX:
+        if int((self.counts + added).max()) >= _FLOAT32_EXACT:
             raise SkillNeuronError(
-                f"More than {_INT32_MAX:,} dev examples in a subtask overflow the int32 permutation "
-                "counters; use fewer examples for the permutation null."
+                f"{_FLOAT32_EXACT:,} or more dev examples in a subtask would make the permutation "
+                "counters inexact (float32); use fewer examples for the permutation null."
             )
         self.counts += added
         self.positives += (first_columns == 1).sum(dim=0)
@@ -168,17 +169,15 @@ class PermutationNullAccumulator(_Accumulator):
         _check_finite(values, where)
         self._check_targets(targets)
         batch = values.shape[0]
-        if batch >= _FLOAT32_EXACT:
-            raise SkillNeuronError(f"Batches of {_FLOAT32_EXACT:,} or more examples are too large here.")
         shaped = targets.to(values.device).reshape(batch, self.n_subtasks, self.n_permutations)
         included = (shaped[:, :, 0] >= 0).T  # [subtask, batch]
         labels = (shaped == 1).permute(1, 2, 0).to(torch.float32)  # [subtask, perm, batch]; 0 if excluded
         baselines = self.baselines[:, :, layer_slot, :].to(values.device)  # [subtask, slot, neuron]
         fires = (values.double()[None] > baselines[:, None]) & included[:, :, None, None]
-        matches = torch.bmm(labels, fires.to(torch.float32).reshape(self.n_subtasks, batch, -1))
-        matches = torch.round(matches).to(torch.int32).to(self.matches.device)
-        self.matches[:, :, :, layer_slot, :] += matches.reshape(
-            self.n_subtasks, self.n_permutations, self.n_slots, self.n_neurons
+        device = self.matches.device
+        layer_matches = self.matches[layer_slot].view(self.n_subtasks, self.n_permutations, -1)
+        layer_matches.baddbmm_(
+            labels.to(device), fires.to(device=device, dtype=torch.float32).view(self.n_subtasks, batch, -1)
         )
         self.firing[:, :, layer_slot, :] += fires.sum(dim=1).to(self.firing.device)
 
@@ -186,7 +185,7 @@ class PermutationNullAccumulator(_Accumulator):
     def correct(self) -> Int[torch.Tensor, "perm subtask slot layer neuron"]:
         """Examples where ``1[fires]`` equals the permuted label, per permutation (int64)."""
         fixed = self.counts[:, None, None, None] - self.firing - self.positives[:, None, None, None]
-        return (fixed[:, None] + 2 * self.matches.long()).transpose(0, 1)
+        return fixed[None] + 2 * self.matches.permute(2, 1, 3, 0, 4).long()
 
     def accuracy(self) -> Float[torch.Tensor, "perm subtask slot layer neuron"]:
         """Permuted-label accuracy of every neuron (float64)."""

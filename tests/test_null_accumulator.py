@@ -121,7 +121,7 @@ def test_counts_equal_a_slow_loop_over_permutations():
     permuted = permuted_targets(example_targets(), K, seed=0)
     accumulator = new_accumulator()
     feed(accumulator, slice(None), permuted)
-    assert accumulator.matches.dtype == torch.int32
+    assert accumulator.correct.dtype == torch.int64
     assert torch.equal(accumulator.correct, slow_counts(permuted))
     values, baselines, targets = example_values(), example_baselines(), example_targets()
     for j in range(2):
@@ -184,6 +184,9 @@ def test_accumulator_errors():
         accumulator.add_examples(example_targets())  # the unpermuted [example, subtask] targets
     with pytest.raises(SkillNeuronError, match="no dev examples"):
         accumulator.scores()
+    accumulator.counts[:] = (1 << 24) - 5  # as if 16.7 million examples had been counted
+    with pytest.raises(SkillNeuronError, match="inexact"):
+        accumulator.add_examples(permuted_targets(example_targets(), K)[:10])
     more_permutations = PermutationNullAccumulator(
         2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()
     )
