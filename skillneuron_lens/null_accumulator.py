@@ -183,7 +183,16 @@ class PermutationNullAccumulator(_Accumulator):
 
     @property
     def correct(self) -> Int[torch.Tensor, "perm subtask slot layer neuron"]:
-        """Examples where ``1[fires]`` equals the permuted label, per permutation (int64)."""
+        """Examples where ``1[fires]`` equals the permuted label, per permutation (int64).
+
+        Raises:
+            SkillNeuronError: If merged or all-reduced counts reach 2^24 (float32 would be inexact).
+        """
+        if int(self.counts.max()) >= _FLOAT32_EXACT:
+            raise SkillNeuronError(
+                f"{int(self.counts.max()):,} dev examples in a subtask (after merging) exceed the "
+                f"{_FLOAT32_EXACT - 1:,} that the float32 permutation counters hold exactly."
+            )
         fixed = self.counts[:, None, None, None] - self.firing - self.positives[:, None, None, None]
         return fixed[None] + 2 * self.matches.permute(2, 1, 3, 0, 4).long()
 

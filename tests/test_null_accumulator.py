@@ -187,6 +187,9 @@ def test_accumulator_errors():
     accumulator.counts[:] = (1 << 24) - 5  # as if 16.7 million examples had been counted
     with pytest.raises(SkillNeuronError, match="inexact"):
         accumulator.add_examples(permuted_targets(example_targets(), K)[:10])
+    accumulator.counts[:] = 1 << 24  # e.g. after merging shards
+    with pytest.raises(SkillNeuronError, match="exceed"):
+        accumulator.scores()
     more_permutations = PermutationNullAccumulator(
         2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()
     )
