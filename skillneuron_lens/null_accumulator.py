@@ -5,7 +5,8 @@ For aggregated scores (max over slots, mean/min over runs, subtask merges) the e
 aggregation: draw ``K`` permutations of each subtask's dev labels once (:func:`permuted_targets`),
 accumulate for every neuron how often its firing indicator ``1[a > baseline]`` matches each permuted
 label vector (:class:`PermutationNullAccumulator`, one batched matmul per layer), aggregate the
-permuted scores exactly like the real ones, and compare (:func:`monte_carlo_p_values`).
+permuted scores exactly like the real ones (:func:`aggregate_null_scores`; every run fed the
+permutations of the same seed), and compare (:func:`monte_carlo_p_values`).
 
 Costs and limits:
 
@@ -13,7 +14,10 @@ Costs and limits:
   2^24 = 16.7 million dev examples, which is checked), i.e. 4 bytes each
   (K = 1,000 on 6 layers x 1,536 neurons, one slot and one subtask: 37 MB), plus the permuted
   targets, ``examples x subtasks x K`` int8;
-* time: one ``[K + 1, batch] @ [batch, slots x neurons]`` product per subtask and layer;
+* time: one in-place batched product ``[subtask, K, batch] @ [subtask, batch, slots x neurons]``
+  per layer and batch. Measured on one thread of a loaded 2-core CPU: 320 dev examples x 6 layers
+  x 1,536 neurons with K = 1,000 take about 0.5 s (the plain accuracy counts: about 0.12 s), and
+  :func:`permuted_targets` about 0.1 s;
 * resolution: the smallest attainable p-value is ``1 / (K + 1)``. Benjamini-Hochberg over ``N``
   neurons at level ``q`` needs ``p <= q / N`` for even one discovery, so ``K >= N / q - 1``
   (``N = 9,216``, ``q = 0.05``: ``K >= 184,319``); :func:`check_permutations_reach` says so. Use the
