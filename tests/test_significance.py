@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from skillneuron_lens import significance
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.significance import (
     SMALLEST_P,
@@ -89,6 +90,17 @@ def test_vectorised_call_equals_one_by_one_and_broadcasts():
         row, column = divmod(index, 50)
         alone = threshold_tail(int(firing[row, column]), n, n_pos, int(distance[row, column]))
         assert float(together[row, column]) == float(alone)
+
+
+def test_chunking_does_not_change_the_answer(monkeypatch):
+    generator = torch.Generator().manual_seed(4)
+    n = torch.tensor([30, 200, 1000])[:, None]
+    firing = (torch.rand(3, 400, generator=generator) * (n + 1)).long()
+    n_pos = torch.tensor([11, 100, 300])[:, None]
+    distance = (torch.rand(3, 400, generator=generator) * (n // 3)).long()
+    whole = threshold_tail(firing, n, n_pos, distance)
+    monkeypatch.setattr(significance, "_CHUNK_ELEMENTS", 64)  # many chunks, some of a single law
+    assert torch.equal(threshold_tail(firing, n, n_pos, distance), whole)
 
 
 def log_tail_reference(n: int, n_pos: int, firing: int, min_distance: int) -> float:
