@@ -146,12 +146,16 @@ def test_smallest_attainable_p_is_a_perfect_neuron_and_never_zero():
 def test_no_neuron_beats_the_perfect_one():
     for n in range(1, 13):
         for n_pos in range(n + 1):
-            best = min(
-                float(exact_p_values(correct, firing, n, n_pos))
-                for firing in range(n + 1)
-                for x in range(max(0, firing + n_pos - n), min(firing, n_pos) + 1)
-                for correct in [2 * x + n - firing - n_pos]
+            firing, correct = zip(
+                *[
+                    (k, 2 * x + n - k - n_pos)
+                    for k in range(n + 1)
+                    for x in range(max(0, k + n_pos - n), min(k, n_pos) + 1)
+                ],
+                strict=True,
             )
+            every_p = exact_p_values(torch.tensor(correct), torch.tensor(firing), n, n_pos)
+            best = float(every_p.min())
             assert best == pytest.approx(float(smallest_attainable_p(n, n_pos)), rel=1e-12)
 
 
