@@ -28,12 +28,17 @@ from skillneuron_lens.adapter import StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.io import load_result_dir, save_result_dir
-from skillneuron_lens.null_accumulator import PermutationNullAccumulator, permuted_targets
+from skillneuron_lens.null_accumulator import PermutationNullAccumulator, null_layer_maxima, permuted_targets
 from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
-from skillneuron_lens.significance import FdrMethod, adjust_p_values, aggregated_p_values
+from skillneuron_lens.significance import (
+    FdrMethod,
+    RunAggregation,
+    adjust_p_values,
+    aggregate_scores,
+    aggregated_p_values,
+)
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
-RunAggregation = Literal["mean", "min"]
 TENSOR_FILE = "predictivity.safetensors"
 FRAGILE_SHARE = 0.1
 """A neuron is numerically fragile when more than this share of its dev examples sit at its baseline."""
@@ -45,12 +50,6 @@ _OPTIONAL_TENSORS = (
     "firing", "n_dev_positive", "near_baseline", "held_out_accuracy", "n_held_out", "null_run_predictivity"
 )
 
-
-def combine_run_scores(
-    run_scores: Float[torch.Tensor, "*batch run subtask layer neuron"], how: RunAggregation
-) -> Float[torch.Tensor, "*batch subtask layer neuron"]:
-    """Combine per-run scores (after the max over slots) by the mean or the min over runs, as the paper."""
-    return run_scores.mean(dim=-4) if how == "mean" else run_scores.amin(dim=-4)
 
 
 class LabelledTexts(Protocol):
@@ -178,7 +177,7 @@ class PredictivityResult:
     @property
     def subtask_predictivity(self) -> Float[torch.Tensor, "subtask layer neuron"]:
         """Max over slots, then mean (or min) over runs."""
-        return combine_run_scores(self.run_predictivity, self.run_aggregation)
+        return aggregate_scores(self.per_position, self.run_aggregation)[0]
 
     @property
     def predictivity(self) -> Float[torch.Tensor, "layer neuron"]:
@@ -284,7 +283,8 @@ class PredictivityResult:
         """Predictivity under each recorded label permutation, aggregated like :attr:`predictivity`."""
         if self.null_run_predictivity is None:
             return None
-        return combine_run_scores(self.null_run_predictivity.double(), self.run_aggregation).mean(dim=1)
+        per_run = self.null_run_predictivity.double().permute(1, 2, 0, 3, 4)[:, :, None]
+        return aggregate_scores(per_run, self.run_aggregation)[1]
 
     def null_layer_maxima(self, level: float = 0.95) -> Float[torch.Tensor, " layer"] | None:
         """The ``level`` quantile of each layer's best predictivity under shuffled dev labels.
@@ -293,11 +293,7 @@ class PredictivityResult:
         ``1 - level`` of label permutations. ``None`` when no permutations were recorded.
         """
         null = self.null_predictivity
-        if null is None:
-            return None
-        if not 0.0 < level < 1.0:
-            raise SkillNeuronError(f"level must be in (0, 1), got {level}.")
-        return torch.quantile(null.amax(dim=2), level, dim=0)
+        return None if null is None else null_layer_maxima(null, level)
 
     def top_neurons(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` most predictive neurons overall, best first, as dicts."""
