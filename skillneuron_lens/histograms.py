@@ -352,7 +352,9 @@ class NeuronHistograms:
             SkillNeuronError: For a layer that was not recorded or an index out of range.
         """
         if isinstance(layer, bool) or layer not in self.layers:
-            raise SkillNeuronError(f"Layer {layer!r} was not recorded; the histograms have layers {list(self.layers)}.")
+            raise SkillNeuronError(
+                f"Layer {layer!r} was not recorded; the histograms have layers {list(self.layers)}."
+            )
         return (
             _index(subtask, len(self.subtask_names), "Subtask"),
             _index(slot, len(self.slot_names), "Slot"),
@@ -360,7 +362,9 @@ class NeuronHistograms:
             _index(neuron, self.n_neurons, "Neuron"),
         )
 
-    def bin_edges(self, layer: int, neuron: int, subtask: int = 0, slot: int = 0) -> Float[torch.Tensor, " edge"]:
+    def bin_edges(
+        self, layer: int, neuron: int, subtask: int = 0, slot: int = 0
+    ) -> Float[torch.Tensor, " edge"]:
         """The ``n_bins + 1`` edges of one neuron's interior bins (the warp inverted by bisection).
 
         Args:
@@ -376,8 +380,12 @@ class NeuronHistograms:
             SkillNeuronError: For a layer that was not recorded or an index out of range.
         """
         cell = self.locate(layer, neuron, subtask, slot)
-        scale = _BinScale.from_range(self.minimum[cell].reshape(1), self.maximum[cell].reshape(1), self.n_bins)
-        targets = scale.warp_low + scale.warp_range * torch.linspace(0.0, 1.0, self.n_bins + 1, dtype=torch.float64)
+        scale = _BinScale.from_range(
+            self.minimum[cell].reshape(1), self.maximum[cell].reshape(1), self.n_bins
+        )
+        targets = scale.warp_low + scale.warp_range * torch.linspace(
+            0.0, 1.0, self.n_bins + 1, dtype=torch.float64
+        )
         below, above = torch.zeros_like(targets), torch.ones_like(targets)
         for _ in range(60):
             middle = (below + above) / 2
