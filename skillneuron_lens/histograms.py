@@ -86,6 +86,7 @@ class _BinScale:
     """Per-neuron bin geometry: the warp of the module docstring, evaluated element-wise."""
 
     low: torch.Tensor
+    high: torch.Tensor
     span: torch.Tensor
     zero: torch.Tensor
     warp_low: torch.Tensor
@@ -107,7 +108,7 @@ class _BinScale:
         span = high - low
         zero = -low / span
         warp_low = _warp(torch.zeros_like(low), zero)
-        return cls(low, span, zero, warp_low, _warp(torch.ones_like(low), zero) - warp_low, n_bins)
+        return cls(low, high, span, zero, warp_low, _warp(torch.ones_like(low), zero) - warp_low, n_bins)
 
     def bins(self, values: torch.Tensor) -> torch.Tensor:
         """Bin index of each value (broadcast against the geometry): 0 under, n_bins + 1 over."""
@@ -146,7 +147,7 @@ class ClassHistogramAccumulator(_Accumulator):
     """Per-class histograms of dev activations over bins fixed from the train pass.
 
     Memory: ``8 * subtask * slot * layer * neuron * (n_bins + 2)`` bytes for the counts (two
-    int32 classes per bin), plus five float64 numbers per (subtask, slot, layer, neuron) for the
+    int32 classes per bin), plus six float64 numbers per (subtask, slot, layer, neuron) for the
     bin geometry, whatever the number of examples: MiniLM's 6 x 1536 neurons at one slot with
     512 bins take 36 MiB. When the counts would exceed ``max_bytes``, ``n_bins`` is lowered to fit
     (read it back from :attr:`n_bins`), down to :data:`MIN_BINS`; below that the constructor
@@ -269,7 +270,7 @@ class ClassHistogramAccumulator(_Accumulator):
         )
 
 
-_SCALE_PARTS = ("low", "span", "zero", "warp_low", "warp_range")
+_SCALE_PARTS = ("low", "high", "span", "zero", "warp_low", "warp_range")
 
 
 def _names(names: tuple[str, ...] | list[str] | None, kind: str, count: int) -> tuple[str, ...]:
@@ -392,7 +393,7 @@ class NeuronHistograms:
             too_low = _warp(middle, scale.zero) < targets
             below, above = torch.where(too_low, middle, below), torch.where(too_low, above, middle)
         edges = scale.low + scale.span * (below + above) / 2
-        edges[0], edges[-1] = scale.low, scale.low + scale.span
+        edges[0], edges[-1] = scale.low, scale.high
         return edges
 
     def class_sizes(self) -> Int[torch.Tensor, "class subtask"]:
