@@ -110,6 +110,22 @@ class _BinScale:
         warp_low = _warp(torch.zeros_like(low), zero)
         return cls(low, high, span, zero, warp_low, _warp(torch.ones_like(low), zero) - warp_low, n_bins)
 
+    def select_layer(self, layer: int) -> _BinScale:
+        """The geometry of one layer slot, shaped ``[subtask, slot, neuron, 1]`` (broadcasts over a batch)."""
+
+        def pick(part: torch.Tensor) -> torch.Tensor:
+            return part[:, :, layer, :, None].contiguous()
+
+        return _BinScale(
+            pick(self.low),
+            pick(self.high),
+            pick(self.span),
+            pick(self.zero),
+            pick(self.warp_low),
+            pick(self.warp_range),
+            self.n_bins,
+        )
+
     def bins(self, values: torch.Tensor) -> torch.Tensor:
         """Bin index of each value (broadcast against the geometry): 0 under, n_bins + 1 over."""
         share = (values - self.low) / self.span
@@ -190,13 +206,7 @@ class ClassHistogramAccumulator(_Accumulator):
         self.n_bins = _capped_bins(self.n_bins, math.prod(expected), self.max_bytes)
         scale = _BinScale.from_range(self.minimum, self.maximum, self.n_bins)
         # One geometry per layer, shaped [subtask, slot, neuron, 1] to broadcast over the batch.
-        self._layer_scales = [
-            _BinScale(
-                *(getattr(scale, part)[:, :, layer, :, None].contiguous() for part in _SCALE_PARTS),
-                n_bins=self.n_bins,
-            )
-            for layer in range(self.n_layers)
-        ]
+        self._layer_scales = [scale.select_layer(layer) for layer in range(self.n_layers)]
         total_bins = self.n_bins + 2
         self.class_counts = torch.zeros(
             (self.n_layers, _CLASSES, self.n_subtasks, self.n_slots, self.n_neurons, total_bins),
@@ -268,9 +278,6 @@ class ClassHistogramAccumulator(_Accumulator):
             subtask_names=_names(subtask_names, "subtask", self.n_subtasks),
             slot_names=_names(slot_names, "slot", self.n_slots),
         )
-
-
-_SCALE_PARTS = ("low", "high", "span", "zero", "warp_low", "warp_range")
 
 
 def _names(names: tuple[str, ...] | list[str] | None, kind: str, count: int) -> tuple[str, ...]:

@@ -101,8 +101,10 @@ def neuron_histogram_figure(
         )
     auroc = float(hists.auroc()[cell])
     bound = float(hists.auroc_error_bound()[cell])
-    counts = hists.counts[(slice(None), *cell)]
-    centres, merged, width = _display_counts(counts, hists.bin_edges(layer, neuron, subtask, slot), int(display_bins))
+    counts = hists.counts[:, cell[0], cell[1], cell[2], cell[3]]
+    centres, merged, width = _display_counts(
+        counts, hists.bin_edges(layer, neuron, subtask, slot), int(display_bins)
+    )
     fig = go.Figure()
     for index, name in enumerate(class_names):
         total = max(int(counts[index].sum()), 1)

@@ -111,7 +111,9 @@ def test_same_bin_counts_half_and_the_bound_says_so() -> None:
 
 def test_constant_train_neuron_keeps_equal_values_apart_from_others() -> None:
     # Train range zero (a dead unit): dev values equal to it tie, others rank by side.
-    assert one_neuron_auroc([0.0, 0.0], [0.0, 1e-3], [0.0, -1e-3]) == pytest.approx(exact_auroc([0.0, 1e-3], [0.0, -1e-3]))
+    assert one_neuron_auroc([0.0, 0.0], [0.0, 1e-3], [0.0, -1e-3]) == pytest.approx(
+        exact_auroc([0.0, 1e-3], [0.0, -1e-3])
+    )
 
 
 # ---- against the exact reference on many neurons, subtasks and slots ------------------------
@@ -247,9 +249,13 @@ def test_round_trip_through_safetensors(tmp_path, random_split) -> None:
 def test_bad_input_is_named(random_split) -> None:
     train, dev, targets = random_split
     with pytest.raises(SkillNeuronError, match="train maximum has shape"):
-        ClassHistogramAccumulator(1, 1, 3, 7, minimum=train.amin(0), maximum=train.amax(0)[..., :3], baseline=train.mean(0))
+        ClassHistogramAccumulator(
+            1, 1, 3, 7, minimum=train.amin(0), maximum=train.amax(0)[..., :3], baseline=train.mean(0)
+        )
     with pytest.raises(SkillNeuronError, match="maximum below their minimum"):
-        ClassHistogramAccumulator(1, 1, 3, 7, minimum=train.amax(0), maximum=train.amin(0), baseline=train.mean(0))
+        ClassHistogramAccumulator(
+            1, 1, 3, 7, minimum=train.amax(0), maximum=train.amin(0), baseline=train.mean(0)
+        )
     with pytest.raises(SkillNeuronError, match="NaN or infinite"):
         bad = train.amax(0).clone()
         bad[0, 0, 0, 0] = float("inf")
@@ -294,7 +300,9 @@ def test_within_0_005_of_exact_auroc_on_minilm() -> None:
     for name in ("train", "dev"):
         split = task.splits[name]
         keeper = KeepAll()
-        recorder.accumulate(keeper, split.texts, split.text_pairs, torch.zeros(len(split), 1, dtype=torch.long))
+        recorder.accumulate(
+            keeper, split.texts, split.text_pairs, torch.zeros(len(split), 1, dtype=torch.long)
+        )
         splits[name] = torch.stack([torch.cat(keeper.values[layer]) for layer in range(6)], dim=2)
     train, dev = splits["train"], splits["dev"]  # [example, slot=1, layer=6, neuron=1536]
     labels = torch.tensor(task.splits["dev"].labels)
