@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.histograms import (
     BYTES_PER_BIN,
+    DEFAULT_BINS,
     MIN_BINS,
     ClassHistogramAccumulator,
     NeuronHistograms,
@@ -29,7 +30,7 @@ def exact_auroc(positives: list[float], negatives: list[float]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
-def make_accumulator(train: torch.Tensor, n_bins: int = 512, **kwargs) -> ClassHistogramAccumulator:
+def make_accumulator(train: torch.Tensor, n_bins: int = DEFAULT_BINS, **kwargs) -> ClassHistogramAccumulator:
     """Bins from train activations ``[example, subtask, slot, layer, neuron]``."""
     _, n_subtasks, n_slots, n_layers, n_neurons = train.shape
     return ClassHistogramAccumulator(
@@ -321,5 +322,5 @@ def test_within_0_005_of_exact_auroc_on_minilm() -> None:
     # rounding; they are the only ones allowed to miss, and they are few.
     alive = train[:, 0].abs().amax(dim=0) >= 1e-5
     assert float(error[alive].max()) <= 0.005
-    assert float(error.mean()) < 0.001
-    assert int((error > 0.005).sum()) <= 100
+    assert float(error.mean()) < 0.001  # about 0.0005
+    assert int((error > 0.005).sum()) <= 50  # 28 at the time of writing
