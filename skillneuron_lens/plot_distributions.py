@@ -135,7 +135,7 @@ def neuron_histogram_figure(
         annotation_position="top right",
     )
     subtitle = (
-        f"AUROC {auroc:.3f} from the histograms ({hists.n_bins} bins, at most {bound:.3f} from the "
+        f"AUROC {auroc:.3f} from the histograms ({hists.n_bins} bins, at most {bound:.2g} from the "
         f"exact value); {hists.subtask_names[subtask]}, {hists.slot_names[slot]}"
     )
     return _finish(
