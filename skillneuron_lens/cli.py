@@ -22,7 +22,7 @@ from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
-from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
+from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data, resolve_dev_share
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.evidence import (
     evidence_line,
@@ -117,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--train-file", help="CSV/JSONL with text,label (or text_a,text_b,label)")
     source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
     source.add_argument("--test-file", help="test split file")
-    source.add_argument("--n", type=int, default=2000,
-                        help="use at most N examples in all, stratified (default 2000; 0 = all)")
+    source.add_argument("--n", type=int, default=4000,
+                        help="use at most N examples in all, stratified (default 4000; 0 = all)")
+    source.add_argument("--dev-share", type=float, default=None,
+                        help="share of train + dev re-split into dev (default 0.5 unless --dev-file is "
+                             "given): the significance tests need a large dev split, the baselines little "
+                             "train data")
     source.add_argument("--seed", type=int, default=0, help="seed for splits, sampling, controls")
     source.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     source.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
@@ -290,6 +294,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
     started = time.perf_counter()
     quiet = args.quiet
+    resolve_dev_share(args)
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
     share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
     _warn_if_imbalanced(task, share)
