@@ -58,7 +58,7 @@ def significance_summary(
         "n_significant": len(significant),
         "n_significant_in_skill_set": len(skill & significant),
         "n_fragile": None if fragile is None else int(fragile.sum()),
-        "n_fragile_in_skill_set": None if fragile is None else int((fragile & skill.mask).sum()),
+        "n_fragile_set_aside": None if fragile is None else _fragile_set_aside(result, skill, fragile),
         "smallest_attainable_p": float(smallest_attainable_p(n_dev, n_pos)),
         "optimistic": model_selected_on_dev,
     }
@@ -68,6 +68,14 @@ def significance_summary(
             "exchangeable; trust the held-out scores"
         )
     return summary
+
+
+def _fragile_set_aside(result: PredictivityResult, skill: NeuronSet, fragile: Any) -> int:
+    """How many fragile neurons a selection of the same size per layer would hold without the exclusion."""
+    counts = skill.counts_per_layer()
+    ranked = result.predictivity.argsort(dim=1, descending=True, stable=True)
+    taken = sum(int(fragile[row, ranked[row, : int(count)]].sum()) for row, count in enumerate(counts))
+    return taken
 
 
 def held_out_summary(

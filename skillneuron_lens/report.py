@@ -435,8 +435,8 @@ def _evidence_rows(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
         if significance.get("n_fragile") is not None:
             rows.append((
                 "Numerically fragile neurons",
-                _e(f"{significance['n_fragile']} (left out of skill sets; "
-                   f"{significance.get('n_fragile_in_skill_set', 0)} in this set)"),
+                _e(f"{significance['n_fragile']} in all, left out of skill sets ("
+                   f"{significance.get('n_fragile_set_aside', 0)} would otherwise be in this set)"),
             ))
     if isinstance(held_out, dict) and held_out.get("skill") is not None:
         text = (
