@@ -155,7 +155,7 @@ def ablation_test(
         "random_minus_significant": statistic,
         "p_value": p_value,
         "p_value_method": method,
-        "rank": 1 + int((draw_accuracies < accuracy).sum()),
+        "rank": 1 + int((draw_accuracies < accuracy).sum()),  # 1: no draw is lower (ties share it)
         "draws_at_most_significant": int((draw_accuracies <= accuracy).sum()),
         "below_all_draws": bool((draw_accuracies > accuracy).all()),
         "draw_p_value": (1 + int((draw_accuracies <= accuracy).sum())) / (1 + draws),
@@ -276,16 +276,18 @@ def markdown_table(record: dict[str, Any]) -> str:
     if not record["modes"]:
         return "\n".join([*lines, "No neuron is significant: nothing was ablated."])
     lines += [
-        f"| mode | clean | significant | random mean | random range | rank (of {record['draws'] + 1}) "
-        "| below all draws | paired p |",
+        "| mode | clean | significant | random mean | random range "
+        f"| rank (1 = lowest, of {record['draws'] + 1}) | below all draws | paired p |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for mode, row in record["modes"].items():
         below = "yes" if row["below_all_draws"] else "no"
+        ties = row["draws_at_most_significant"] - (row["rank"] - 1)
+        rank = f"{row['rank']} ({ties} tied)" if ties else str(row["rank"])
         lines.append(
             f"| {mode} | {row['clean_accuracy']:.3f} | {row['significant_accuracy']:.3f} | "
             f"{row['random_mean_accuracy']:.3f} | {row['random_min_accuracy']:.3f}-"
-            f"{row['random_max_accuracy']:.3f} | {row['rank']} | {below} | "
+            f"{row['random_max_accuracy']:.3f} | {rank} | {below} | "
             f"{row['p_value']:.2g} |"
         )
     return "\n".join([*lines, "", f"Outcome (pre-registered bar): {record['outcome']}"])
