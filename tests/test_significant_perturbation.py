@@ -95,7 +95,7 @@ def tiny_run():
     train_config = snl.TrainConfig(steps=8, eval_every=8, patience=None, lr=3e-2, progress=False)
     record = sp.run_experiment(
         model, splits, classifier_config=classifier_config, train_config=train_config, draws=4, seed=1,
-        n_permutations=500, progress=False,
+        n_permutations=500, progress=False, skill_fraction=0.25,
     )
     return model, splits, classifier_config, train_config, record
 
@@ -109,8 +109,13 @@ def test_core_writes_every_field_the_preregistration_names(tiny_run, tmp_path):
     assert selection["n_tested"] == 2 * 40
     assert selection["n_significant"] > 0, "the toy task's neurons should pass BH at 200 dev examples"
     assert sum(selection["per_layer"]) == selection["n_significant"] == len(selection["neurons"])
-    assert set(loaded["modes"]) == {"mean", "zero"}
-    for row in loaded["modes"].values():
+    assert 0 < selection["n_primary"] <= min(selection["n_significant"], 2 * 10)  # 25% of 40 per layer
+    assert sum(selection["primary_per_layer"]) == selection["n_primary"] == len(selection["primary_neurons"])
+    assert set(map(tuple, selection["primary_neurons"])) <= set(map(tuple, selection["neurons"]))
+    assert set(loaded["modes"]) == set(loaded["secondary_modes"]) == {"mean", "zero"}
+    assert all(row["controls_exclude_the_set"] for row in loaded["modes"].values())
+    assert loaded["modes"]["zero"]["n_neurons"] == selection["n_primary"]
+    for row in [*loaded["modes"].values(), *loaded["secondary_modes"].values()]:
         assert row["clean_accuracy"] == loaded["clean_test_accuracy"]
         draws = row["random_accuracies"]
         assert len(draws) == 4
@@ -144,7 +149,7 @@ def test_zero_ablation_accuracy_matches_a_hand_written_hook(tiny_run):
     hooks = [(f"blocks.{layer}.mlp.hook_post", zero(indices)) for layer, indices in by_layer.items()]
     with model.hooks(fwd_hooks=hooks):
         correct = classifier.correct(splits["test"], progress=False)
-    assert float(correct.double().mean()) == record["modes"]["zero"]["significant_accuracy"]
+    assert float(correct.double().mean()) == record["secondary_modes"]["zero"]["significant_accuracy"]
     assert float(classifier.accuracy(splits["test"], progress=False)) == record["clean_test_accuracy"]
 
 
@@ -155,7 +160,7 @@ def test_empty_significant_set_is_reported_and_nothing_is_ablated(tiny_run):
         draws=2, progress=False,
     )
     assert record["selection"]["n_significant"] == 0
-    assert record["modes"] == {}
-    assert record["outcome"].startswith("no significant neurons")
+    assert record["modes"] == {} and record["secondary_modes"] == {}
+    assert record["outcome"].startswith("no significant skill neurons")
     assert "nothing was ablated" in sp.markdown_table(record)
     assert torch.isfinite(torch.tensor(record["clean_test_accuracy"]))
