@@ -8,7 +8,6 @@ select skill neurons (with layer-matched random controls), and save the run dire
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -24,6 +23,7 @@ from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
 from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.io import dumps_strict
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet
@@ -291,7 +291,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         }
         if args.input_control:
             summary["tuning"]["input_control"] = _input_control(args, tuned, task, quiet)
-    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": json.dumps(summary, indent=2)})
+    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": dumps_strict(summary)})
     if tuned is not None:
         for index, classifier in enumerate(tuned.classifiers):
             classifier.save(out / f"tuned-run{index}")

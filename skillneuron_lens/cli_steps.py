@@ -19,7 +19,7 @@ from skillneuron_lens.compare import compare_runs
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.interventions import MODES
-from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.io import atomic_write_text, dumps_strict
 from skillneuron_lens.majority import warn_about_constant_neurons
 from skillneuron_lens.models import load_model
 from skillneuron_lens.neurons import NeuronSet
@@ -273,7 +273,7 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
         summary["accuracy_after"], seconds_after = _timed_accuracy(classifier.bind(pruned), split)
         summary["evaluation_speedup"] = seconds_before / seconds_after
     save_pruned(pruned, out, overwrite=args.overwrite)
-    atomic_write_text(out / "prune.json", json.dumps(summary, indent=2))
+    atomic_write_text(out / "prune.json", dumps_strict(summary))
     if _progress(args):
         for key, value in summary.items():
             print(f"{key}: {value}")
