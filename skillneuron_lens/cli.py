@@ -21,14 +21,14 @@ from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
-from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data
+from skillneuron_lens.cli_steps import add_step_commands, check_fractions, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import dumps_strict
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, fraction_to_count
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
-from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity
+from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity, hook_width
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.report import write_report
 from skillneuron_lens.task_loaders import TASKS
@@ -234,6 +234,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
     _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
+    check_fractions([args.fraction], hook_width(model, args.hook, args.layers), "--fraction")
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
     if args.tune == "frozen":
@@ -285,9 +286,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
             "classifiers": [f"tuned-run{index}" for index in range(args.runs)],
             "history": [classifier.history for classifier in tuned.classifiers],
             "run_best_predictivity": [float(r.predictivity.max()) for r in tuned.results],
-            "run_top1pct_mean_predictivity": [
-                float(NeuronSet.top(r, fraction=0.01).scores(r).mean()) for r in tuned.results
-            ],
+            "run_top1pct_mean_predictivity": [_top_share_mean(r) for r in tuned.results],
         }
         if args.input_control:
             summary["tuning"]["input_control"] = _input_control(args, tuned, task, quiet)
@@ -348,9 +347,15 @@ def _input_control(args: argparse.Namespace, tuned: TunedRuns, task: Task, quiet
 def _headline(result: PredictivityResult) -> dict[str, float]:
     return {
         "best": float(result.predictivity.max()),
-        "top1pct_mean": float(NeuronSet.top(result, fraction=0.01).scores(result).mean()),
+        "top1pct_mean": _top_share_mean(result),
         "mean": float(result.predictivity.mean()),
     }
+
+
+def _top_share_mean(result: PredictivityResult, share: float = 0.01) -> float:
+    """Mean predictivity of each layer's top ``share`` of neurons (at least one per layer)."""
+    count = max(1, fraction_to_count(share, result.n_neurons))
+    return float(NeuronSet.top(result, k=count).scores(result).mean())
 
 
 def _silence_third_party_progress() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from skillneuron_lens.interventions import MODES
 from skillneuron_lens.io import atomic_write_text, dumps_strict
 from skillneuron_lens.majority import warn_about_constant_neurons
 from skillneuron_lens.models import load_model
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
 from skillneuron_lens.plotting import similarity_matrix
 from skillneuron_lens.predictivity import PredictivityResult
@@ -60,6 +60,12 @@ def layer_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a layer list (e.g. 2-5 or 0,3,5)") from None
+
+
+def check_fractions(fractions: Sequence[float], n_neurons: int, option: str) -> None:
+    """Refuse, before any work, fractions that select no neuron of an ``n_neurons``-wide layer."""
+    for fraction in fractions:
+        checked_count(fraction, n_neurons, option)
 
 
 def load_data(args: argparse.Namespace) -> Task:
@@ -198,6 +204,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    check_fractions(args.fractions, run.result.n_neurons, "--fractions")
     _warn_about_constant_neurons(run.path.name, run.summary, run.result, max(args.fractions))
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
@@ -248,6 +255,7 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    check_fractions([args.keep], run.result.n_neurons, "--keep")
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
     task = run.task()
@@ -288,6 +296,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     names = multi_run_names(args, "run directories to compare")
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
+        check_fractions([args.fraction], results[name].n_neurons, "--fraction")
         _warn_about_constant_neurons(name, _summary_if_any(Path(path)), results[name], args.fraction)
     comparison = compare_runs(
         results,

@@ -10,8 +10,8 @@ deterministic apart from the perturbation (same examples, same order, same batch
 gets a fresh perturbation context, so its random draws do not depend on the conditions before it.
 
 Cost: one evaluation for the clean model plus one per perturbed condition (``len(fractions) * (2 +
-draws)``); no other forward pass is run. A condition whose neuron set is empty (a fraction too small
-for the layer width) reuses the clean correctness instead of evaluating again.
+draws)``); no other forward pass is run. A fraction too small to select one neuron per layer is
+refused before the first evaluation.
 
 Statistics (all seeded, so the same inputs give the same numbers):
 

@@ -23,7 +23,7 @@ import torch
 from jaxtyping import Float, Int
 
 from skillneuron_lens.accumulators import MeanAccumulator, ThresholdAccuracyAccumulator
-from skillneuron_lens.adapter import StopForward
+from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.io import load_result_dir, save_result_dir
@@ -511,16 +511,41 @@ def compute_predictivity(
 
 def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
     """Neurons per layer at the hook, read from one short forward pass."""
+    batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
+    return _measured_width(lambda hooks: recorder.run(batch, hooks), recorder.hook_names[0])
+
+
+def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | None = None) -> int:
+    """Neurons per layer at a hook, from a one-token forward pass (to check options before work).
+
+    Args:
+        model: Any supported TransformerLens model.
+        hook: Hook-name template with ``{layer}``.
+        layers: Layers the hook is read at (default all); the first one is measured.
+
+    Returns:
+        The size of the hook's last dimension.
+
+    Raises:
+        HookNotFoundError: If the model has no such hook.
+    """
+    adapter = ModelAdapter(model)
+    name = adapter.resolve_hooks(hook, layers)[0]
+    batch = adapter.tokenize(["a"], max_length=8, prepend_bos=not adapter.is_encoder)
+    return _measured_width(lambda hooks: adapter.run_until_stopped(batch, hooks), name)
+
+
+def _measured_width(run: Any, hook_name: str) -> int:
+    """The last dimension of ``hook_name``'s activation when ``run(hooks)`` does a forward pass."""
     widths: list[int] = []
 
     def measure(activations: torch.Tensor, hook: Any) -> None:
         widths.append(int(activations.shape[-1]))
         raise StopForward
 
-    batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
-    recorder.run(batch, [(recorder.hook_names[0], measure)])
+    run([(hook_name, measure)])
     if not widths:
-        raise SkillNeuronError(f"Hook {recorder.hook_names[0]!r} did not fire in a forward pass.")
+        raise SkillNeuronError(f"Hook {hook_name!r} did not fire in a forward pass.")
     return widths[0]
 
 
