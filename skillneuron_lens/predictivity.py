@@ -14,6 +14,7 @@ paper's per-subtask merge (:mod:`skillneuron_lens.neurons`).
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -328,11 +329,22 @@ def _as_split(split: Any, name: str) -> tuple[list[str], list[int], list[str] | 
 
 
 def _as_label(label: Any, split_name: str) -> int:
+    """One label of a ``(texts, labels)`` split as an int id, with a clear error for anything else."""
     if isinstance(label, torch.Tensor) and label.numel() == 1:
         label = label.item()
-    if isinstance(label, bool) or not float(label).is_integer():
-        raise SkillNeuronError(f"Labels must be integer class ids; the {split_name} split has {label!r}.")
-    return int(label)
+    if isinstance(label, str):
+        raise SkillNeuronError(
+            f"The {split_name} split has the string label {label!r}; a (texts, labels) split needs "
+            "integer class ids, and guessing an order for strings would silently decide which class "
+            "is which. Build a task that states the order, e.g. task_from_lists(texts, labels, "
+            "label_names=['negative', 'positive']), and pass its splits (task.train, task.dev)."
+        )
+    if isinstance(label, numbers.Real) and not isinstance(label, bool) and float(label).is_integer():
+        return int(label)
+    raise SkillNeuronError(
+        f"Labels must be integer class ids; the {split_name} split has {label!r} "
+        f"({type(label).__name__}). Drop or fix unlabelled rows (NaN, None) first."
+    )
 
 
 def _check_label_range(labels: Sequence[int], n_classes: int, split_name: str) -> None:
