@@ -21,7 +21,7 @@ from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
-from skillneuron_lens.cli_steps import add_step_commands, check_fractions, layer_list, load_data
+from skillneuron_lens.cli_steps import add_step_commands, check_fractions, label_list, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import dumps_strict
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
@@ -31,6 +31,7 @@ from skillneuron_lens.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity, hook_width
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.report import write_report
+from skillneuron_lens.subtasks import describe_subtasks
 from skillneuron_lens.task_loaders import TASKS
 from skillneuron_lens.tasks import Task
 from skillneuron_lens.training import TrainConfig
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--train-file", help="CSV/JSONL with text,label (or text_a,text_b,label)")
     source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
     source.add_argument("--test-file", help="test split file")
+    source.add_argument("--labels", type=label_list,
+                        help="label names in id order, e.g. negative,positive (string labels in the files "
+                             "are mapped by it; default: int ids as they are, else alphabetical, with a "
+                             "warning)")
     source.add_argument("--n", type=int, default=2000,
                         help="use at most N examples in all, stratified (default 2000; 0 = all)")
     source.add_argument("--seed", type=int, default=0, help="seed for splits, sampling, controls")
@@ -203,6 +208,16 @@ def _print_table(result: PredictivityResult, per_layer: int = 3) -> None:
                   f"{int(result.polarity[row, neuron]):>+8d}")
 
 
+def _announce_subtasks(task: Task) -> None:
+    """Log how a task with three or more classes is split into the binary subtasks that are scored."""
+    if task.n_classes >= 3:
+        logging.getLogger("skillneuron_lens").warning(
+            "%d classes (%s): predictivity is scored on the binary subtasks %s",
+            task.n_classes, ", ".join(f"{name}={k}" for k, name in enumerate(task.label_names)),
+            describe_subtasks(task.label_names),
+        )
+
+
 def _balance(args: argparse.Namespace) -> bool | None:
     """``--balance`` as ``compute_predictivity`` takes it: None (auto), True or False."""
     return {"auto": None, "on": True, "off": False}[args.balance]
@@ -231,6 +246,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     quiet = args.quiet
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
+    _announce_subtasks(task)
     share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
     _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)

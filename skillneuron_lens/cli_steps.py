@@ -68,14 +68,33 @@ def check_fractions(fractions: Sequence[float], n_neurons: int, option: str) -> 
         checked_count(fraction, n_neurons, option)
 
 
+def label_list(text: str) -> list[str]:
+    """Parse ``--labels``: comma-separated label names, in label-id order (``negative,positive``)."""
+    names = [part.strip() for part in text.split(",")]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a label order: give two or more distinct names, e.g. negative,positive"
+        )
+    return names
+
+
 def load_data(args: argparse.Namespace) -> Task:
     """The task named by ``find``-style arguments (``--task`` or ``--train-file`` ...)."""
+    labels = getattr(args, "labels", None)  # runs saved before --labels existed have none
     if args.train_file:
-        task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
+        task = task_from_files(
+            args.train_file, args.dev_file, args.test_file, label_names=labels, seed=args.seed
+        )
     elif args.dev_file or args.test_file:
         raise SkillNeuronError("--dev-file and --test-file need --train-file.")
     else:
-        return load_task(args.task, seed=args.seed, n=args.n or None)
+        task = load_task(args.task, seed=args.seed, n=args.n or None)
+        if labels is not None and list(labels) != task.label_names:
+            raise SkillNeuronError(
+                f"--labels {','.join(labels)} does not match task {task.name!r}, whose labels are "
+                f"{','.join(task.label_names)} (a named task fixes its labels); drop --labels."
+            )
+        return task
     return task.subsample(args.n, seed=args.seed) if args.n else task
 
 

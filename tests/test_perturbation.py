@@ -178,7 +178,9 @@ def test_a_fraction_that_selects_no_neuron_is_refused_before_any_evaluation(fake
     with pytest.raises(snl.SkillNeuronError, match=r"0.01 selects no neuron of 20 .*is 0.05"):
         perturbation_curve(fake, evaluate, RESULT, fractions=(0.01, 0.1), mode="zero", progress=False)
     assert calls == []  # floor(0.01 * 20) = 0: refused up front, no p = 1 row
-    curve = perturbation_curve(fake, evaluate, RESULT, fractions=(0.05,), mode="zero", draws=2, progress=False)
+    curve = perturbation_curve(
+        fake, evaluate, RESULT, fractions=(0.05,), mode="zero", draws=2, progress=False
+    )
     assert curve.config["set_sizes"] == [RESULT.n_layers]  # floor(0.05 * 20) = 1 neuron per layer
     assert len(calls) == 1 + 2 + 2
 
@@ -309,7 +311,9 @@ def test_evaluator_must_return_per_example_correctness(fake):
         perturbation_curve(fake, lambda: torch.rand(5), RESULT, fractions=(0.05,), progress=False)
     sizes = iter([5, 4])
     with pytest.raises(snl.SkillNeuronError, match="same examples, in the same order"):
-        perturbation_curve(fake, lambda: torch.ones(next(sizes), dtype=torch.bool), RESULT, fractions=(0.05,), progress=False)
+        perturbation_curve(
+            fake, lambda: torch.ones(next(sizes), dtype=torch.bool), RESULT, fractions=(0.05,), progress=False
+        )
 
 
 def test_end_to_end_on_a_tiny_transformer():

@@ -335,7 +335,8 @@ class TestFromLists:
 
     def test_label_not_in_label_names(self):
         with pytest.raises(
-            SkillNeuronError, match=r"outside the label names \['pos', 'bad'\]: 'neg' \(\d+ rows?, first at row 1\)"
+            SkillNeuronError,
+            match=r"outside the label names \['pos', 'bad'\]: 'neg' \(\d+ rows?, first at row 1\)",
         ):
             task_from_lists(TEXTS, STRING_LABELS, label_names=["pos", "bad"])
 
@@ -772,6 +773,7 @@ class TestLabelMeanings:
         assert task.label_names == ["negative", "positive"]
 
     def test_dataframe_nan_labels_name_the_fix(self, pd):
-        frame = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["a", "b"] * 9 + [None, float("nan")]})
+        labels = ["a", "b"] * 9 + [None, float("nan")]
+        frame = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": labels})
         with pytest.raises(SkillNeuronError, match=r"row 18.*missing label: drop the unlabelled rows"):
             task_from_dataframe(frame)
