@@ -29,6 +29,7 @@ from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet, fraction_to_count
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity, hook_width
+from skillneuron_lens.provenance import data_record
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.report import write_report
 from skillneuron_lens.subtasks import describe_subtasks
@@ -247,6 +248,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     quiet = args.quiet
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
     _announce_subtasks(task)
+    data = data_record(args)
     share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
     _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
@@ -277,6 +279,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "task": task.name,
         "task_source": task.source,
+        "data": data,
         "label_names": list(task.label_names),
         "n_train": len(task.train),
         "n_dev": len(task.dev),

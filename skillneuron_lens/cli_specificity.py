@@ -70,7 +70,7 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     evaluators = {}
     for name, run in runs.items():
         classifier = run.classifier(model, args.classifier_run)
-        split = run.split(run.task(), args.split)
+        split = run.split(run.task(args.allow_changed_data), args.split)
         evaluators[name] = lambda classifier=classifier, split=split: classifier.correct(
             split, progress=False
         )

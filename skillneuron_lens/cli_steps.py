@@ -26,6 +26,7 @@ from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
 from skillneuron_lens.plotting import similarity_matrix
 from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.provenance import check_data
 from skillneuron_lens.pruning import (
     baseline_means_from_result,
     count_parameters,
@@ -141,9 +142,22 @@ class Run:
             )
         return model
 
-    def task(self) -> Task:
-        """Load the run's data again (same seed, same split)."""
-        return load_data(self.arguments)
+    def task(self, allow_changed_data: bool = False) -> Task:
+        """Load the run's data again (same seed, same split), checked against its fingerprint.
+
+        Args:
+            allow_changed_data: Load data that changed since ``find`` (with a warning) instead of
+                refusing it.
+
+        Raises:
+            SkillNeuronError: If the data changed, moved or disappeared and that is not allowed.
+        """
+        saved = self.summary.get("data")
+        arguments = check_data(saved, self.arguments, self.path, allow_changed=allow_changed_data)
+        names = self.summary.get("label_names")
+        if arguments.train_file and getattr(arguments, "labels", None) is None and isinstance(names, list):
+            arguments.labels = names  # the mapping find used, not a new guess
+        return load_data(arguments)
 
     def classifier(self, model: Any, index: int = 0) -> TunedClassifier:
         """The ``index``-th tuned classifier of the run.
@@ -227,7 +241,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     _warn_about_constant_neurons(run.path.name, run.summary, run.result, max(args.fractions))
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
-    split = run.split(run.task(), args.split)
+    split = run.split(run.task(args.allow_changed_data), args.split)
     where = None if args.where == "all" else classifier.position_mask(args.where)
     curve = perturbation_curve(
         model,
@@ -277,7 +291,7 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     check_fractions([args.keep], run.result.n_neurons, "--keep")
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
-    task = run.task()
+    task = run.task(args.allow_changed_data)
     if args.means == "tokens":
         means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
     else:
@@ -466,10 +480,16 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--split``, ``--classifier-run``, ``--device`` and ``--seed``: how a run's classifier is evaluated."""
+    """``--split``, ``--classifier-run``, ``--device``, ``--seed`` and ``--allow-changed-data``: how a run's
+    classifier is evaluated, on which data."""
     parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
     parser.add_argument(
         "--classifier-run", type=int, default=0, help="which tuned-run{i} classifier (default 0)"
     )
     parser.add_argument("--device", help="device (default: the run's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random controls and noise")
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="use the run's data files even if they changed since find (default: refuse, with a clear error)",
+    )

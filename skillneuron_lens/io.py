@@ -55,12 +55,36 @@ def dumps_strict(data: Any, *, indent: int | None = 2, sort_keys: bool = False) 
     return json.dumps(_finite_or_none(data), indent=indent, sort_keys=sort_keys, allow_nan=False)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _hash_file(path: Path, digest: Any) -> None:
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    _hash_file(path, digest)
     return digest.hexdigest()
+
+
+def path_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """SHA-256 and size in bytes of a file, or of a folder's files (names and contents, sorted).
+
+    Args:
+        path: A file or a folder.
+
+    Returns:
+        ``(hex digest, total bytes)``.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _sha256(path), path.stat().st_size
+    digest, size = hashlib.sha256(), 0
+    for file in sorted(item for item in path.rglob("*") if item.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\n".encode())
+        _hash_file(file, digest)
+        size += file.stat().st_size
+    return digest.hexdigest(), size
 
 
 def save_result_dir(
