@@ -62,21 +62,21 @@ def check_data(
         allow_changed: Load changed, moved or missing-at-its-path data anyway, with a warning.
 
     Returns:
-        A copy of ``args`` whose file paths are the resolved paths ``find`` read (unless
-        ``allow_changed`` had to fall back to the paths as given).
+        A copy of ``args`` whose file paths are the resolved paths ``find`` read (where such a
+        file is gone and ``allow_changed`` is true, the path as given, read from here).
 
     Raises:
         SkillNeuronError: If a file changed, moved or is missing, or the packaged data changed,
             and ``allow_changed`` is false; the message names the override.
     """
+    reopened = argparse.Namespace(**vars(args))
     if not isinstance(saved, dict):
         logger.warning(
             "%s records no data fingerprint (made by an earlier version): its data cannot be checked "
             "and is loaded as it is now.", run,
         )
-        return args
+        return reopened
     problems: list[str] = []
-    reopened = argparse.Namespace(**vars(args))
     for role, entry in (saved.get("files") or {}).items():
         problem = _file_problem(entry)
         if problem is not None:
