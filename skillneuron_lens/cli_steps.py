@@ -480,8 +480,9 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--split``, ``--classifier-run``, ``--device``, ``--seed`` and ``--allow-changed-data``: how a run's
-    classifier is evaluated, on which data.
+    """How a run's classifier is evaluated, and on which data.
+
+    Adds ``--split``, ``--classifier-run``, ``--device``, ``--seed`` and ``--allow-changed-data``.
     """
     parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
     parser.add_argument(
