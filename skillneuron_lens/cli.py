@@ -209,6 +209,20 @@ def _print_table(result: PredictivityResult, per_layer: int = 3) -> None:
                   f"{int(result.polarity[row, neuron]):>+8d}")
 
 
+def _check_max_length(args: argparse.Namespace, model: Any, task: Task) -> None:
+    """Refuse a ``--max-length`` the tokenizer cannot honour or the model's context cannot hold."""
+    adapter = ModelAdapter(model)
+    added = {
+        "soft-prompt slots": args.prompt_length if args.tune == "prompt" else 0,
+        "the [MASK] slot": int(adapter.is_encoder and args.tune != "frozen" and args.head == "verbalizer"),
+        "the BOS token": int(not adapter.is_encoder),
+    }
+    adapter.check_max_length(
+        args.max_length, pair=task.is_pair, reserved=sum(added.values()), option="--max-length",
+        what_is_reserved=" and ".join(f"{what} ({count})" for what, count in added.items() if count),
+    )
+
+
 def _announce_subtasks(task: Task) -> None:
     """Log how a task with three or more classes is split into the binary subtasks that are scored."""
     if task.n_classes >= 3:
@@ -253,6 +267,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     check_fractions([args.fraction], hook_width(model, args.hook, args.layers), "--fraction")
+    _check_max_length(args, model, task)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
     if args.tune == "frozen":

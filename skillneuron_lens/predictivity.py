@@ -340,7 +340,7 @@ def _as_label(label: Any, split_name: str) -> int:
             "label_names=['negative', 'positive']), and pass its splits (task.train, task.dev)."
         )
     if isinstance(label, numbers.Real) and not isinstance(label, bool) and float(label).is_integer():
-        return int(label)
+        return int(float(label))
     raise SkillNeuronError(
         f"Labels must be integer class ids; the {split_name} split has {label!r} "
         f"({type(label).__name__}). Drop or fix unlabelled rows (NaN, None) first."

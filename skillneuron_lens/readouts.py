@@ -289,6 +289,13 @@ class VerbalizerReadout:
         self.label_token_ids = label_word_ids(
             self.adapter.tokenizer, self.label_words, is_encoder=self.is_encoder
         )
+        template_tokens = len(self.adapter.tokenizer(self._fill("", None))["input_ids"])
+        if self.max_length < template_tokens + 1:
+            raise SkillNeuronError(
+                f"max_length {self.max_length} leaves no room for the text: the template alone is "
+                f"{template_tokens} tokens, and truncation would cut it. Use max_length "
+                f"{template_tokens + 1} or more."
+            )
 
     def _fill(self, text: str, pair: str | None) -> str:
         mask = getattr(self.adapter.tokenizer, "mask_token", None) or ""
