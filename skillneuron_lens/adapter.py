@@ -271,6 +271,11 @@ class ModelAdapter:
             )
         return max_length
 
+    def bos_added_here(self) -> bool:
+        """Whether ``prepend_bos=True`` adds a token (the tokenizer has a BOS but does not add it)."""
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer("a")["input_ids"][:1] != [bos]
+
     def _check_tokenizer_room(self, max_length: int, pair: bool, option: str) -> None:
         if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1:
             raise SkillNeuronError(f"{option} must be a positive int, got {max_length!r}.")
@@ -308,9 +313,8 @@ class ModelAdapter:
         """
         self._check_tokenizer_room(max_length, text_pairs is not None, "max_length")
         bos = self.tokenizer.bos_token_id
-        adds_bos = prepend_bos and bos is not None
         if self.n_ctx is not None:
-            max_length = min(max_length, self.n_ctx - int(adds_bos))
+            max_length = min(max_length, self.n_ctx - int(prepend_bos and self.bos_added_here()))
         encoded = self.tokenizer(
             list(texts),
             list(text_pairs) if text_pairs is not None else None,

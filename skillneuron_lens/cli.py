@@ -215,7 +215,7 @@ def _check_max_length(args: argparse.Namespace, model: Any, task: Task) -> None:
     added = {
         "soft-prompt slots": args.prompt_length if args.tune == "prompt" else 0,
         "the [MASK] slot": int(adapter.is_encoder and args.tune != "frozen" and args.head == "verbalizer"),
-        "the BOS token": int(not adapter.is_encoder),
+        "the BOS token": int(not adapter.is_encoder and adapter.bos_added_here()),
     }
     adapter.check_max_length(
         args.max_length, pair=task.is_pair, reserved=sum(added.values()), option="--max-length",
