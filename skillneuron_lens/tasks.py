@@ -21,8 +21,11 @@ User data:
 - :func:`task_from_files` for CSV, TSV, JSON Lines or JSON files,
 - :func:`task_from_hf_dataset` for a Hugging Face ``Dataset`` or ``DatasetDict``.
 
-Labels may be integer ids or strings. Strings become ids in the order of ``label_names`` when given,
-otherwise in sorted order.
+Labels may be integer ids or strings. Strings become ids in the order of ``label_names`` when given
+(a ``datasets`` ``ClassLabel`` supplies them for Hugging Face data), otherwise in sorted order with a
+warning that names the mapping. Missing-value markers (``nan``, ``None``, empty cells), spellings of
+one label that differ only in case or surrounding spaces, and values outside ``label_names`` are
+errors that list each offending value with its count and first row.
 """
 
 from __future__ import annotations
