@@ -623,7 +623,7 @@ class TestFromHfDataset:
         assert given.label_names == ["negative", "positive"]  # given names win (ids kept)
         assert given.train.labels == own.train.labels
         assert reordered.label_names == ["good", "bad"]
-        assert _by_text(reordered) == _by_text(own)  # each text keeps its label, under new ids
+        assert all_rows(reordered) == all_rows(own)  # each text keeps its label, under new ids
         ids = {t: y for sp in reordered.splits.values() for t, y in zip(sp.texts, sp.labels, strict=True)}
         assert ids["row 1"] == 0 and ids["row 0"] == 1  # "good" is id 0 as given
         assert "labels mapped" not in caplog.text
@@ -712,14 +712,6 @@ def _label_csv(folder: Path, labels: list[str]) -> Path:
     return _write(folder, "train.csv", "\n".join(lines) + "\n")
 
 
-def _by_text(task: Task) -> dict[str, str]:
-    return {
-        text: task.label_names[label]
-        for split in task.splits.values()
-        for text, label in zip(split.texts, split.labels, strict=True)
-    }
-
-
 class TestLabelMeanings:
     THREE = ["bad", "good", "neutral"] * 10
 
@@ -735,8 +727,8 @@ class TestLabelMeanings:
             task = task_from_files(_label_csv(tmp_path, self.THREE), label_names=order)
         assert task.label_names == order and "labels mapped" not in caplog.text
         # every text keeps its own label name: ids follow the given order, not the alphabet
-        assert _by_text(task) == {f"text number {i}": label for i, label in enumerate(self.THREE)}
-        assert task.train.labels[0] == order.index(_by_text(task)[task.train.texts[0]])
+        assert all_rows(task) == {f"text number {i}": label for i, label in enumerate(self.THREE)}
+        assert task.train.labels[0] == order.index(all_rows(task)[task.train.texts[0]])
 
     def test_int_labels_and_class_label_names_need_no_guess(self, caplog):
         with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
