@@ -85,7 +85,7 @@ def check_data(
             setattr(reopened, role, entry["resolved"])
     if "packaged" in saved:
         now = packaged_data_record(saved.get("task", args.task))
-        if now != saved["packaged"]:
+        if _content(now) != _content(saved["packaged"]):
             change = _packaged_change(saved["packaged"], now)
             problems.append(f"the packaged data of task {saved.get('task')!r} changed ({change})")
     if problems and not allow_changed:
@@ -113,6 +113,11 @@ def _file_problem(entry: dict[str, Any]) -> str | None:
     if (sha256, size) != (entry["sha256"], entry["size"]):
         return f"{resolved} changed (size {entry['size']} -> {size} bytes, SHA-256 differs)"
     return None
+
+
+def _content(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A packaged-data record without its install location (another environment may hold it)."""
+    return None if record is None else {key: value for key, value in record.items() if key != "path"}
 
 
 def _packaged_change(saved: dict[str, Any], now: dict[str, Any] | None) -> str:
