@@ -229,7 +229,7 @@ def test_cross_perturb_measures_each_task_with_its_own_baseline(tuned_run, tmp_p
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--fraction", "0.0001"], "keeps no neuron of a 1536-neuron layer"),
+        (["--fraction", "0.0001"], "--fraction 0.0001 selects no neuron of 1536"),
         (["--names", "random 1,b"], "are the names of random control sets"),
         (["--draws", "-1"], "--draws must be 0 or more"),
     ],
