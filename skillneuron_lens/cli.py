@@ -23,15 +23,27 @@ from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
 from skillneuron_lens.cli_steps import add_step_commands, check_fractions, label_list, layer_list, load_data
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.evidence import (
+    evidence_line,
+    held_out_summary,
+    significance_summary,
+    warn_if_dev_too_small,
+)
 from skillneuron_lens.io import dumps_strict
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet, fraction_to_count
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
-from skillneuron_lens.predictivity import PredictivityResult, compute_predictivity, hook_width
+from skillneuron_lens.predictivity import (
+    DEFAULT_PERMUTATIONS,
+    PredictivityResult,
+    compute_predictivity,
+    hook_width,
+)
 from skillneuron_lens.provenance import data_record
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.report import write_report
+from skillneuron_lens.significance import FDR_METHODS, FdrMethod
 from skillneuron_lens.subtasks import describe_subtasks
 from skillneuron_lens.task_loaders import TASKS
 from skillneuron_lens.tasks import Task
@@ -62,6 +74,28 @@ def _positions(text: str) -> Any:
             f"{text!r} is not a position: use an int, a comma list of ints, last, mean, max or auto"
         ) from None
     return values[0] if len(values) == 1 else values
+
+
+def _probability(text: str) -> float:
+    """Parse a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """Parse an integer that is 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     neurons.add_argument("--fraction", type=float, default=0.02,
                          help="share of each layer's neurons selected as skill neurons (default 0.02)")
     neurons.add_argument("--top", type=int, default=20, help="top neurons listed in summary.json")
+    neurons.add_argument("--q", type=_probability, default=0.05,
+                         help="false discovery rate for the significant neurons (default 0.05)")
+    neurons.add_argument("--fdr-method", choices=list(FDR_METHODS), default="bh",
+                         help="multiple-testing control: bh (Benjamini-Hochberg, default), by "
+                              "(Benjamini-Yekutieli, any dependence) or holm (family-wise)")
+    neurons.add_argument("--null-permutations", type=_non_negative_int, default=DEFAULT_PERMUTATIONS,
+                         help="shuffled dev-label copies scored in the dev pass for the per-layer chance "
+                              f"band (default {DEFAULT_PERMUTATIONS}; 0 = none)")
     neurons.add_argument("--balance", choices=["auto", "on", "off"], default="auto",
                          help="class-balance the splits predictivity is measured on (auto: on for "
                               "multi-class subtasks, off for binary; turn it on for a binary task with a "
@@ -188,25 +230,44 @@ def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> A
     return readout.fit(task.train, task.dev, n_classes=task.n_classes)
 
 
-def _skill_summary(result: PredictivityResult, fraction: float, seed: int) -> dict[str, Any]:
-    skill = NeuronSet.top(result, fraction=fraction)
-    controls = skill.random_controls(n_draws=5, seed=seed)
+def _evidence(
+    result: PredictivityResult, args: argparse.Namespace, *, tuned: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """The skill set's summary, with its significance and held-out blocks."""
+    skill = NeuronSet.top(result, fraction=args.fraction)
+    controls = skill.random_controls(n_draws=5, seed=args.seed)
     random_means = [float(c.scores(result).mean()) for c in controls]
-    return {
-        "fraction_per_layer": fraction,
+    skill_summary = {
+        "fraction_per_layer": args.fraction,
         "count_per_layer": skill.counts_per_layer().tolist(),
         "mean_predictivity": float(skill.scores(result).mean()),
         "random_control_mean_predictivity": random_means,
     }
+    significance = significance_summary(
+        result, skill, q=args.q, method=args.fdr_method, model_selected_on_dev=tuned
+    )
+    held_out = held_out_summary(result, skill, controls, q=args.q, method=args.fdr_method)
+    return skill_summary, significance, held_out
 
 
-def _print_table(result: PredictivityResult, per_layer: int = 3) -> None:
-    print("layer  neuron  predictivity  polarity")
+def _print_table(result: PredictivityResult, *, method: FdrMethod, per_layer: int = 3) -> None:
+    """The best neurons of each layer (fragile ones left out), with their evidence."""
+    q_values = result.q_value(method) if result.has_significance else None
+    held_out = result.held_out_predictivity
+    fragile = result.fragile
+    print("layer  neuron  predictivity  polarity  q-value  held-out")
     for row, layer in enumerate(result.layers):
-        order = torch.sort(result.predictivity[row], descending=True, stable=True).indices[:per_layer]
+        scores = result.predictivity[row]
+        if fragile is not None:
+            scores = scores.masked_fill(fragile[row], -torch.inf)
+        order = torch.sort(scores, descending=True, stable=True).indices[:per_layer]
         for neuron in order.tolist():
+            q_text = "n/a" if q_values is None else f"{float(q_values[row, neuron]):.2g}"
+            held_text = "n/a" if held_out is None else f"{float(held_out[row, neuron]):.3f}"
             print(f"{layer:>5}  {neuron:>6}  {float(result.predictivity[row, neuron]):>12.3f}  "
-                  f"{int(result.polarity[row, neuron]):>+8d}")
+                  f"{int(result.polarity[row, neuron]):>+8d}  {q_text:>7}  {held_text:>8}")
+    if fragile is not None and bool(fragile.any()):
+        print(f"({int(fragile.sum())} numerically fragile neurons left out of the table and the skill sets)")
 
 
 def _check_max_length(args: argparse.Namespace, model: Any, task: Task) -> None:
@@ -279,13 +340,15 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         result = compute_predictivity(
             model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
             n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
-            seed=args.seed, balance=_balance(args), progress=not quiet,
+            seed=args.seed, balance=_balance(args), progress=not quiet, test=test_split,
+            n_permutations=args.null_permutations,
         )
     else:
         positions = None if args.positions == "auto" else args.positions
         tuned = _tune(args, model, task, positions, quiet)
         result, test_accuracy = tuned.combined, tuned.mean_test_accuracy
-    skill_summary = _skill_summary(result, args.fraction, args.seed)
+    too_small = warn_if_dev_too_small(result, q=args.q)
+    skill_summary, significance, held_out = _evidence(result, args, tuned=tuned is not None)
     skill_summary["dev_majority_share"] = share
     skill_summary["at_majority_share"] = (
         None if share is None else warn_about_constant_neurons("find", result, share, args.fraction)
@@ -305,6 +368,10 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         "hook": args.hook,
         "top_neurons": result.top_neurons(min(args.top, result.n_layers * result.n_neurons)),
         "skill_neurons": skill_summary,
+        "significance": significance,
+        "held_out": held_out,
+        "null": _null_summary(result),
+        "dev_too_small": too_small,
         "seconds": round(time.perf_counter() - started, 1),
         "tune": args.tune,
         "arguments": {key: value for key, value in vars(args).items() if key != "func"},
@@ -331,13 +398,25 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_report:
         write_report(out)
     if not quiet:
-        _print_table(result)
+        _print_table(result, method=args.fdr_method)
         accuracy = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
-        random_mean = sum(skill_summary["random_control_mean_predictivity"]) / 5
-        print(f"read-out test accuracy {accuracy}; best neuron "
-              f"{summary['top_neurons'][0]['predictivity']:.3f}; skill set mean "
-              f"{skill_summary['mean_predictivity']:.3f} vs random {random_mean:.3f}; saved {out}")
+        best = summary["top_neurons"][0]["predictivity"]
+        print(f"read-out test accuracy {accuracy}; best neuron {best:.3f}")
+        print(evidence_line(summary, args.fraction))
+        print(f"saved {out}")
     return summary
+
+
+def _null_summary(result: PredictivityResult) -> dict[str, Any] | None:
+    """The per-layer chance band: the 95% quantile of each layer's best score under shuffled labels."""
+    maxima = result.null_layer_maxima(0.95)
+    if maxima is None or result.null_run_predictivity is None:
+        return None
+    return {
+        "n_permutations": int(result.null_run_predictivity.shape[0]),
+        "level": 0.95,
+        "layer_maxima": [float(value) for value in maxima],
+    }
 
 
 def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quiet: bool) -> TunedRuns:
@@ -362,6 +441,7 @@ def _tune(args: argparse.Namespace, model: Any, task: Task, positions: Any, quie
     return tune_runs(
         model, task, classifier, training, runs=args.runs, positions=positions, hook=args.hook,
         layers=args.layers, balance=_balance(args), progress=not quiet,
+        n_permutations=args.null_permutations,
     )
 
 
