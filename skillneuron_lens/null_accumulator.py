@@ -5,14 +5,19 @@ For aggregated scores (max over slots, mean/min over runs, subtask merges) the e
 aggregation: draw ``K`` permutations of each subtask's dev labels once (:func:`permuted_targets`),
 accumulate for every neuron how often its firing indicator ``1[a > baseline]`` matches each permuted
 label vector (:class:`PermutationNullAccumulator`, one batched matmul per layer), aggregate the
-permuted scores exactly like the real ones, and compare (:func:`monte_carlo_p_values`).
+permuted scores exactly like the real ones (:func:`aggregate_null_scores`; every run fed the
+permutations of the same seed), and compare (:func:`monte_carlo_p_values`).
 
 Costs and limits:
 
-* memory: ``K x subtasks x slots x layers x neurons`` int32 counters, i.e. 4 bytes each
+* memory: ``K x subtasks x slots x layers x neurons`` float32 counters (whole numbers, exact below
+  2^24 = 16.7 million dev examples, which is checked), i.e. 4 bytes each
   (K = 1,000 on 6 layers x 1,536 neurons, one slot and one subtask: 37 MB), plus the permuted
   targets, ``examples x subtasks x K`` int8;
-* time: one ``[K + 1, batch] @ [batch, slots x neurons]`` product per subtask and layer;
+* time: one in-place batched product ``[subtask, K, batch] @ [subtask, batch, slots x neurons]``
+  per layer and batch. Measured on one thread of a loaded 2-core CPU: 320 dev examples x 6 layers
+  x 1,536 neurons with K = 1,000 take about 0.5 s (the plain accuracy counts: about 0.12 s), and
+  :func:`permuted_targets` about 0.1 s;
 * resolution: the smallest attainable p-value is ``1 / (K + 1)``. Benjamini-Hochberg over ``N``
   neurons at level ``q`` needs ``p <= q / N`` for even one discovery, so ``K >= N / q - 1``
   (``N = 9,216``, ``q = 0.05``: ``K >= 184,319``); :func:`check_permutations_reach` says so. Use the
@@ -29,11 +34,10 @@ from jaxtyping import Float, Int
 
 from skillneuron_lens.accumulators import _Accumulator, _check_finite
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.significance import check_q
+from skillneuron_lens.significance import RunAggregation, aggregate_scores, check_q
 
-_INT32_MAX = torch.iinfo(torch.int32).max
 _FLOAT32_EXACT = 1 << 24
-"""Batches up to this size have exact float32 match counts (every partial sum is an integer < 2^24)."""
+"""Counts below this are whole numbers held exactly in float32 (every partial sum is one too)."""
 
 _RANDOM_BLOCK = 1 << 21
 """Random numbers drawn at once while permuting (fixed, so results depend only on the seed)."""
@@ -84,9 +88,15 @@ class PermutationNullAccumulator(_Accumulator):
     """Correct counts of every neuron against ``K`` permuted label vectors per subtask.
 
     Fed by the recorder like :class:`~skillneuron_lens.accumulators.ThresholdAccuracyAccumulator`,
-    but with targets from :func:`permuted_targets` (``[batch, subtask * K]``). Keeps int32
-    ``correct`` counts ``[perm, subtask, slot, layer, neuron]`` and int64 per-subtask example
-    ``counts``; merges and all-reduces by adding, like the other accumulators.
+    but with targets from :func:`permuted_targets` (``[batch, subtask * K]``). Over the included
+    rows of subtask ``j``, with firing ``f`` and permuted labels ``y``,
+    ``correct = sum(1 - f - y + 2 f y) = n - F - m + 2 y^T f``: the number of positives ``m`` is
+    the same for every permutation, so only the matches ``y^T f`` are kept per permutation (float32
+    whole numbers, exact below 2^24, laid out ``[layer, subtask, perm, slot, neuron]`` so that
+    each layer's batch is one in-place batched product ``baddbmm_``), next to int64 firing
+    counts ``F`` ``[subtask, slot, layer, neuron]`` (the ``k`` of the exact test), examples and
+    positives per subtask. All are sums: merging and all-reducing add them, like the other
+    accumulators.
     """
 
     def __init__(
@@ -121,13 +131,15 @@ class PermutationNullAccumulator(_Accumulator):
         if tuple(baselines.shape) != expected:
             raise SkillNeuronError(f"Baselines have shape {tuple(baselines.shape)}, expected {expected}.")
         self.baselines = baselines.to(device=device, dtype=torch.float64)
-        self.correct = torch.zeros(
-            (n_permutations, *expected), dtype=torch.int32, device=device
+        self.matches = torch.zeros(
+            (n_layers, n_subtasks, n_permutations, n_slots, n_neurons), dtype=torch.float32, device=device
         )
+        self.firing = self._zeros(torch.int64)
         self.counts = self._new_counts()
+        self.positives = self._new_counts()
 
     def _tensors(self) -> list[torch.Tensor]:
-        return [self.correct, self.counts]
+        return [self.matches, self.firing, self.counts, self.positives]
 
     def _check_targets(self, targets: torch.Tensor) -> None:
         width = self.n_subtasks * self.n_permutations
@@ -138,16 +150,17 @@ class PermutationNullAccumulator(_Accumulator):
             )
 
     def add_examples(self, targets: Int[torch.Tensor, "batch permuted"]) -> None:
-        """Count the batch's examples per subtask (the first permutation's column of each)."""
+        """Count the batch's examples and positives per subtask (from each first permutation)."""
         self._check_targets(targets)
-        first_columns = targets[:, :: self.n_permutations]
-        added = (first_columns >= 0).sum(dim=0).to(self.counts.device)
-        if int((self.counts + added).max()) > _INT32_MAX:
+        first_columns = targets[:, :: self.n_permutations].to(self.counts.device)
+        added = (first_columns >= 0).sum(dim=0)
+        if int((self.counts + added).max()) >= _FLOAT32_EXACT:
             raise SkillNeuronError(
-                f"More than {_INT32_MAX:,} dev examples in a subtask overflow the int32 permutation "
-                "counters; use fewer examples for the permutation null."
+                f"{_FLOAT32_EXACT:,} or more dev examples in a subtask would make the permutation "
+                "counters inexact (float32); use fewer examples for the permutation null."
             )
         self.counts += added
+        self.positives += (first_columns == 1).sum(dim=0)
 
     def add_layer(
         self,
@@ -156,32 +169,36 @@ class PermutationNullAccumulator(_Accumulator):
         targets: Int[torch.Tensor, "batch permuted"],
         where: str,
     ) -> None:
-        """Add one layer's reduced activations for the batch, against every permutation.
-
-        Over the included rows of subtask ``j``, with firing ``f`` and permuted labels ``y``:
-        ``correct = sum(1 - f - y + 2 f y) = b - sum f - sum y + y^T f``, the last term one
-        batched product for all subtasks and permutations.
-        """
+        """Add one layer's reduced activations for the batch, against every permutation."""
         _check_finite(values, where)
         self._check_targets(targets)
-        if values.shape[0] >= _FLOAT32_EXACT:
-            raise SkillNeuronError(f"Batches of {_FLOAT32_EXACT:,} or more examples are too large here.")
         batch = values.shape[0]
         shaped = targets.to(values.device).reshape(batch, self.n_subtasks, self.n_permutations)
-        included = (shaped[:, :, 0] >= 0).to(torch.float32)  # [batch, subtask]
-        labels = (shaped == 1).to(torch.float32)  # [batch, subtask, perm], 0 on excluded rows
+        included = (shaped[:, :, 0] >= 0).T  # [subtask, batch]
+        labels = (shaped == 1).permute(1, 2, 0).to(torch.float32)  # [subtask, perm, batch]; 0 if excluded
         baselines = self.baselines[:, :, layer_slot, :].to(values.device)  # [subtask, slot, neuron]
-        fires = (values.double()[None] > baselines[:, None]).to(torch.float32)  # [subtask, b, s, n]
-        fires = fires * included.T[:, :, None, None]
-        left = torch.cat([included.T[:, None, :], labels.permute(1, 2, 0)], dim=1)  # [subtask, 1+K, b]
-        products = torch.bmm(left, fires.reshape(self.n_subtasks, batch, -1))  # [subtask, 1+K, s*n]
-        n_fire = products[:, :1]
-        matches = products[:, 1:]
-        n_included = included.sum(dim=0)[:, None, None]
-        n_positive = labels.sum(dim=0)[:, :, None]
-        correct = torch.round(n_included - n_fire - n_positive + 2 * matches).to(torch.int32)
-        correct = correct.reshape(self.n_subtasks, self.n_permutations, self.n_slots, self.n_neurons)
-        self.correct[:, :, :, layer_slot, :] += correct.transpose(0, 1).to(self.correct.device)
+        fires = (values.double()[None] > baselines[:, None]) & included[:, :, None, None]
+        device = self.matches.device
+        layer_matches = self.matches[layer_slot].view(self.n_subtasks, self.n_permutations, -1)
+        layer_matches.baddbmm_(
+            labels.to(device), fires.to(device=device, dtype=torch.float32).view(self.n_subtasks, batch, -1)
+        )
+        self.firing[:, :, layer_slot, :] += fires.sum(dim=1).to(self.firing.device)
+
+    @property
+    def correct(self) -> Int[torch.Tensor, "perm subtask slot layer neuron"]:
+        """Examples where ``1[fires]`` equals the permuted label, per permutation (int64).
+
+        Raises:
+            SkillNeuronError: If merged or all-reduced counts reach 2^24 (float32 would be inexact).
+        """
+        if int(self.counts.max()) >= _FLOAT32_EXACT:
+            raise SkillNeuronError(
+                f"{int(self.counts.max()):,} dev examples in a subtask (after merging) exceed the "
+                f"{_FLOAT32_EXACT - 1:,} that the float32 permutation counters hold exactly."
+            )
+        fixed = self.counts[:, None, None, None] - self.firing - self.positives[:, None, None, None]
+        return fixed[None] + 2 * self.matches.permute(2, 1, 3, 0, 4).long()
 
     def accuracy(self) -> Float[torch.Tensor, "perm subtask slot layer neuron"]:
         """Permuted-label accuracy of every neuron (float64)."""
@@ -193,6 +210,32 @@ class PermutationNullAccumulator(_Accumulator):
         """``max(acc, 1 - acc)`` per permutation: the null distribution of the per-slot score."""
         accuracy = self.accuracy()
         return torch.maximum(accuracy, 1.0 - accuracy)
+
+
+def aggregate_null_scores(
+    null_scores: Float[torch.Tensor, "run perm subtask slot layer neuron"],
+    run_aggregation: RunAggregation = "mean",
+) -> tuple[Float[torch.Tensor, "perm subtask layer neuron"], Float[torch.Tensor, "perm layer neuron"]]:
+    """Aggregate each permutation's scores exactly like the observed ones.
+
+    Stack :meth:`PermutationNullAccumulator.scores` of every run (each run's accumulator fed with
+    :func:`permuted_targets` of the SAME seed, so that permutation ``p`` is one relabelling of the
+    dev split in every run); the result compares with the observed subtask scores and
+    predictivity in :func:`monte_carlo_p_values`.
+
+    Returns:
+        ``(per-subtask null scores, null predictivity)``.
+
+    Raises:
+        SkillNeuronError: If the tensor is not ``[run, perm, subtask, slot, layer, neuron]``.
+    """
+    if null_scores.ndim != 6:
+        raise SkillNeuronError(
+            "null_scores must be [run, perm, subtask, slot, layer, neuron]; got "
+            f"{tuple(null_scores.shape)}."
+        )
+    per_subtask, overall = aggregate_scores(null_scores.permute(0, 2, 3, 1, 4, 5), run_aggregation)
+    return per_subtask.transpose(0, 1), overall
 
 
 def monte_carlo_p_values(

@@ -28,13 +28,19 @@ from skillneuron_lens.accumulators import ColumnFanOut, MeanAccumulator, Thresho
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
+from skillneuron_lens.histograms import DEFAULT_BINS, ClassHistogramAccumulator, NeuronHistograms
 from skillneuron_lens.io import load_result_dir, save_result_dir
-from skillneuron_lens.null_accumulator import PermutationNullAccumulator, permuted_targets
+from skillneuron_lens.null_accumulator import PermutationNullAccumulator, null_layer_maxima, permuted_targets
 from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
-from skillneuron_lens.significance import FdrMethod, adjust_p_values, aggregated_p_values
+from skillneuron_lens.significance import (
+    FdrMethod,
+    RunAggregation,
+    adjust_p_values,
+    aggregate_scores,
+    aggregated_p_values,
+)
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
-RunAggregation = Literal["mean", "min"]
 TENSOR_FILE = "predictivity.safetensors"
 FRAGILE_SHARE = 0.1
 """A neuron is numerically fragile when more than this share of its dev examples sit at its baseline."""
@@ -43,15 +49,11 @@ FRAGILE_TOLERANCE = 1e-4
 DEFAULT_PERMUTATIONS = 100
 """Label permutations recorded in the dev pass for the per-layer chance band."""
 _OPTIONAL_TENSORS = (
-    "firing", "n_dev_positive", "near_baseline", "held_out_accuracy", "n_held_out", "null_run_predictivity"
+    "firing", "n_dev_positive", "near_baseline", "held_out_accuracy", "n_held_out", "null_run_predictivity",
+    "auroc_per_position",
 )
+_HISTOGRAM_PREFIX = "histograms."
 
-
-def combine_run_scores(
-    run_scores: Float[torch.Tensor, "*batch run subtask layer neuron"], how: RunAggregation
-) -> Float[torch.Tensor, "*batch subtask layer neuron"]:
-    """Combine per-run scores (after the max over slots) by the mean or the min over runs, as the paper."""
-    return run_scores.mean(dim=-4) if how == "mean" else run_scores.amin(dim=-4)
 
 
 class LabelledTexts(Protocol):
@@ -104,6 +106,8 @@ class PredictivityResult:
     held_out_accuracy: Float[torch.Tensor, "run subtask slot layer neuron"] | None = None
     n_held_out: Int[torch.Tensor, "run subtask"] | None = None
     null_run_predictivity: Float[torch.Tensor, "perm run subtask layer neuron"] | None = None
+    auroc_per_position: Float[torch.Tensor, "run subtask slot layer neuron"] | None = None
+    histograms: NeuronHistograms | None = None
 
     def __post_init__(self) -> None:
         """Check that the shapes agree with each other and with the names."""
@@ -132,6 +136,7 @@ class PredictivityResult:
             "firing": (self.firing, per_position_shape),
             "near_baseline": (self.near_baseline, per_position_shape),
             "held_out_accuracy": (self.held_out_accuracy, per_position_shape),
+            "auroc_per_position": (self.auroc_per_position, per_position_shape),
             "n_dev_positive": (self.n_dev_positive, (n_run, n_subtask)),
             "n_held_out": (self.n_held_out, (n_run, n_subtask)),
         }
@@ -179,7 +184,7 @@ class PredictivityResult:
     @property
     def subtask_predictivity(self) -> Float[torch.Tensor, "subtask layer neuron"]:
         """Max over slots, then mean (or min) over runs."""
-        return combine_run_scores(self.run_predictivity, self.run_aggregation)
+        return aggregate_scores(self.per_position, self.run_aggregation)[0]
 
     @property
     def predictivity(self) -> Float[torch.Tensor, "layer neuron"]:
@@ -273,19 +278,38 @@ class PredictivityResult:
         """
         if self.held_out_accuracy is None:
             return None
-        at_best = self.held_out_accuracy.gather(
-            2, self.best_slot[None, :, None].expand(self.n_runs, -1, 1, -1, -1)
-        ).squeeze(2)
+        at_best = self._at_best_slot(self.held_out_accuracy)
         positive = (self.subtask_polarity > 0)[None]
         oriented = torch.where(positive, at_best, 1.0 - at_best)
         return oriented.mean(dim=0).mean(dim=0)
+
+    @property
+    def auroc(self) -> Float[torch.Tensor, "layer neuron"] | None:
+        """Threshold-free view: the AUROC of each neuron's activation for the positive class.
+
+        Estimated from per-class dev histograms (:mod:`skillneuron_lens.histograms`) at the dev's best
+        slot, averaged over runs and subtasks; ``1.0`` ranks every positive above every negative,
+        ``0.0`` the reverse. Reported next to :attr:`predictivity`, never instead of it. ``None``
+        unless histograms were recorded (``compute_predictivity(..., histograms=True)``).
+        """
+        if self.auroc_per_position is None:
+            return None
+        return self._at_best_slot(self.auroc_per_position.double()).mean(dim=0).mean(dim=0)
+
+    def _at_best_slot(
+        self, values: Float[torch.Tensor, "run subtask slot layer neuron"]
+    ) -> Float[torch.Tensor, "run subtask layer neuron"]:
+        """Per-run values at each subtask's dev-chosen best slot (:attr:`best_slot`)."""
+        index = self.best_slot[None, :, None].expand(self.n_runs, -1, 1, -1, -1)
+        return values.gather(2, index).squeeze(2)
 
     @property
     def null_predictivity(self) -> Float[torch.Tensor, "perm layer neuron"] | None:
         """Predictivity under each recorded label permutation, aggregated like :attr:`predictivity`."""
         if self.null_run_predictivity is None:
             return None
-        return combine_run_scores(self.null_run_predictivity.double(), self.run_aggregation).mean(dim=1)
+        per_run = self.null_run_predictivity.double().permute(1, 2, 0, 3, 4)[:, :, None]
+        return aggregate_scores(per_run, self.run_aggregation)[1]
 
     def null_layer_maxima(self, level: float = 0.95) -> Float[torch.Tensor, " layer"] | None:
         """The ``level`` quantile of each layer's best predictivity under shuffled dev labels.
@@ -294,11 +318,7 @@ class PredictivityResult:
         ``1 - level`` of label permutations. ``None`` when no permutations were recorded.
         """
         null = self.null_predictivity
-        if null is None:
-            return None
-        if not 0.0 < level < 1.0:
-            raise SkillNeuronError(f"level must be in (0, 1), got {level}.")
-        return torch.quantile(null.amax(dim=2), level, dim=0)
+        return None if null is None else null_layer_maxima(null, level)
 
     def top_neurons(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` most predictive neurons overall, best first, as dicts."""
@@ -313,6 +333,8 @@ class PredictivityResult:
             evidence["q_value"] = self.q_value().flatten()
         if self.held_out_predictivity is not None:
             evidence["held_out"] = self.held_out_predictivity.flatten()
+        if self.auroc is not None:
+            evidence["auroc"] = self.auroc.flatten()
         fragile = self.fragile
         rows = []
         for index in order:
@@ -365,6 +387,10 @@ class PredictivityResult:
                 tensors[name] = value
         if self.has_significance:
             tensors["p_value"] = self.p_value
+        if self.histograms is not None:
+            for name, tensor in self.histograms.to_tensors().items():
+                stored = tensor.to(torch.int32) if name == "counts" else tensor
+                tensors[_HISTOGRAM_PREFIX + name] = stored
         cfg = {
             "kind": "predictivity",
             "layers": list(self.layers),
@@ -375,6 +401,8 @@ class PredictivityResult:
             "config": self.config,
             "fingerprint": self.fingerprint,
         }
+        if self.histograms is not None:
+            cfg["histograms"] = self.histograms.metadata()
         save_result_dir(
             path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra_files
         )
@@ -403,6 +431,7 @@ class PredictivityResult:
                 config=cfg.get("config", {}),
                 fingerprint=cfg.get("fingerprint", {}),
                 **{name: tensors.get(name) for name in _OPTIONAL_TENSORS},
+                histograms=_stored_histograms(tensors, cfg),
             )
         except (KeyError, SkillNeuronError) as error:
             raise ResultFileError(f"{path}/cfg.json does not match its tensors: {error}") from error
@@ -417,6 +446,15 @@ class PredictivityResult:
                     f"{current['weights_sha256'][:12]}…). Load it with the model it came from."
                 )
         return result
+
+
+def _stored_histograms(tensors: dict[str, torch.Tensor], cfg: dict[str, Any]) -> NeuronHistograms | None:
+    stored = {
+        name[len(_HISTOGRAM_PREFIX):]: tensor
+        for name, tensor in tensors.items()
+        if name.startswith(_HISTOGRAM_PREFIX)
+    }
+    return NeuronHistograms.from_tensors(stored, cfg.get("histograms")) if stored else None
 
 
 def _replace(result: PredictivityResult, **changes: Any) -> PredictivityResult:
@@ -470,6 +508,7 @@ def combine_runs(
         n_train=torch.cat([r.n_train for r in results]),
         n_dev=torch.cat([r.n_dev for r in results]),
         run_aggregation=how,
+        histograms=first.histograms if len(results) == 1 else None,
         **optional,
     )
 
@@ -590,7 +629,13 @@ def _result(
     fingerprint: dict[str, Any],
     held_out: ThresholdAccuracyAccumulator | None = None,
     null: PermutationNullAccumulator | None = None,
+    counted: ClassHistogramAccumulator | None = None,
 ) -> PredictivityResult:
+    histograms = None
+    if counted is not None:
+        histograms = counted.histograms(
+            tuple(int(layer) for layer in layers), tuple(s.name for s in subtasks), tuple(slot_names)
+        )
     return PredictivityResult(
         accuracy=dev.accuracy().cpu()[None],
         baseline=dev.baselines.cpu()[None],
@@ -610,6 +655,8 @@ def _result(
         null_run_predictivity=None
         if null is None
         else null.scores().amax(dim=2).float().cpu()[:, None],
+        auroc_per_position=None if histograms is None else histograms.auroc().float()[None],
+        histograms=histograms,
     )
 
 
@@ -637,6 +684,8 @@ def compute_predictivity(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     permutation_seed: int = 0,
     fragile_tolerance: float = FRAGILE_TOLERANCE,
+    histograms: bool = False,
+    histogram_bins: int = DEFAULT_BINS,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
@@ -677,6 +726,12 @@ def compute_predictivity(
         fragile_tolerance: Distance from the baseline, relative to the layer's activation RMS on train,
             within which a dev activation counts as "at the baseline" (see
             :attr:`PredictivityResult.fragile`).
+        histograms: Also count per-class dev activation histograms (bins fixed from the train range),
+            from which :attr:`PredictivityResult.auroc` and the distribution figures of
+            :mod:`skillneuron_lens.plot_distributions` come without another forward pass. Memory and
+            file size: about ``8 x subtasks x slots x neurons x (histogram_bins + 2)`` bytes (72 MiB for
+            MiniLM at one position), hence off by default.
+        histogram_bins: Bins per neuron (fewer when the memory cap of the histograms requires).
 
     Returns:
         The :class:`PredictivityResult`.
@@ -725,6 +780,13 @@ def compute_predictivity(
             **shape, n_permutations=n_permutations, baselines=means.means()
         )
         parts.append((null, slice(n_subtasks, None)))
+    counted = None
+    if histograms:
+        counted = ClassHistogramAccumulator(
+            **shape, minimum=means.minimum, maximum=means.maximum, baseline=means.means(),
+            n_bins=histogram_bins,
+        )
+        parts.append((counted, slice(0, n_subtasks)))
     recorder.accumulate(ColumnFanOut(parts), dev_texts, dev_pairs, shard(dev_columns), "accuracy (dev)")
     for accumulator, _ in parts:
         accumulator.all_reduce()
@@ -755,6 +817,7 @@ def compute_predictivity(
         fingerprint=model_fingerprint(model),
         held_out=held_out,
         null=null,
+        counted=counted,
     )
 
 

@@ -11,8 +11,10 @@ neuron that fires (activation > baseline) on ``k`` of them:
 * the score is ``max(C / n, 1 - C / n)``, and its distance from chance is the integer
   ``|2C - n|``.
 
-All tails are exact sums of the hypergeometric pmf in log space (log-factorials from ``lgamma``),
-compared in integers (distances), so float ties can never make a p-value anti-conservative. The
+All tails are exact sums of the hypergeometric pmf (first term from ``lgamma``, the others from
+the ratio of successive terms, in log space), compared in integers (distances), so float ties can
+never make a p-value anti-conservative. Rounding stays below a relative 1e-9 at ``n = 20,000``
+(tested against a term-by-term sum), and terms below 1e-308 are left out. The
 test is centred on accuracy 0.5, as the paper's score is; it is not Fisher's two-sided test. It is
 discrete, hence slightly conservative.
 
@@ -24,10 +26,13 @@ Special cases (never NaN):
 * p-values below the smallest normal float64 (about ``2.2e-308``, e.g. a perfect neuron at
   ``n = 20,000``) are reported as that number, never as 0.
 
-Speed of :func:`threshold_tail` (2-core shared CPU, float64): 9,216 neurons with distinct counts
-take about 5 ms at ``n = 320`` and 15 ms at ``n = 2,000``; 147,456 neurons (9,216 x 16) at
-``n = 20,000`` about 1.5 s. Work scales with the number of distinct firing counts times the support
-length, not with the number of neurons; memory is bounded by ``_CHUNK_ELEMENTS``.
+Speed of :func:`exact_p_values` / :func:`threshold_tail` (one CPU thread of a shared, loaded
+2-core machine, realistic counts with firing rates spread over 5-95%): 9,216 neurons take about
+0.01 s at ``n = 320`` and 0.07 s at ``n = 2,000``; 147,456 neurons (9,216 x 16) with about 20,000
+distinct firing counts take 6-9 s at ``n = 20,000``. Work grows with the number of distinct
+firing counts times the width of their supports (cut to a Hoeffding window of about
+``2 x 19 sqrt(min(k, m))`` points), not with the number of neurons; memory is bounded by
+``_CHUNK_ELEMENTS`` (a few float64 work tensors of 32 MB each).
 """
 
 from __future__ import annotations
@@ -86,25 +91,65 @@ def _log_binomial(total: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
     return torch.lgamma(total + 1) - torch.lgamma(chosen + 1) - torch.lgamma(total - chosen + 1)
 
 
+def _group(columns: list[torch.Tensor], bound: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group rows of equal integer columns (each in ``0..bound``).
+
+    One-dimensional ``unique`` calls on combined keys (much faster than ``unique(dim=0)``); keys
+    stay below ``rows x (bound + 1)``.
+
+    Returns:
+        The group of each row, and one row of each group.
+    """
+    group = torch.zeros_like(columns[0])
+    for column in columns:
+        _, group = torch.unique(group * (bound + 1) + column, return_inverse=True)
+    representative = torch.empty(int(group.max()) + 1, dtype=torch.int64, device=group.device)
+    representative.scatter_(0, group, torch.arange(len(group), device=group.device))
+    return group, representative
+
+
+def _window(laws: Int[torch.Tensor, "law 3"]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The part of each law's support that carries all but ``SMALLEST_P`` of its mass.
+
+    Hoeffding's bound for sampling without replacement (``d`` draws, here ``d = min(k, m)`` since
+    the law is symmetric in ``k`` and ``m``) gives ``P(|X - km/n| >= s) <= 2 exp(-2 s^2 / d)``;
+    ``s`` is chosen so that this is below ``SMALLEST_P``.
+    """
+    n, n_pos, firing = laws.unbind(dim=1)
+    low, high = _support(firing, n, n_pos)
+    draws = torch.minimum(firing, n_pos).double()
+    reach = torch.sqrt(draws * (math.log(2.0) - math.log(SMALLEST_P)) / 2.0) + 1.0
+    centre = firing.double() * n_pos.double() / n.double()
+    window_low = torch.maximum(low, torch.floor(centre - reach).long())
+    window_high = torch.minimum(high, torch.ceil(centre + reach).long())
+    return window_low, window_high
+
+
 def _tails_of_one_chunk(
     laws: Int[torch.Tensor, "law 3"], queries: Int[torch.Tensor, "query 2"]
 ) -> Float[torch.Tensor, " query"]:
     """Tails for queries ``(law index within the chunk, min_distance >= 1)``.
 
-    The pmf over the support comes from its first value (``lgamma``) and the ratio
-    ``p(x + 1) / p(x) = (m - x)(k - x) / ((x + 1)(n - m - k + x + 1))``, accumulated in log space;
-    tails are cumulative sums from either end of the support, so small tails keep their relative
-    precision (only terms below the float64 range are lost, and those results are floored).
+    The pmf over the window of :func:`_window` comes from its first value (``lgamma``) and the
+    ratio ``p(x + 1) / p(x) = (m - x)(k - x) / ((x + 1)(n - m - k + x + 1))``, accumulated in log
+    space; tails are cumulative sums from either end, so small tails keep their relative
+    precision. Mass outside the window (below ``SMALLEST_P`` in all) is left out, and any possible
+    event is reported as at least ``SMALLEST_P``: exact up to an absolute error below 1e-307.
     """
     n, n_pos, firing = laws.unbind(dim=1)
     low, high = _support(firing, n, n_pos)
-    width = int((high - low).max()) + 1
-    x = (low[:, None] + torch.arange(width, device=laws.device)[None, :]).double()
-    inside = x <= high[:, None]
+    window_low, window_high = _window(laws)
+    width = int((window_high - window_low).max()) + 1
+    x = window_low[:, None].double() + torch.arange(width, device=laws.device, dtype=torch.float64)
+    inside = x <= window_high[:, None]
     n_, m_, k_ = n[:, None].double(), n_pos[:, None].double(), firing[:, None].double()
-    ratio = ((m_ - x) * (k_ - x)) / ((x + 1) * (n_ - m_ - k_ + x + 1))
-    steps = torch.where(inside[:, 1:], torch.log(ratio[:, :-1].clamp(min=1e-300)), 0.0)
-    first = _log_binomial(n_pos, low) + _log_binomial(n - n_pos, firing - low) - _log_binomial(n, firing)
+    ratio = ((m_ - x[:, :-1]) * (k_ - x[:, :-1])) / ((x[:, :-1] + 1) * (n_ - m_ - k_ + x[:, :-1] + 1))
+    steps = torch.where(inside[:, 1:], torch.log(ratio.clamp(min=1e-300)), 0.0)
+    first = (
+        _log_binomial(n_pos, window_low)
+        + _log_binomial(n - n_pos, firing - window_low)
+        - _log_binomial(n, firing)
+    )
     log_pmf = torch.cat([first[:, None], first[:, None] + torch.cumsum(steps, dim=1)], dim=1)
     pmf = torch.where(inside, torch.exp(log_pmf), 0.0)
     at_most = torch.cumsum(pmf, dim=1)
@@ -113,15 +158,16 @@ def _tails_of_one_chunk(
     law, distance = queries.unbind(dim=1)
     # |2C - n| = |4X - b| with b = 2k + 2m - n; for distance >= 1 the two sides are disjoint.
     b = 2 * firing[law] + 2 * n_pos[law] - n[law]
-    lower_end = torch.div(b - distance, 4, rounding_mode="floor") - low[law]
-    upper_start = -torch.div(-(b + distance), 4, rounding_mode="floor") - low[law]
-    has_lower = lower_end >= 0
-    has_upper = upper_start <= high[law] - low[law]
-    tail = torch.where(has_lower, at_most[law, lower_end.clamp(0, width - 1)], 0.0) + torch.where(
-        has_upper, at_least[law, upper_start.clamp(0, width - 1)], 0.0
-    )
+    lower_end = torch.div(b - distance, 4, rounding_mode="floor")
+    upper_start = -torch.div(-(b + distance), 4, rounding_mode="floor")
+    has_lower = lower_end >= low[law]
+    has_upper = upper_start <= high[law]
+    lower_index = lower_end - window_low[law]
+    upper_index = upper_start - window_low[law]
+    lower_tail = torch.where(lower_index >= 0, at_most[law, lower_index.clamp(0, width - 1)], 0.0)
+    upper_tail = torch.where(upper_index < width, at_least[law, upper_index.clamp(0, width - 1)], 0.0)
     # A possible event keeps a positive p-value even where float64 underflows.
-    return torch.where(has_lower | has_upper, tail.clamp(SMALLEST_P, 1.0), 0.0)
+    return torch.where(has_lower | has_upper, (lower_tail + upper_tail).clamp(SMALLEST_P, 1.0), 0.0)
 
 
 def threshold_tail(
@@ -170,14 +216,18 @@ def threshold_tail(
     # swapping the roles of k and m, so each law is computed once in a canonical form.
     firing_c = torch.minimum(firing_flat, n_flat - firing_flat)
     n_pos_c = torch.minimum(n_pos_flat, n_flat - n_pos_flat)
-    rows = torch.stack(
-        [n_flat, torch.maximum(firing_c, n_pos_c), torch.minimum(firing_c, n_pos_c), distance_flat[needed]],
-        dim=1,
-    )
-    queries, query_of_entry = torch.unique(rows, dim=0, return_inverse=True)
-    laws, law_of_query = torch.unique(queries[:, :3], dim=0, return_inverse=True)
-    low, high = _support(laws[:, 2], laws[:, 0], laws[:, 1])
-    widths = (high - low + 1).cpu()
+    # Distances beyond n are as impossible as n + 1; clamping keeps every column in 0..n_max + 1.
+    bound = int(n_flat.max()) + 1
+    columns = [
+        n_flat, torch.maximum(firing_c, n_pos_c), torch.minimum(firing_c, n_pos_c),
+        distance_flat[needed].clamp(max=bound),
+    ]
+    query_of_entry, entry_of_query = _group(columns, bound)
+    queries = torch.stack([column[entry_of_query] for column in columns], dim=1)
+    law_of_query, query_of_law = _group([queries[:, 0], queries[:, 1], queries[:, 2]], bound)
+    laws = queries[query_of_law, :3]
+    window_low, window_high = _window(laws)
+    widths = (window_high - window_low + 1).cpu()
     tails = torch.empty(len(queries), dtype=torch.float64, device=device)
     # Chunk over laws (sorted by support width) so each chunk's [law, width] grid fits the budget.
     order = torch.argsort(widths, stable=True)
@@ -219,6 +269,14 @@ def exact_p_values(
         SkillNeuronError: On bad counts, including a ``correct`` that no labelling of ``n``
             examples with ``n_pos`` positives can give for this firing count.
     """
+    correct_t, firing_t, n_t, n_pos_t = _checked_counts(correct, firing, n, n_pos)
+    return threshold_tail(firing_t, n_t, n_pos_t, (2 * correct_t - n_t).abs())
+
+
+def _checked_counts(
+    correct: torch.Tensor | int, firing: torch.Tensor | int, n: torch.Tensor | int, n_pos: torch.Tensor | int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four counts as broadcast int64 tensors, after checking that they fit together."""
     correct_t, firing_t, n_t, n_pos_t = torch.broadcast_tensors(
         _as_int64(correct, "correct"), _as_int64(firing, "firing"), _as_int64(n, "n"),
         _as_int64(n_pos, "n_pos"),
@@ -231,7 +289,7 @@ def exact_p_values(
             "A correct count cannot arise from its firing count, dev size and number of positives "
             "(c = 2 * firing positives + n - k - m must hold). Pass counts from the same dev pass."
         )
-    return threshold_tail(firing_t, n_t, n_pos_t, (2 * correct_t - n_t).abs())
+    return correct_t, firing_t, n_t, n_pos_t
 
 
 def score_distance(
@@ -268,6 +326,23 @@ def score_tail(
 
 
 # ---- aggregated scores -----------------------------------------------------------------------
+def aggregate_scores(
+    per_position: Float[torch.Tensor, "run subtask slot *rest"], run_aggregation: RunAggregation
+) -> tuple[Float[torch.Tensor, " subtask *rest"], Float[torch.Tensor, "*rest"]]:
+    """Combine per-slot scores as :class:`~skillneuron_lens.PredictivityResult` does.
+
+    Max over slots, then mean (or min) over runs: the subtask scores; their mean over subtasks:
+    the predictivity. Trailing axes (``layer, neuron``, or ``perm, layer, neuron`` for a
+    permutation null) are kept.
+
+    Returns:
+        ``(subtask scores, predictivity)``.
+    """
+    per_run = per_position.amax(dim=2)
+    per_subtask = per_run.mean(dim=0) if run_aggregation == "mean" else per_run.amin(dim=0)
+    return per_subtask, per_subtask.mean(dim=0)
+
+
 def aggregated_p_values(
     correct: Int[torch.Tensor, "run subtask slot layer neuron"],
     firing: Int[torch.Tensor, "run subtask slot layer neuron"],
@@ -322,12 +397,11 @@ def aggregated_p_values(
         raise SkillNeuronError("n_dev and n_pos must both be [run, subtask], matching the counts.")
     n_b = n_dev[:, :, None, None, None]
     m_b = n_pos[:, :, None, None, None]
-    # Validates every count (also those the bounds below do not look at).
-    exact_p_values(correct, firing, n_b, m_b)
+    _checked_counts(correct, firing, n_b, m_b)
     accuracy = correct.double() / n_b.double()
-    per_run = torch.maximum(accuracy, 1.0 - accuracy).amax(dim=2)
-    subtask_score = per_run.mean(dim=0) if run_aggregation == "mean" else per_run.amin(dim=0)
-    overall_score = subtask_score.mean(dim=0)
+    subtask_score, overall_score = aggregate_scores(
+        torch.maximum(accuracy, 1.0 - accuracy), run_aggregation
+    )
 
     def bound(threshold: Float[torch.Tensor, "subtask layer neuron"]) -> torch.Tensor:
         per_slot = score_tail(firing, n_b, m_b, threshold[None, :, None])

@@ -88,7 +88,7 @@ def test_null_maxima_come_from_permuted_labels(tiny_run):
     assert bool(((null >= 0.5) & (null <= 1.0)).all())
     maxima = result.null_layer_maxima(0.95)
     assert maxima.shape == (result.n_layers,)
-    assert torch.allclose(maxima, torch.quantile(null.amax(dim=2), 0.95, dim=0))
+    assert torch.equal(maxima, torch.quantile(null.amax(dim=2), 0.95, dim=0, interpolation="higher"))
     with pytest.raises(snl.SkillNeuronError, match="level"):
         result.null_layer_maxima(1.5)
 
@@ -197,3 +197,24 @@ def test_find_warns_when_the_dev_split_is_too_small(caplog):
     assert f"{result.n_layers * result.n_neurons:,} neurons" in message
     big = snl.compute_predictivity(model, train, toy_texts(60, seed=10), progress=False, n_permutations=0)
     assert warn_if_dev_too_small(big, q=0.05) is None
+
+
+def test_histograms_give_the_auroc_without_another_pass(tmp_path):
+    model = tiny_gpt2()
+    train, dev = toy_texts(60, seed=11), toy_texts(50, seed=12)
+    result = snl.compute_predictivity(model, train, dev, positions=0, histograms=True, progress=False)
+    acts = activations(model, dev[0], 0)[:, 0]                      # [example, layer, neuron]
+    labels = torch.tensor(dev[1])
+    positives, negatives = acts[labels == 1], acts[labels == 0]
+    above = (positives[:, None] > negatives[None]).double()
+    tied = (positives[:, None] == negatives[None]).double()
+    exact = (above + 0.5 * tied).mean(dim=(0, 1))                   # Mann-Whitney, ties half
+    assert torch.allclose(result.auroc, exact, atol=0.02)
+    assert float((result.auroc - exact).abs().mean()) < 0.005
+    assert "auroc" in result.top_neurons(1)[0]
+    result.save(tmp_path / "hist")
+    loaded = snl.PredictivityResult.load(tmp_path / "hist")
+    assert torch.equal(loaded.histograms.counts, result.histograms.counts)
+    assert torch.equal(loaded.auroc, result.auroc)
+    off = snl.compute_predictivity(model, train, dev, positions=0, progress=False)
+    assert off.auroc is None and off.histograms is None

@@ -3,14 +3,19 @@ merging, two gloo processes, p-values, chance bands and the K-too-small error.""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import skillneuron_lens as snl
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.null_accumulator import (
     PermutationNullAccumulator,
+    aggregate_null_scores,
     check_permutations_reach,
     minimum_permutations,
     monte_carlo_p_values,
@@ -18,6 +23,9 @@ from skillneuron_lens.null_accumulator import (
     permuted_targets,
 )
 from skillneuron_lens.significance import exact_p_values
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import tiny_gpt2, toy_texts  # noqa: E402
 
 N_EXAMPLES, N_SLOTS, N_LAYERS, N_NEURONS, K = 37, 2, 3, 5, 6
 
@@ -48,16 +56,22 @@ def new_accumulator() -> PermutationNullAccumulator:
     return PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K, example_baselines())
 
 
-def feed(accumulator: PermutationNullAccumulator, rows: slice | torch.Tensor, permuted: torch.Tensor) -> None:
-    values = example_values()
+def feed(
+    accumulator: PermutationNullAccumulator,
+    rows: slice | torch.Tensor,
+    permuted: torch.Tensor,
+    values: list[torch.Tensor] | None = None,
+) -> None:
+    values = example_values() if values is None else values
     accumulator.add_examples(permuted[rows])
     for layer in range(N_LAYERS):
         accumulator.add_layer(layer, values[layer][rows], permuted[rows], where=f"layer {layer}")
 
 
-def slow_counts(permuted: torch.Tensor) -> torch.Tensor:
+def slow_counts(permuted: torch.Tensor, values=None, baselines=None) -> torch.Tensor:
     """Per permutation, subtask, slot, layer, neuron: a loop over examples."""
-    values, baselines = example_values(), example_baselines()
+    values = example_values() if values is None else values
+    baselines = example_baselines() if baselines is None else baselines
     correct = torch.zeros(K, 2, N_SLOTS, N_LAYERS, N_NEURONS, dtype=torch.int64)
     for p in range(K):
         for j in range(2):
@@ -107,8 +121,15 @@ def test_counts_equal_a_slow_loop_over_permutations():
     permuted = permuted_targets(example_targets(), K, seed=0)
     accumulator = new_accumulator()
     feed(accumulator, slice(None), permuted)
-    assert accumulator.correct.dtype == torch.int32
-    assert torch.equal(accumulator.correct.long(), slow_counts(permuted))
+    assert accumulator.correct.dtype == torch.int64
+    assert torch.equal(accumulator.correct, slow_counts(permuted))
+    values, baselines, targets = example_values(), example_baselines(), example_targets()
+    for j in range(2):
+        for layer in range(N_LAYERS):
+            included = values[layer][targets[:, j] >= 0].double()
+            fires = (included > baselines[j, :, layer, :]).sum(dim=0)
+            assert torch.equal(accumulator.firing[j, :, layer, :], fires)
+    assert accumulator.positives.tolist() == (targets == 1).sum(dim=0).tolist()
     assert accumulator.counts.tolist() == (example_targets() >= 0).sum(dim=0).tolist()
     accuracy = slow_counts(permuted).double() / accumulator.counts[None, :, None, None, None].double()
     torch.testing.assert_close(accumulator.scores(), torch.maximum(accuracy, 1 - accuracy))
@@ -126,7 +147,8 @@ def test_streaming_in_batches_and_merging_halves_equal_one_pass():
     feed(second, slice(20, None), permuted)
     first.merge(second)
     for other in (streamed, first):
-        assert torch.equal(other.correct, whole.correct) and torch.equal(other.counts, whole.counts)
+        for mine, theirs in zip(other._tensors(), whole._tensors(), strict=True):
+            assert torch.equal(mine, theirs)
 
 
 def _worker(rank: int, world: int, store: str, out: str) -> None:
@@ -137,7 +159,7 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
         rows = torch.arange(rank, N_EXAMPLES, world)  # every world-size-th row, as the recorder shards
         feed(accumulator, rows, permuted)
         accumulator.all_reduce()
-        torch.save({"correct": accumulator.correct, "counts": accumulator.counts}, f"{out}/rank{rank}.pt")
+        torch.save(accumulator._tensors(), f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -148,8 +170,8 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     feed(alone, slice(None), permuted_targets(example_targets(), K, seed=0))
     for rank in range(2):
         shared = torch.load(tmp_path / f"rank{rank}.pt")
-        assert torch.equal(shared["correct"], alone.correct)
-        assert torch.equal(shared["counts"], alone.counts)
+        for mine, theirs in zip(shared, alone._tensors(), strict=True):
+            assert torch.equal(mine, theirs)
 
 
 def test_accumulator_errors():
@@ -162,8 +184,71 @@ def test_accumulator_errors():
         accumulator.add_examples(example_targets())  # the unpermuted [example, subtask] targets
     with pytest.raises(SkillNeuronError, match="no dev examples"):
         accumulator.scores()
+    accumulator.counts[:] = (1 << 24) - 5  # as if 16.7 million examples had been counted
+    with pytest.raises(SkillNeuronError, match="inexact"):
+        accumulator.add_examples(permuted_targets(example_targets(), K)[:10])
+    accumulator.counts[:] = 1 << 24  # e.g. after merging shards
+    with pytest.raises(SkillNeuronError, match="exceed"):
+        accumulator.scores()
+    more_permutations = PermutationNullAccumulator(
+        2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()
+    )
     with pytest.raises(SkillNeuronError, match="Cannot merge"):
-        accumulator.merge(PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K + 1, example_baselines()))
+        accumulator.merge(more_permutations)
+
+
+def test_aggregated_null_equals_the_slow_chain_for_two_runs():
+    """Two runs (other activations and baselines) fed the same permuted targets; each permutation's
+    scores go through max over slots, mean or min over runs, mean over subtasks."""
+    permuted = permuted_targets(example_targets(), K, seed=0)
+    run_values = [example_values(), [0.3 - v for v in example_values()]]
+    run_baselines = [example_baselines(), example_baselines() * 0.5]
+    run_scores = []
+    slow_accuracy = []
+    for values, baselines in zip(run_values, run_baselines, strict=True):
+        accumulator = PermutationNullAccumulator(2, N_SLOTS, N_LAYERS, N_NEURONS, K, baselines)
+        feed(accumulator, slice(None), permuted, values)
+        run_scores.append(accumulator.scores())
+        counts = accumulator.counts[None, :, None, None, None].double()
+        slow_accuracy.append(slow_counts(permuted, values, baselines).double() / counts)
+    stacked = torch.stack(run_scores)
+    for how in ("mean", "min"):
+        per_subtask, overall = aggregate_null_scores(stacked, how)
+        assert per_subtask.shape == (K, 2, N_LAYERS, N_NEURONS) and overall.shape == (K, N_LAYERS, N_NEURONS)
+        for p in range(K):
+            # [subtask, layer, neuron] per run: the best slot.
+            per_run = [torch.maximum(a[p], 1 - a[p]).amax(dim=1) for a in slow_accuracy]
+            expected = (per_run[0] + per_run[1]) / 2 if how == "mean" else torch.minimum(*per_run)
+            torch.testing.assert_close(per_subtask[p], expected, rtol=0, atol=1e-12)
+            torch.testing.assert_close(overall[p], expected.mean(dim=0), rtol=0, atol=1e-12)
+    with pytest.raises(SkillNeuronError, match="run, perm, subtask"):
+        aggregate_null_scores(stacked[0])
+
+
+@pytest.mark.models
+def test_fed_by_the_recorder_each_permutation_equals_the_threshold_accumulator_on_its_labels():
+    """Through a real (tiny) model: permutation p's counts are what the project's own accuracy
+    accumulator counts with permuted column p as the dev labels."""
+    model = tiny_gpt2()
+    recorder = snl.Recorder(model, snl.RecordingConfig(positions="mean", progress=False))
+    train_texts, train_labels = toy_texts(24, 1)
+    dev_texts, dev_labels = toy_texts(20, 2)
+    means = snl.MeanAccumulator(1, 1, recorder.adapter.n_layers, 48)
+    recorder.accumulate(means, train_texts, None, torch.tensor(train_labels)[:, None])
+    dev_targets = torch.tensor(dev_labels)[:, None]
+    dev_targets[3] = -1  # one dev example in no subtask: skipped by the recorder
+    n_permutations = 4
+    permuted = permuted_targets(dev_targets, n_permutations, seed=2)
+    null = PermutationNullAccumulator(1, 1, recorder.adapter.n_layers, 48, n_permutations, means.means())
+    recorder.accumulate(null, dev_texts, None, permuted)
+    for p in range(n_permutations):
+        plain = snl.ThresholdAccuracyAccumulator(1, 1, recorder.adapter.n_layers, 48, baselines=means.means())
+        recorder.accumulate(plain, dev_texts, None, permuted[:, p : p + 1].long())
+        assert torch.equal(null.correct[p], plain.correct)
+        assert torch.equal(null.counts, plain.counts)
+        # Correct, firing, examples and positives fit together as the exact test requires.
+        n, n_pos = null.counts[:, None, None, None], null.positives[:, None, None, None]
+        assert bool((exact_p_values(null.correct[p], null.firing, n, n_pos) > 0).all())
 
 
 # ---- p-values and bands ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from skillneuron_lens import significance
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.significance import (
     SMALLEST_P,
@@ -14,6 +15,7 @@ from skillneuron_lens.significance import (
     aggregated_p_values,
     dev_size_for_effect,
     exact_p_values,
+    score_distance,
     score_tail,
     significant,
     smallest_attainable_p,
@@ -58,6 +60,16 @@ def test_tails_match_enumeration_of_all_label_arrangements(n, n_pos, firing):
         assert float(score_tail(firing, n, n_pos, score)) == pytest.approx(expected, rel=1e-12)
 
 
+def test_a_float_score_maps_back_to_its_own_integer_distance():
+    """score_distance undoes c -> max(c / n, 1 - c / n) exactly for every count up to n = 500,
+    so the observed count is always inside its own tail (never excluded by a float tie)."""
+    for n in range(1, 501):
+        correct = torch.arange(n + 1)
+        accuracy = correct.double() / n
+        score = torch.maximum(accuracy, 1 - accuracy)
+        assert torch.equal(score_distance(torch.tensor(n), score), (2 * correct - n).abs())
+
+
 def test_constant_firing_and_one_class_give_p_one_never_nan():
     n = torch.tensor([12, 12, 12, 12])
     firing = torch.tensor([0, 12, 5, 7])
@@ -80,6 +92,17 @@ def test_vectorised_call_equals_one_by_one_and_broadcasts():
         assert float(together[row, column]) == float(alone)
 
 
+def test_chunking_does_not_change_the_answer(monkeypatch):
+    generator = torch.Generator().manual_seed(4)
+    n = torch.tensor([30, 200, 1000])[:, None]
+    firing = (torch.rand(3, 400, generator=generator) * (n + 1)).long()
+    n_pos = torch.tensor([11, 100, 300])[:, None]
+    distance = (torch.rand(3, 400, generator=generator) * (n // 3)).long()
+    whole = threshold_tail(firing, n, n_pos, distance)
+    monkeypatch.setattr(significance, "_CHUNK_ELEMENTS", 64)  # many chunks, some of a single law
+    assert torch.equal(threshold_tail(firing, n, n_pos, distance), whole)
+
+
 def log_tail_reference(n: int, n_pos: int, firing: int, min_distance: int) -> float:
     """The tail summed term by term from math.lgamma (independent of the ratio recursion)."""
 
@@ -98,11 +121,15 @@ def log_tail_reference(n: int, n_pos: int, firing: int, min_distance: int) -> fl
 
 @pytest.mark.parametrize(
     ("n", "n_pos", "firing", "min_distance"),
-    [(3000, 1500, 1400, 200), (3000, 1500, 1500, 600), (3000, 900, 2000, 560), (2001, 1000, 37, 30)],
+    [
+        (3000, 1500, 1400, 200), (3000, 1500, 1500, 600), (3000, 900, 2000, 560), (2001, 1000, 37, 30),
+        # Supports wider than the Hoeffding window (tails far out, and the whole window):
+        (20000, 10000, 9000, 2400), (20000, 10000, 9000, 1400), (20000, 7000, 12000, 1500),
+    ],
 )
 def test_large_dev_sets_match_a_term_by_term_sum(n, n_pos, firing, min_distance):
     expected = log_tail_reference(n, n_pos, firing, min_distance)
-    assert 0 < expected < 0.5
+    assert 1e-300 < expected < 0.5
     assert float(threshold_tail(firing, n, n_pos, min_distance)) == pytest.approx(expected, rel=1e-9)
 
 
@@ -112,17 +139,23 @@ def test_smallest_attainable_p_is_a_perfect_neuron_and_never_zero():
     assert float(smallest_attainable_p(60, 30)) == pytest.approx(2 / math.comb(60, 30), rel=1e-10)
     # 2 / C(20000, 10000) is about 1e-6000: floored at the smallest normal float64, not 0.
     assert float(smallest_attainable_p(20000, 10000)) == SMALLEST_P
+    # A tail far outside the computed window (true value about 1e-3000) is floored the same way.
+    assert float(threshold_tail(9000, 20000, 10000, 18000)) == SMALLEST_P
 
 
 def test_no_neuron_beats_the_perfect_one():
     for n in range(1, 13):
         for n_pos in range(n + 1):
-            best = min(
-                float(exact_p_values(correct, firing, n, n_pos))
-                for firing in range(n + 1)
-                for x in range(max(0, firing + n_pos - n), min(firing, n_pos) + 1)
-                for correct in [2 * x + n - firing - n_pos]
+            firing, correct = zip(
+                *[
+                    (k, 2 * x + n - k - n_pos)
+                    for k in range(n + 1)
+                    for x in range(max(0, k + n_pos - n), min(k, n_pos) + 1)
+                ],
+                strict=True,
             )
+            every_p = exact_p_values(torch.tensor(correct), torch.tensor(firing), n, n_pos)
+            best = float(every_p.min())
             assert best == pytest.approx(float(smallest_attainable_p(n, n_pos)), rel=1e-12)
 
 
@@ -186,32 +219,41 @@ def test_single_run_slot_and_subtask_equals_the_exact_p_value():
         assert torch.equal(overall, exact)
 
 
+N_EXAMPLE, N_NEURON = 14, 5
+TARGETS = torch.stack(
+    [torch.tensor([1, 0] * 7), torch.tensor([1, 1, 0, -1, 0, 1, -1, 0, 1, 0, 0, 1, -1, 1])], dim=1
+)
+
+
+def aggregated_case():
+    """2 runs x 3 slots x 2 subtasks (the second with excluded rows), 5 neurons; neuron 0 follows
+    subtask 0 in every run and slot, so its bounds must be small, not trivially 1."""
+    generator = torch.Generator().manual_seed(11)
+    values = torch.randn(2, N_EXAMPLE, 3, N_NEURON, generator=generator)
+    values[:, :, :, 0] += 3.0 * (TARGETS[:, 0].double() - 0.5)[None, :, None]
+    baselines = torch.zeros(2, 3, N_NEURON)
+    n_dev = (TARGETS >= 0).sum(dim=0).expand(2, 2)
+    n_pos = (TARGETS == 1).sum(dim=0).expand(2, 2)
+    return values, baselines, n_dev, n_pos
+
+
 @pytest.mark.parametrize("run_aggregation", ["mean", "min"])
 def test_aggregated_bounds_are_valid_against_a_slow_permutation_reference(run_aggregation):
-    """2 runs x 3 slots x 2 subtasks (one with excluded rows); the reference permutes the rows of
-    the dev target matrix (shared by runs and slots) and recomputes every score from scratch."""
-    generator = torch.Generator().manual_seed(11)
-    n_example, n_neuron = 14, 5
-    targets = torch.stack(
-        [torch.tensor([1, 0] * 7), torch.tensor([1, 1, 0, -1, 0, 1, -1, 0, 1, 0, 0, 1, -1, 1])], dim=1
-    )
-    values = torch.randn(2, n_example, 3, n_neuron, generator=generator)
-    # Neuron 0 follows subtask 0 in every run and slot: its bounds must be small, not trivial.
-    values[:, :, :, 0] += 3.0 * (targets[:, 0].double() - 0.5)[None, :, None]
-    baselines = torch.zeros(2, 3, n_neuron)
-    correct, firing = counts_from_activations(values, baselines, targets)
-    n_dev = (targets >= 0).sum(dim=0).expand(2, 2)
-    n_pos = (targets == 1).sum(dim=0).expand(2, 2)
+    """The reference permutes the rows of the dev target matrix (shared by runs and slots) and
+    recomputes every score from scratch."""
+    values, baselines, n_dev, n_pos = aggregated_case()
+    correct, firing = counts_from_activations(values, baselines, TARGETS)
     per_subtask, overall = aggregated_p_values(
         correct, firing, n_dev, n_pos, run_aggregation=run_aggregation
     )
     observed_subtask, observed_overall = aggregated_scores(correct, n_dev, run_aggregation)
 
+    generator = torch.Generator().manual_seed(12)
     n_permutations = 2000
     exceed_subtask = torch.zeros_like(observed_subtask)
     exceed_overall = torch.zeros_like(observed_overall)
     for _ in range(n_permutations):
-        shuffled = targets[torch.randperm(n_example, generator=generator)]
+        shuffled = TARGETS[torch.randperm(N_EXAMPLE, generator=generator)]
         permuted_correct, _ = counts_from_activations(values, baselines, shuffled)
         null_subtask, null_overall = aggregated_scores(permuted_correct, n_dev, run_aggregation)
         exceed_subtask += null_subtask >= observed_subtask - 1e-12
@@ -224,6 +266,29 @@ def test_aggregated_bounds_are_valid_against_a_slow_permutation_reference(run_ag
     assert float(per_subtask[0, 0, 0]) < 0.05
 
 
+@pytest.mark.parametrize("run_aggregation", ["mean", "min"])
+def test_aggregated_bound_is_at_least_the_exact_permutation_p_value(run_aggregation):
+    """Subtask 0 has no excluded rows, so its null law is exact over all C(14, 7) = 3,432 label
+    arrangements; the bound must never fall below it (no Monte Carlo error here)."""
+    values, baselines, n_dev, n_pos = aggregated_case()
+    correct, firing = counts_from_activations(values, baselines, TARGETS)
+    per_subtask, _ = aggregated_p_values(correct, firing, n_dev, n_pos, run_aggregation=run_aggregation)
+    observed = aggregated_scores(correct, n_dev, run_aggregation)[0][0, 0]
+    exceed = torch.zeros(N_NEURON)
+    arrangements = list(itertools.combinations(range(N_EXAMPLE), 7))
+    for positives in arrangements:
+        targets = TARGETS.clone()
+        targets[:, 0] = 0
+        targets[list(positives), 0] = 1
+        permuted_correct, _ = counts_from_activations(values, baselines, targets)
+        exceed += aggregated_scores(permuted_correct, n_dev, run_aggregation)[0][0, 0] >= observed - 1e-12
+    exact = exceed.double() / len(arrangements)
+    assert bool((per_subtask[0, 0] >= exact - 1e-12).all()), (per_subtask[0, 0], exact)
+    # Neuron 0 is perfect in every run and slot: exact p = 2 / 3432; the bound is a small multiple.
+    assert float(exact[0]) == pytest.approx(2 / 3432)
+    assert float(per_subtask[0, 0, 0]) <= 6 * 2 / 3432 + 1e-12
+
+
 def test_aggregated_p_values_reject_bad_shapes_and_aggregations():
     counts = torch.zeros(1, 1, 1, 1, 2, dtype=torch.int64)
     n = torch.tensor([[4]])
@@ -233,6 +298,10 @@ def test_aggregated_p_values_reject_bad_shapes_and_aggregations():
         aggregated_p_values(counts[0], counts[0], n, n // 2)
     with pytest.raises(SkillNeuronError, match="n_dev and n_pos"):
         aggregated_p_values(counts + 2, counts, torch.tensor([4]), torch.tensor([2]))
+    with pytest.raises(SkillNeuronError, match="cannot arise"):
+        aggregated_p_values(counts + 3, counts, n, n // 2)  # no firing: c = n - m = 2, never 3
+    with pytest.raises(SkillNeuronError, match="n = 0"):
+        aggregated_p_values(counts, counts, n * 0, n * 0)
 
 
 # ---- multiple testing ------------------------------------------------------------------------
