@@ -9,6 +9,7 @@ talks to models only through hook names and this adapter.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -228,6 +229,64 @@ class ModelAdapter:
         rows, types = self.encode_rows(texts, text_pairs, max_length=max_length, prepend_bos=prepend_bos)
         return self.pad_rows(rows, types, padding_side)
 
+    def min_max_length(self, pair: bool = False) -> int:
+        """The smallest ``max_length`` that keeps the special tokens and one token of each text."""
+        count = getattr(self.tokenizer, "num_special_tokens_to_add", None)
+        special = int(count(pair=pair)) if callable(count) else 0
+        return special + (2 if pair else 1)
+
+    def check_max_length(
+        self,
+        max_length: int,
+        *,
+        pair: bool = False,
+        reserved: int = 0,
+        option: str = "max_length",
+        what_is_reserved: str = "",
+    ) -> int:
+        """Check a truncation length against the tokenizer and the model's context, before any work.
+
+        Args:
+            max_length: Tokens each text (with its special tokens) is truncated to.
+            pair: Whether inputs are text pairs (each text needs a token).
+            reserved: Tokens added on top of the truncated text (a soft prompt, a BOS token).
+            option: How the user gave the length, for messages (e.g. ``"--max-length"``).
+            what_is_reserved: What ``reserved`` stands for, for messages.
+
+        Returns:
+            ``max_length``.
+
+        Raises:
+            SkillNeuronError: If it is not a positive int, is below what the tokenizer needs (the
+                tokenizer would silently stop truncating), or with ``reserved`` exceeds the
+                model's context.
+        """
+        self._check_tokenizer_room(max_length, pair, option)
+        context = self.n_ctx
+        if context is not None and max_length + reserved > context:
+            extra = f" plus {reserved} token(s) for {what_is_reserved or 'added slots'}" if reserved else ""
+            raise SkillNeuronError(
+                f"{option} {max_length}{extra} exceeds the model's context of {context} tokens; use "
+                f"{option} {context - reserved} or less."
+            )
+        return max_length
+
+    def bos_added_here(self) -> bool:
+        """Whether ``prepend_bos=True`` adds a token (the tokenizer has a BOS but does not add it)."""
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer("a")["input_ids"][:1] != [bos]
+
+    def _check_tokenizer_room(self, max_length: int, pair: bool, option: str) -> None:
+        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1:
+            raise SkillNeuronError(f"{option} must be a positive int, got {max_length!r}.")
+        smallest = self.min_max_length(pair)
+        if max_length < smallest:
+            raise SkillNeuronError(
+                f"{option} {max_length} is too small: the tokenizer adds {smallest - (2 if pair else 1)} "
+                f"special token(s) and each text needs at least one token, so truncation would be "
+                f"switched off. Use {option} {smallest} or more."
+            )
+
     def encode_rows(
         self,
         texts: Sequence[str],
@@ -246,7 +305,16 @@ class ModelAdapter:
 
         Returns:
             One id list per text, and the matching token-type lists or ``None``.
+
+        Raises:
+            SkillNeuronError: If ``max_length`` is below what the tokenizer needs (special tokens and
+                one token of each text). A ``max_length`` beyond the model's context truncates at
+                the context instead, so a long text never overflows the position embeddings.
         """
+        self._check_tokenizer_room(max_length, text_pairs is not None, "max_length")
+        bos = self.tokenizer.bos_token_id
+        if self.n_ctx is not None:
+            max_length = min(max_length, self.n_ctx - int(prepend_bos and self.bos_added_here()))
         encoded = self.tokenizer(
             list(texts),
             list(text_pairs) if text_pairs is not None else None,
@@ -256,7 +324,6 @@ class ModelAdapter:
         )
         rows: list[list[int]] = [list(ids) for ids in encoded["input_ids"]]
         types: list[list[int]] | None = encoded.get("token_type_ids")
-        bos = self.tokenizer.bos_token_id
         if prepend_bos and bos is not None:
             for index, row in enumerate(rows):
                 if not row or row[0] != bos:

@@ -8,7 +8,6 @@ select skill neurons (with layer-matched random controls), and save the run dire
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -22,7 +21,14 @@ from skillneuron_lens import __version__
 from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
-from skillneuron_lens.cli_steps import add_step_commands, layer_list, load_data, resolve_dev_share
+from skillneuron_lens.cli_steps import (
+    add_step_commands,
+    check_fractions,
+    label_list,
+    layer_list,
+    load_data,
+    resolve_dev_share,
+)
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.evidence import (
     evidence_line,
@@ -30,14 +36,22 @@ from skillneuron_lens.evidence import (
     significance_summary,
     warn_if_dev_too_small,
 )
+from skillneuron_lens.io import dumps_strict
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, fraction_to_count
 from skillneuron_lens.pipeline import TunedRuns, tune_runs
-from skillneuron_lens.predictivity import DEFAULT_PERMUTATIONS, PredictivityResult, compute_predictivity
+from skillneuron_lens.predictivity import (
+    DEFAULT_PERMUTATIONS,
+    PredictivityResult,
+    compute_predictivity,
+    hook_width,
+)
+from skillneuron_lens.provenance import data_record
 from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.report import write_report
 from skillneuron_lens.significance import FDR_METHODS, FdrMethod
+from skillneuron_lens.subtasks import describe_subtasks
 from skillneuron_lens.task_loaders import TASKS
 from skillneuron_lens.tasks import Task
 from skillneuron_lens.training import TrainConfig
@@ -117,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--train-file", help="CSV/JSONL with text,label (or text_a,text_b,label)")
     source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
     source.add_argument("--test-file", help="test split file")
+    source.add_argument("--labels", type=label_list,
+                        help="label names in id order, e.g. negative,positive (string labels in the files "
+                             "are mapped by it; default: int ids as they are, else alphabetical, with a "
+                             "warning)")
     source.add_argument("--n", type=int, default=4000,
                         help="use at most N examples in all, stratified (default 4000; 0 = all)")
     source.add_argument("--dev-share", type=float, default=None,
@@ -267,6 +285,30 @@ def _print_table(result: PredictivityResult, *, method: FdrMethod, per_layer: in
         print(f"({int(fragile.sum())} numerically fragile neurons left out of the table and the skill sets)")
 
 
+def _check_max_length(args: argparse.Namespace, model: Any, task: Task) -> None:
+    """Refuse a ``--max-length`` the tokenizer cannot honour or the model's context cannot hold."""
+    adapter = ModelAdapter(model)
+    added = {
+        "soft-prompt slots": args.prompt_length if args.tune == "prompt" else 0,
+        "the [MASK] slot": int(adapter.is_encoder and args.tune != "frozen" and args.head == "verbalizer"),
+        "the BOS token": int(not adapter.is_encoder and adapter.bos_added_here()),
+    }
+    adapter.check_max_length(
+        args.max_length, pair=task.is_pair, reserved=sum(added.values()), option="--max-length",
+        what_is_reserved=" and ".join(f"{what} ({count})" for what, count in added.items() if count),
+    )
+
+
+def _announce_subtasks(task: Task) -> None:
+    """Log how a task with three or more classes is split into the binary subtasks that are scored."""
+    if task.n_classes >= 3:
+        logging.getLogger("skillneuron_lens").warning(
+            "%d classes (%s): predictivity is scored on the binary subtasks %s",
+            task.n_classes, ", ".join(f"{name}={k}" for k, name in enumerate(task.label_names)),
+            describe_subtasks(task.label_names),
+        )
+
+
 def _balance(args: argparse.Namespace) -> bool | None:
     """``--balance`` as ``compute_predictivity`` takes it: None (auto), True or False."""
     return {"auto": None, "on": True, "off": False}[args.balance]
@@ -296,9 +338,13 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
     quiet = args.quiet
     resolve_dev_share(args)
     task = load_data(args)  # cheap checks first: bad data fails before the model loads
+    _announce_subtasks(task)
+    data = data_record(args)
     share = scored_majority_share(list(task.dev.labels), task.n_classes, _balance(args))
     _warn_if_imbalanced(task, share)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
+    check_fractions([args.fraction], hook_width(model, args.hook, args.layers), "--fraction")
+    _check_max_length(args, model, task)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
     if args.tune == "frozen":
@@ -327,6 +373,7 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "task": task.name,
         "task_source": task.source,
+        "data": data,
         "label_names": list(task.label_names),
         "n_train": len(task.train),
         "n_dev": len(task.dev),
@@ -356,13 +403,11 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
             "classifiers": [f"tuned-run{index}" for index in range(args.runs)],
             "history": [classifier.history for classifier in tuned.classifiers],
             "run_best_predictivity": [float(r.predictivity.max()) for r in tuned.results],
-            "run_top1pct_mean_predictivity": [
-                float(NeuronSet.top(r, fraction=0.01).scores(r).mean()) for r in tuned.results
-            ],
+            "run_top1pct_mean_predictivity": [_top_share_mean(r) for r in tuned.results],
         }
         if args.input_control:
             summary["tuning"]["input_control"] = _input_control(args, tuned, task, quiet)
-    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": json.dumps(summary, indent=2)})
+    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": dumps_strict(summary)})
     if tuned is not None:
         for index, classifier in enumerate(tuned.classifiers):
             classifier.save(out / f"tuned-run{index}")
@@ -432,9 +477,15 @@ def _input_control(args: argparse.Namespace, tuned: TunedRuns, task: Task, quiet
 def _headline(result: PredictivityResult) -> dict[str, float]:
     return {
         "best": float(result.predictivity.max()),
-        "top1pct_mean": float(NeuronSet.top(result, fraction=0.01).scores(result).mean()),
+        "top1pct_mean": _top_share_mean(result),
         "mean": float(result.predictivity.mean()),
     }
+
+
+def _top_share_mean(result: PredictivityResult, share: float = 0.01) -> float:
+    """Mean predictivity of each layer's top ``share`` of neurons (at least one per layer)."""
+    count = max(1, fraction_to_count(share, result.n_neurons))
+    return float(NeuronSet.top(result, k=count).scores(result).mean())
 
 
 def _silence_third_party_progress() -> None:

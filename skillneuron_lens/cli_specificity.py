@@ -28,7 +28,7 @@ from skillneuron_lens.compare import activation_means
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
 from skillneuron_lens.io import atomic_write_text
-from skillneuron_lens.neurons import NeuronSet, fraction_to_count
+from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.plotting import similarity_matrix
 from skillneuron_lens.specificity import CrossTaskMatrix, cross_task_matrix
 
@@ -63,17 +63,14 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
     _check_same_model(runs)
     width = int(runs[names[0]].result.accuracy.shape[-1])
-    if fraction_to_count(args.fraction, width) < 1:
-        raise SkillNeuronError(
-            f"--fraction {args.fraction:g} keeps no neuron of a {width}-neuron layer; use at least 1/{width}."
-        )
+    checked_count(args.fraction, width, "--fraction")
     for name, run in runs.items():
         _warn_about_constant_neurons(name, run.summary, run.result, args.fraction)
     model = runs[names[0]].model(args.device)
     evaluators = {}
     for name, run in runs.items():
         classifier = run.classifier(model, args.classifier_run)
-        split = run.split(run.task(), args.split)
+        split = run.split(run.task(args.allow_changed_data), args.split)
         evaluators[name] = lambda classifier=classifier, split=split: classifier.correct(
             split, progress=False
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,14 @@ from skillneuron_lens.compare import compare_runs
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.interventions import MODES
-from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.io import atomic_write_text, dumps_strict
 from skillneuron_lens.majority import warn_about_constant_neurons
 from skillneuron_lens.models import load_model
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
 from skillneuron_lens.plotting import similarity_matrix
 from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.provenance import check_data
 from skillneuron_lens.pruning import (
     baseline_means_from_result,
     count_parameters,
@@ -65,15 +66,39 @@ def layer_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a layer list (e.g. 2-5 or 0,3,5)") from None
 
 
+def check_fractions(fractions: Sequence[float], n_neurons: int, option: str) -> None:
+    """Refuse, before any work, fractions that select no neuron of an ``n_neurons``-wide layer."""
+    for fraction in fractions:
+        checked_count(fraction, n_neurons, option)
+
+
+def label_list(text: str) -> list[str]:
+    """Parse ``--labels``: comma-separated label names, in label-id order (``negative,positive``)."""
+    names = [part.strip() for part in text.split(",")]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a label order: give two or more distinct names, e.g. negative,positive"
+        )
+    return names
+
+
 def load_data(args: argparse.Namespace) -> Task:
     """The task named by ``find``-style arguments (``--task`` or ``--train-file`` ...)."""
+    labels = getattr(args, "labels", None)  # runs saved before --labels existed have none
     if args.train_file:
-        task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
+        task = task_from_files(
+            args.train_file, args.dev_file, args.test_file, label_names=labels, seed=args.seed
+        )
         task = task.subsample(args.n, seed=args.seed) if args.n else task
     elif args.dev_file or args.test_file:
         raise SkillNeuronError("--dev-file and --test-file need --train-file.")
     else:
         task = load_task(args.task, seed=args.seed, n=args.n or None)
+        if labels is not None and list(labels) != task.label_names:
+            raise SkillNeuronError(
+                f"--labels {','.join(labels)} does not match task {task.name!r}, whose labels are "
+                f"{','.join(task.label_names)} (a named task fixes its labels); drop --labels."
+            )
     dev_share = getattr(args, "dev_share", None)  # absent from runs saved before --dev-share
     return task if dev_share is None else task.with_dev_share(dev_share, seed=args.seed)
 
@@ -131,9 +156,22 @@ class Run:
             )
         return model
 
-    def task(self) -> Task:
-        """Load the run's data again (same seed, same split)."""
-        return load_data(self.arguments)
+    def task(self, allow_changed_data: bool = False) -> Task:
+        """Load the run's data again (same seed, same split), checked against its fingerprint.
+
+        Args:
+            allow_changed_data: Load data that changed since ``find`` (with a warning) instead of
+                refusing it.
+
+        Raises:
+            SkillNeuronError: If the data changed, moved or disappeared and that is not allowed.
+        """
+        saved = self.summary.get("data")
+        arguments = check_data(saved, self.arguments, self.path, allow_changed=allow_changed_data)
+        names = self.summary.get("label_names")
+        if arguments.train_file and getattr(arguments, "labels", None) is None and isinstance(names, list):
+            arguments.labels = names  # the mapping find used, not a new guess
+        return load_data(arguments)
 
     def classifier(self, model: Any, index: int = 0) -> TunedClassifier:
         """The ``index``-th tuned classifier of the run.
@@ -213,10 +251,11 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    check_fractions(args.fractions, run.result.n_neurons, "--fractions")
     _warn_about_constant_neurons(run.path.name, run.summary, run.result, max(args.fractions))
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
-    split = run.split(run.task(), args.split)
+    split = run.split(run.task(args.allow_changed_data), args.split)
     where = None if args.where == "all" else classifier.position_mask(args.where)
     curve = perturbation_curve(
         model,
@@ -263,9 +302,10 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    check_fractions([args.keep], run.result.n_neurons, "--keep")
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
-    task = run.task()
+    task = run.task(args.allow_changed_data)
     if args.means == "tokens":
         means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
     else:
@@ -288,7 +328,7 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
         summary["accuracy_after"], seconds_after = _timed_accuracy(classifier.bind(pruned), split)
         summary["evaluation_speedup"] = seconds_before / seconds_after
     save_pruned(pruned, out, overwrite=args.overwrite)
-    atomic_write_text(out / "prune.json", json.dumps(summary, indent=2))
+    atomic_write_text(out / "prune.json", dumps_strict(summary))
     if _progress(args):
         for key, value in summary.items():
             print(f"{key}: {value}")
@@ -303,6 +343,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     names = multi_run_names(args, "run directories to compare")
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
+        check_fractions([args.fraction], results[name].n_neurons, "--fraction")
         _warn_about_constant_neurons(name, _summary_if_any(Path(path)), results[name], args.fraction)
     comparison = compare_runs(
         results,
@@ -453,10 +494,18 @@ def add_step_commands(commands: Any, add_verbosity: Callable[[Any], None]) -> No
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--split``, ``--classifier-run``, ``--device`` and ``--seed``: how a run's classifier is evaluated."""
+    """How a run's classifier is evaluated, and on which data.
+
+    Adds ``--split``, ``--classifier-run``, ``--device``, ``--seed`` and ``--allow-changed-data``.
+    """
     parser.add_argument("--split", default="test", help="split to evaluate on (default test)")
     parser.add_argument(
         "--classifier-run", type=int, default=0, help="which tuned-run{i} classifier (default 0)"
     )
     parser.add_argument("--device", help="device (default: the run's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random controls and noise")
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="use the run's data files even if they changed since find (default: refuse, with a clear error)",
+    )

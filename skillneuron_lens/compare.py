@@ -17,7 +17,6 @@ fingerprint), hook, layers and width.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ from jaxtyping import Bool, Float
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
-from skillneuron_lens.io import load_result_dir, save_result_dir
+from skillneuron_lens.io import dumps_strict, load_result_dir, save_result_dir
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.predictivity import PredictivityResult
 
@@ -435,7 +434,7 @@ class TaskComparison:
         """
         tensors = {name: getattr(self, name).double().contiguous() for name in self._MATRICES}
         cfg = {key: value for key, value in self.to_dict().items() if key not in self._MATRICES}
-        extra = {JSON_FILE: json.dumps(self.to_dict(), indent=2)}
+        extra = {JSON_FILE: dumps_strict(self.to_dict())}
         save_result_dir(path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra)
 
     @classmethod

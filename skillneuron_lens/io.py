@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -26,12 +27,64 @@ CFG_FILE = "cfg.json"
 FORMAT_VERSION = 1
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth) replaced by ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def dumps_strict(data: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+    """Serialise ``data`` as strict JSON: NaN and infinities become ``null``, never ``NaN``.
+
+    Python's ``json`` writes ``NaN`` and ``Infinity`` by default, which strict readers (browsers,
+    ``jq``, most other languages) reject. Every JSON file the package writes goes through here.
+
+    Args:
+        data: JSON-serialisable data (dicts, lists, tuples, str, int, float, bool, None).
+        indent: Indentation, as ``json.dumps``.
+        sort_keys: Sort object keys, as ``json.dumps``.
+
+    Returns:
+        The JSON text.
+    """
+    return json.dumps(_finite_or_none(data), indent=indent, sort_keys=sort_keys, allow_nan=False)
+
+
+def _hash_file(path: Path, digest: Any) -> None:
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    _hash_file(path, digest)
     return digest.hexdigest()
+
+
+def path_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """SHA-256 and size in bytes of a file, or of a folder's files (names and contents, sorted).
+
+    Args:
+        path: A file or a folder.
+
+    Returns:
+        ``(hex digest, total bytes)``.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _sha256(path), path.stat().st_size
+    digest, size = hashlib.sha256(), 0
+    for file in sorted(item for item in path.rglob("*") if item.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\n".encode())
+        _hash_file(file, digest)
+        size += file.stat().st_size
+    return digest.hexdigest(), size
 
 
 def save_result_dir(
@@ -72,7 +125,7 @@ def save_result_dir(
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tensor_path))
         meta = {"format_version": FORMAT_VERSION, "tensor_file": tensor_file, **cfg}
         meta["tensor_sha256"] = _sha256(tensor_path)
-        (staging / CFG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        (staging / CFG_FILE).write_text(dumps_strict(meta, sort_keys=True))
         for name, content in (extra_files or {}).items():
             (staging / name).write_text(content)
         _apply_umask(staging)

@@ -25,7 +25,6 @@ import difflib
 import importlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import shutil
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 
 from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
+from skillneuron_lens.io import dumps_strict
 
 __all__ = [
     "BACKENDS",
@@ -257,7 +257,7 @@ def _dequantize_gguf(gguf_file: Path, out_dir: Path) -> None:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     provenance = {"source": str(gguf_file), "dtype": "float32"}
-    (out_dir / _CACHE_MARKER).write_text(json.dumps(provenance, indent=2) + "\n")
+    (out_dir / _CACHE_MARKER).write_text(dumps_strict(provenance) + "\n")
 
 
 # --------------------------------------------------------------------------------------------

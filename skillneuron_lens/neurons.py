@@ -31,6 +31,38 @@ def fraction_to_count(fraction: float, n_neurons: int) -> int:
     return int(math.floor(float(fraction) * n_neurons + 1e-9))
 
 
+def smallest_fraction(n_neurons: int) -> float:
+    """The smallest three-significant-digit fraction that selects at least one of ``n_neurons``."""
+    exact = 1.0 / n_neurons
+    scale = 10.0 ** (2 - math.floor(math.log10(exact)))
+    return math.ceil(exact * scale) / scale
+
+
+def checked_count(fraction: float, n_neurons: int, option: str = "fraction") -> int:
+    """Neurons a fraction keeps of ``n_neurons``, refusing a fraction that keeps none.
+
+    Args:
+        fraction: Share of neurons, in ``(0, 1]``.
+        n_neurons: Neurons it is a share of (a layer's width, or all neurons).
+        option: How the user gave the fraction, for the message (e.g. ``"--fraction"``).
+
+    Returns:
+        ``floor(fraction * n_neurons)``, at least 1.
+
+    Raises:
+        SkillNeuronError: If the fraction is outside ``(0, 1]`` or selects no neuron; the message
+            names the smallest fraction that selects one.
+    """
+    count = fraction_to_count(fraction, n_neurons)
+    if count < 1:
+        raise SkillNeuronError(
+            f"{option} {float(fraction):g} selects no neuron of {n_neurons} (floor({float(fraction):g} x "
+            f"{n_neurons}) = 0), so its results would be empty or NaN. The smallest fraction that "
+            f"selects one neuron per layer is {smallest_fraction(n_neurons):g}."
+        )
+    return count
+
+
 def _ranked(scores: torch.Tensor) -> torch.Tensor:
     """Indices from best to worst; ties keep index order."""
     return torch.sort(scores, descending=True, stable=True).indices
@@ -104,7 +136,7 @@ class NeuronSet:
 
         Raises:
             SkillNeuronError: If neither or both of ``fraction`` and ``k`` are given, or they
-                are out of range.
+                are out of range, or the fraction selects no neuron.
         """
         if (fraction is None) == (k is None):
             raise SkillNeuronError("Give exactly one of fraction= or k=.")
@@ -117,7 +149,7 @@ class NeuronSet:
         if merge_subtasks is None:
             merge_subtasks = result.subtask_names == ("pn", "neu")
         pool = result.n_neurons if per_layer else result.n_neurons * result.n_layers
-        count = fraction_to_count(fraction, pool) if fraction is not None else int(k)  # type: ignore[arg-type]
+        count = checked_count(fraction, pool) if fraction is not None else int(k)  # type: ignore[arg-type]
         if not 0 <= count <= pool:
             raise SkillNeuronError(
                 f"k={count} is more than the {pool} neurons {'per layer' if per_layer else 'in all'}."
@@ -311,6 +343,15 @@ class NeuronSet:
         return self._combine(other, self.mask ^ other.mask)
 
     def jaccard(self, other: NeuronSet) -> float:
-        """Intersection over union (1.0 for two empty sets)."""
+        """Intersection over union.
+
+        Raises:
+            SkillNeuronError: If both sets are empty (the overlap of nothing is undefined).
+        """
         union = len(self | other)
-        return 1.0 if union == 0 else len(self & other) / union
+        if union == 0:
+            raise SkillNeuronError(
+                "Both neuron sets are empty, so their Jaccard overlap is undefined; select at least "
+                "one neuron (a larger fraction or k)."
+            )
+        return len(self & other) / union

@@ -10,8 +10,8 @@ deterministic apart from the perturbation (same examples, same order, same batch
 gets a fresh perturbation context, so its random draws do not depend on the conditions before it.
 
 Cost: one evaluation for the clean model plus one per perturbed condition (``len(fractions) * (2 +
-draws)``); no other forward pass is run. A condition whose neuron set is empty (a fraction too small
-for the layer width) reuses the clean correctness instead of evaluating again.
+draws)``); no other forward pass is run. A fraction too small to select one neuron per layer is
+refused before the first evaluation.
 
 Statistics (all seeded, so the same inputs give the same numbers):
 
@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from skillneuron_lens.compare import activation_means
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.interventions import Mode, perturb, perturbation_hooks
-from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.io import atomic_write_text, dumps_strict
 from skillneuron_lens.neurons import NeuronSet
 from skillneuron_lens.predictivity import PredictivityResult
 
@@ -202,7 +202,7 @@ def _write_json(path: str | os.PathLike[str], payload: dict[str, Any], overwrite
             "overwrite=True to replace it."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(target, json.dumps(payload, indent=2, sort_keys=True))
+    return atomic_write_text(target, dumps_strict(payload, sort_keys=True))
 
 
 def _read_json(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ paper's per-subtask merge (:mod:`skillneuron_lens.neurons`).
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 
 from skillneuron_lens.accumulators import ColumnFanOut, MeanAccumulator, ThresholdAccuracyAccumulator
-from skillneuron_lens.adapter import StopForward
+from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.histograms import DEFAULT_BINS, ClassHistogramAccumulator, NeuronHistograms
@@ -536,11 +537,22 @@ def _as_split(split: Any, name: str) -> tuple[list[str], list[int], list[str] | 
 
 
 def _as_label(label: Any, split_name: str) -> int:
+    """One label of a ``(texts, labels)`` split as an int id, with a clear error for anything else."""
     if isinstance(label, torch.Tensor) and label.numel() == 1:
         label = label.item()
-    if isinstance(label, bool) or not float(label).is_integer():
-        raise SkillNeuronError(f"Labels must be integer class ids; the {split_name} split has {label!r}.")
-    return int(label)
+    if isinstance(label, str):
+        raise SkillNeuronError(
+            f"The {split_name} split has the string label {label!r}; a (texts, labels) split needs "
+            "integer class ids, and guessing an order for strings would silently decide which class "
+            "is which. Build a task that states the order, e.g. task_from_lists(texts, labels, "
+            "label_names=['negative', 'positive']), and pass its splits (task.train, task.dev)."
+        )
+    if isinstance(label, numbers.Real) and not isinstance(label, bool) and float(label).is_integer():
+        return int(float(label))
+    raise SkillNeuronError(
+        f"Labels must be integer class ids; the {split_name} split has {label!r} "
+        f"({type(label).__name__}). Drop or fix unlabelled rows (NaN, None) first."
+    )
 
 
 def _check_label_range(labels: Sequence[int], n_classes: int, split_name: str) -> None:
@@ -811,16 +823,41 @@ def compute_predictivity(
 
 def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
     """Neurons per layer at the hook, read from one short forward pass."""
+    batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
+    return _measured_width(lambda hooks: recorder.run(batch, hooks), recorder.hook_names[0])
+
+
+def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | None = None) -> int:
+    """Neurons per layer at a hook, from a one-token forward pass (to check options before work).
+
+    Args:
+        model: Any supported TransformerLens model.
+        hook: Hook-name template with ``{layer}``.
+        layers: Layers the hook is read at (default all); the first one is measured.
+
+    Returns:
+        The size of the hook's last dimension.
+
+    Raises:
+        HookNotFoundError: If the model has no such hook.
+    """
+    adapter = ModelAdapter(model)
+    name = adapter.resolve_hooks(hook, layers)[0]
+    batch = adapter.tokenize(["a"], max_length=8, prepend_bos=not adapter.is_encoder)
+    return _measured_width(lambda hooks: adapter.run_until_stopped(batch, hooks), name)
+
+
+def _measured_width(run: Any, hook_name: str) -> int:
+    """The last dimension of ``hook_name``'s activation when ``run(hooks)`` does a forward pass."""
     widths: list[int] = []
 
     def measure(activations: torch.Tensor, hook: Any) -> None:
         widths.append(int(activations.shape[-1]))
         raise StopForward
 
-    batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
-    recorder.run(batch, [(recorder.hook_names[0], measure)])
+    run([(hook_name, measure)])
     if not widths:
-        raise SkillNeuronError(f"Hook {recorder.hook_names[0]!r} did not fire in a forward pass.")
+        raise SkillNeuronError(f"Hook {hook_name!r} did not fire in a forward pass.")
     return widths[0]
 
 

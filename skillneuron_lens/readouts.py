@@ -24,14 +24,12 @@ from tqdm.auto import tqdm
 from skillneuron_lens.adapter import ModelAdapter
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.positions import PositionsLike, PositionSpec, gather_indices
+from skillneuron_lens.predictivity import _as_split
 from skillneuron_lens.recording import Recorder, RecordingConfig
 
 
 def _split_parts(split: Any) -> tuple[list[str], list[int], list[str] | None]:
-    if isinstance(split, tuple) and len(split) == 2:
-        return list(split[0]), [int(v) for v in split[1]], None
-    pairs = getattr(split, "text_pairs", None)
-    return list(split.texts), [int(v) for v in split.labels], None if pairs is None else list(pairs)
+    return _as_split(split, "given")
 
 
 class _Collector:
@@ -291,6 +289,13 @@ class VerbalizerReadout:
         self.label_token_ids = label_word_ids(
             self.adapter.tokenizer, self.label_words, is_encoder=self.is_encoder
         )
+        template_tokens = len(self.adapter.tokenizer(self._fill("", None))["input_ids"])
+        if self.max_length < template_tokens + 1:
+            raise SkillNeuronError(
+                f"max_length {self.max_length} leaves no room for the text: the template alone is "
+                f"{template_tokens} tokens, and truncation would cut it. Use max_length "
+                f"{template_tokens + 1} or more."
+            )
 
     def _fill(self, text: str, pair: str | None) -> str:
         mask = getattr(self.adapter.tokenizer, "mask_token", None) or ""

@@ -27,7 +27,7 @@ from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import atomic_write_text
-from skillneuron_lens.neurons import NeuronSet
+from skillneuron_lens.neurons import NeuronSet, fraction_to_count, smallest_fraction
 from skillneuron_lens.plotting import (
     layer_distribution,
     perturbation_curves,
@@ -381,11 +381,23 @@ def _skill_fraction(
         (result.config or {}).get("fraction"),
     ):
         if isinstance(candidate, (int, float)) and not isinstance(candidate, bool) and 0 < candidate <= 1:
-            return float(candidate)
+            return _at_least_one_neuron(float(candidate), result, notes)
     notes.append(
         f"The skill-neuron fraction is not recorded in the run; {DEFAULT_FRACTION} per layer is used."
     )
-    return DEFAULT_FRACTION
+    return _at_least_one_neuron(DEFAULT_FRACTION, result, notes)
+
+
+def _at_least_one_neuron(fraction: float, result: PredictivityResult, notes: list[str]) -> float:
+    """A fraction the report did not get from the user, raised to select one neuron per layer if needed."""
+    if fraction_to_count(fraction, result.n_neurons) >= 1:
+        return fraction
+    smallest = smallest_fraction(result.n_neurons)
+    notes.append(
+        f"A fraction of {fraction:g} selects no neuron of a {result.n_neurons}-neuron layer; {smallest:g} "
+        "(one neuron per layer) is shown instead."
+    )
+    return smallest
 
 
 def _skill_section(

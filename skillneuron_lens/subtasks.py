@@ -89,6 +89,29 @@ def subtasks_for(n_classes: int, scheme: str | None = None) -> list[Subtask]:
     raise SkillNeuronError(f"Unknown scheme {scheme!r}; use one of {list(SCHEMES)}.")
 
 
+def describe_subtasks(label_names: Sequence[str], scheme: str | None = None) -> str:
+    """The binary subtasks of a task in words, with its label names.
+
+    Args:
+        label_names: The task's label names; the index is the label id.
+        scheme: As :func:`subtasks_for`.
+
+    Returns:
+        E.g. ``"pn = positive vs negative (neutral left out); neu = neutral vs negative+positive"``.
+    """
+
+    def named(classes: tuple[int, ...]) -> str:
+        return "+".join(label_names[c] for c in classes)
+
+    parts = []
+    for subtask in subtasks_for(len(label_names), scheme):
+        left_out = [label_names[c] for c in range(len(label_names))
+                    if c not in subtask.positive + subtask.negative]
+        out = f" ({', '.join(left_out)} left out)" if left_out else ""
+        parts.append(f"{subtask.name} = {named(subtask.positive)} vs {named(subtask.negative)}{out}")
+    return "; ".join(parts)
+
+
 def _balance(target: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     positives = (target == 1).nonzero().flatten()
     negatives = (target == 0).nonzero().flatten()

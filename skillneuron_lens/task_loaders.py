@@ -54,9 +54,18 @@ from pathlib import Path
 from typing import Any
 
 from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
+from skillneuron_lens.io import path_sha256
 from skillneuron_lens.tasks import Split, Task, split_pool, task_from_hf_dataset
 
-__all__ = ["TASKS", "HubSource", "PackagedSource", "TaskSpec", "list_tasks", "load_task"]
+__all__ = [
+    "TASKS",
+    "HubSource",
+    "PackagedSource",
+    "TaskSpec",
+    "list_tasks",
+    "load_task",
+    "packaged_data_record",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -480,15 +489,47 @@ def _deduplicated(rows: Rows) -> Split:
     return Split(list(kept), list(kept.values()))
 
 
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown version"
+
+
+def packaged_data_record(name: str) -> dict[str, Any] | None:
+    """Where a named task's packaged data lives and its fingerprint (for checking a run's data).
+
+    Args:
+        name: A task name.
+
+    Returns:
+        ``{"package", "version", "file", "path", "size", "sha256"}`` when ``load_task(name)`` reads
+        a packaged copy; ``None`` for an unknown name or a Hugging Face task.
+
+    Raises:
+        MissingPackageError: If the package with the offline copy is not installed.
+    """
+    spec = TASKS.get(name)
+    if spec is None or spec.packaged is None:
+        return None
+    path = _package_path(spec.packaged)
+    sha256, size = path_sha256(path)
+    return {
+        "package": spec.packaged.package,
+        "version": _installed_version(spec.packaged.package),
+        "file": spec.packaged.relative_path,
+        "path": str(path.resolve()),
+        "size": size,
+        "sha256": sha256,
+    }
+
+
 def _load_packaged(spec: TaskSpec, seed: int) -> Task:
     source = spec.packaged
     assert source is not None
     path = _package_path(source)
     pool = _deduplicated(source.reader(path, spec.label_names))
-    try:
-        version = importlib.metadata.version(source.package)
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown version"
+    version = _installed_version(source.package)
     provenance = f"{source.package} {version} (offline, packaged): {source.relative_path}"
     return Task(spec.name, list(spec.label_names), split_pool(pool, seed=seed), provenance)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from tiny_models import tiny_gpt2, toy_texts
 
 import skillneuron_lens as snl
+from skillneuron_lens.readouts import LinearReadout, VerbalizerReadout
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +92,86 @@ def test_activation_shapes_must_match():
 def test_not_a_model():
     with pytest.raises(snl.SkillNeuronError, match="not a TransformerLens model"):
         snl.compute_predictivity(torch.nn.Linear(2, 2), TRAIN, DEV, progress=False)
+
+
+# ---- Python API: string labels in tuples, max_length --------------------------------------------
+
+
+@pytest.mark.parametrize("labels", [["neg", "pos"] * 6, ["0", "1"] * 6])
+def test_string_labels_in_a_tuple_split_name_the_fix(model, labels):
+    fix = r"string label '(neg|0)'.*task_from_lists\(.*label_names="
+    with pytest.raises(snl.SkillNeuronError, match=fix):
+        snl.compute_predictivity(model, (TRAIN[0], labels), DEV, progress=False)
+    readout = LinearReadout(model, pooling="last", progress=False)
+    with pytest.raises(snl.SkillNeuronError, match="string label"):
+        readout.fit((TRAIN[0], labels), DEV, n_classes=2)
+
+
+def test_nan_label_in_a_tuple_split_names_the_fix(model):
+    with pytest.raises(snl.SkillNeuronError, match=r"has nan \(float\)\. Drop or fix unlabelled rows"):
+        snl.compute_predictivity(model, (TRAIN[0], [0, 1] * 5 + [1, float("nan")]), DEV, progress=False)
+
+
+def _with_bos_post_processor(model):
+    """The tiny model with a tokenizer that adds one special token ([BOS]) to every text, as BERT's."""
+    from tokenizers.processors import TemplateProcessing
+
+    tokenizer = model.tokenizer
+    tokenizer._tokenizer.post_processor = TemplateProcessing(
+        single="[BOS] $A", pair="[BOS] $A $B", special_tokens=[("[BOS]", 2)]
+    )
+    return model
+
+
+@pytest.mark.models
+def test_max_length_below_the_special_tokens_is_refused_not_untruncated():
+    adapter = snl.ModelAdapter(_with_bos_post_processor(tiny_gpt2()))
+    long_text = " ".join(f"w{i}" for i in range(20))
+    assert adapter.encode_rows([long_text], max_length=2)[0] == [[2, 3]]  # [BOS] w0: truncated
+    assert adapter.min_max_length() == 2 and adapter.min_max_length(pair=True) == 3
+    for too_small in (1, 0):
+        with pytest.raises(snl.SkillNeuronError, match=r"Use max_length 2 or more|positive int"):
+            adapter.encode_rows([long_text], max_length=too_small)
+    with pytest.raises(snl.SkillNeuronError, match="Use --max-length 3 or more"):
+        adapter.check_max_length(2, pair=True, option="--max-length")
+
+
+@pytest.mark.models
+def test_a_text_longer_than_the_context_is_truncated_at_the_context(model):
+    adapter = snl.ModelAdapter(model)
+    assert adapter.n_ctx == 64
+    long_text = " ".join(f"w{i % 90}" for i in range(150))  # 150 tokens, context 64
+    batch = adapter.tokenize([long_text, "w1 w2"], max_length=500, prepend_bos=True)
+    assert batch.input_ids.shape == (2, 64)  # never past the context
+    texts, labels = [long_text, *TRAIN[0][1:]], TRAIN[1]
+    capped = snl.compute_predictivity(model, (texts, labels), DEV, max_length=500, progress=False)
+    exact = snl.compute_predictivity(model, (texts, labels), DEV, max_length=64, progress=False)
+    assert torch.equal(capped.accuracy, exact.accuracy) and torch.equal(capped.baseline, exact.baseline)
+    context = "exceeds the model's context of 64 tokens; use --max-length 60"
+    with pytest.raises(snl.SkillNeuronError, match=context):
+        adapter.check_max_length(61, reserved=4, option="--max-length")
+
+
+@pytest.mark.models
+def test_a_verbalizer_template_longer_than_max_length_is_refused(monkeypatch, model):
+    from skillneuron_lens import readouts
+
+    monkeypatch.setattr(readouts, "lm_head_is_pretrained", lambda model: True)
+    template = "w1 w2 w3 w4 {text} w5 w6"
+    size = len(model.tokenizer("w1 w2 w3 w4  w5 w6")["input_ids"])  # 6 words (+ BOS if it adds one)
+    assert size in (6, 7)
+    message = f"template alone is {size} tokens.*max_length {size + 1} or"
+    with pytest.raises(snl.SkillNeuronError, match=message):
+        VerbalizerReadout(model, template, ["w10", "w60"], max_length=size, progress=False)
+    assert VerbalizerReadout(model, template, ["w10", "w60"], max_length=size + 1, progress=False)
+
+
+def test_dumps_strict_writes_null_for_nan_and_infinity():
+    from skillneuron_lens.io import dumps_strict
+
+    text = dumps_strict({"a": float("nan"), "b": [1.0, float("inf"), (float("-inf"), 2)], "c": "NaN"})
+    assert json.loads(text, parse_constant=_refuse) == {"a": None, "b": [1.0, None, [None, 2]], "c": "NaN"}
+
+
+def _refuse(constant):
+    raise AssertionError(f"non-strict JSON constant {constant}")

@@ -243,7 +243,7 @@ def test_cross_perturb_measures_each_task_with_its_own_baseline(tuned_run, tmp_p
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--fraction", "0.0001"], "keeps no neuron of a 1536-neuron layer"),
+        (["--fraction", "0.0001"], "--fraction 0.0001 selects no neuron of 1536"),
         (["--names", "random 1,b"], "are the names of random control sets"),
         (["--draws", "-1"], "--draws must be 0 or more"),
     ],
@@ -291,3 +291,180 @@ def test_balance_option_and_the_imbalance_warning(tmp_path, caplog):
     assert json.loads((tmp_path / "on" / "cfg.json").read_text())["config"]["balance"] is True
     skill = json.loads((tmp_path / "on" / "summary.json").read_text())["skill_neurons"]
     assert skill["dev_majority_share"] is None and skill["at_majority_share"] is None
+
+
+# ---- bad input on the command line, on a tiny model ------------------------------------------------
+
+
+def _strict(constant):
+    raise AssertionError(f"non-strict JSON constant {constant}")
+
+
+@pytest.fixture(scope="module")
+def tiny_cli():
+    """The command line with every model name loading the tiny GPT-2 (no download, seconds per run)."""
+    from tiny_models import tiny_gpt2
+
+    from skillneuron_lens import cli_steps
+
+    model = tiny_gpt2()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "load_model", lambda *args, **kwargs: model)
+        patch.setattr(cli_steps, "load_model", lambda *args, **kwargs: model)
+        yield model
+
+
+def _toy_csv(path, names=("negative", "positive"), n=60, extra=()):
+    from tiny_models import toy_texts
+
+    texts, labels = toy_texts(n, 3)
+    write_csv(path, [*((text, names[label]) for text, label in zip(texts, labels, strict=True)), *extra])
+    return path
+
+
+TINY_MODEL = ["--model", "tiny", "--n", "0"]
+TINY_FIND = [*TINY_MODEL, "--fraction", "0.05", "--max-length", "16", "--quiet", "--no-report"]
+TINY_TUNE = ["--tune", "none", "--head", "linear", "--steps", "2", "--eval-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_cli, tmp_path_factory):
+    """A tuned (head only, two steps) run of the tiny model on a toy CSV."""
+    folder = tmp_path_factory.mktemp("tiny-run")
+    train = _toy_csv(folder / "train.csv")
+    out = ["--out", str(folder / "run")]
+    assert cli.main(["find", "--train-file", str(train), *TINY_FIND, *TINY_TUNE, *out]) == 0
+    return folder / "run"
+
+
+def _error(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("skillneuron-lens: error:"), err
+    return err
+
+
+def test_stray_and_near_duplicate_labels_fail_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "load_model", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+    stray = _toy_csv(tmp_path / "stray.csv", extra=[("w1 w2", "nan"), ("w3 w4", "nan")])
+    assert cli.main(["find", "--train-file", str(stray), "--out", str(tmp_path / "a")]) == 2
+    assert "'nan' (2 rows, first at" in _error(capsys)
+    cased = _toy_csv(tmp_path / "cased.csv", extra=[("w1 w2", "Positive")])
+    assert cli.main(["find", "--train-file", str(cased), "--out", str(tmp_path / "b")]) == 2
+    err = _error(capsys)
+    assert "'Positive' (1 row, first at" in err and "'positive' (" in err and "--labels" in err
+    outside = ["--labels", "negative,positive", "--out", str(tmp_path / "c")]
+    assert cli.main(["find", "--train-file", str(cased), *outside]) == 2
+    assert "outside the label names ['negative', 'positive']: 'Positive' (1 row" in _error(capsys)
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_label_order_guessed_with_a_warning_or_given_with_labels(tiny_cli, tmp_path, caplog):
+    train = _toy_csv(tmp_path / "three.csv", names=("bad", "good", "neutral"), n=90)
+    three = [(f"w{k} w{k + 1} w{k + 2}", ("bad", "good", "neutral")[k % 3]) for k in range(30)]
+    write_csv(train, [*csv.reader(train.open())][1:] + three)
+    with caplog.at_level("WARNING"):
+        assert cli.main(["find", "--train-file", str(train), *TINY_FIND, "--out", str(tmp_path / "a")]) == 0
+    assert "labels mapped bad=0, good=1, neutral=2 (alphabetical); pass --labels" in caplog.text
+    assert "pn = neutral vs bad (good left out); neu = good vs bad+neutral" in caplog.text
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["label_names"] == ["bad", "good", "neutral"]
+    caplog.clear()
+    given = ["--labels", "bad,neutral,good", "--out", str(tmp_path / "b")]
+    with caplog.at_level("WARNING"):
+        assert cli.main(["find", "--train-file", str(train), *TINY_FIND, *given]) == 0
+    assert "labels mapped" not in caplog.text
+    assert "pn = good vs bad (neutral left out); neu = neutral vs bad+good" in caplog.text
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["label_names"] == ["bad", "neutral", "good"]
+
+
+def test_max_length_is_checked_before_any_work(tiny_cli, tmp_path, capsys):
+    train = _toy_csv(tmp_path / "train.csv")
+    base = ["find", "--train-file", str(train), *TINY_MODEL, "--fraction", "0.05", "--quiet"]
+    assert cli.main([*base, "--max-length", "500", "--out", str(tmp_path / "a")]) == 2
+    err = _error(capsys)
+    assert "--max-length 500" in err and "context of 64 tokens" in err
+    bos = int(snl.ModelAdapter(tiny_cli).bos_added_here())
+    assert f"use --max-length {64 - bos} or less" in err
+    prompt = [*TINY_TUNE[:1], "prompt", *TINY_TUNE[2:], "--prompt-length", "16"]
+    assert cli.main([*base, *prompt, "--max-length", "60", "--out", str(tmp_path / "b")]) == 2
+    assert "soft-prompt slots (16)" in _error(capsys)
+    assert cli.main([*base, "--max-length", "0", "--out", str(tmp_path / "c")]) == 2
+    assert "--max-length must be a positive int" in _error(capsys)
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_fractions_that_select_no_neuron_are_refused(tiny_run, tmp_path, capsys):
+    train = tiny_run.parent / "train.csv"
+    find = ["find", "--train-file", str(train), *TINY_MODEL, "--quiet", "--out", str(tmp_path / "a")]
+    assert cli.main([*find, "--fraction", "0.01"]) == 2  # d_mlp 48: floor(0.48) = 0
+    assert "--fraction 0.01 selects no neuron of 48" in _error(capsys)
+    assert not (tmp_path / "a").exists()
+    perturb = ["perturb", "--run", str(tiny_run), "--fractions", "0.01,0.1", "--quiet", "--no-report"]
+    assert cli.main(perturb) == 2
+    err = _error(capsys)
+    assert "--fractions 0.01 selects no neuron of 48" in err
+    assert "selects one neuron per layer is 0.0209" in err
+    assert not (tiny_run / "perturbation.json").exists()
+    assert cli.main(["prune", "--run", str(tiny_run), "--keep", "0.02", "--out", str(tmp_path / "p")]) == 2
+    assert "--keep 0.02 selects no neuron" in _error(capsys)
+    compare = ["compare", str(tiny_run), str(tiny_run), "--names", "a,b", "--fraction", "0.001"]
+    assert cli.main([*compare, "--out", str(tmp_path / "c")]) == 2
+    assert "--fraction 0.001 selects no neuron" in _error(capsys) and not (tmp_path / "c").exists()
+    assert cli.main([*compare[:-1], "0.05", "--draws", "20", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    compared = json.loads((tmp_path / "c" / "compare.json").read_text(), parse_constant=_strict)
+    assert compared["jaccard"][0][1] == 1.0  # the same run twice: the same non-empty sets
+
+
+def test_every_json_file_of_a_find_run_is_strict(tiny_run, tmp_path):
+    for path in [*tiny_run.rglob("*.json")]:
+        json.loads(path.read_text(), parse_constant=_strict)
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert summary["data"]["files"]["train_file"]["sha256"]
+    # a summary with NaN in it (a constant run: no skill neuron varies) is still written strictly
+    from skillneuron_lens.io import dumps_strict
+
+    assert json.loads(dumps_strict({**summary, "test_accuracy": float("nan")}), parse_constant=_strict)[
+        "test_accuracy"
+    ] is None
+
+
+def test_changed_data_is_refused_unless_allowed(tiny_run, tmp_path, capsys, caplog, monkeypatch):
+    train = tiny_run.parent / "train.csv"
+    original = train.read_bytes()
+    saved = json.loads((tiny_run / "summary.json").read_text())["data"]["files"]["train_file"]
+    assert saved["resolved"] == str(train.resolve()) and saved["size"] == len(original)
+    prune = ["prune", "--run", str(tiny_run), "--keep", "0.05", "--quiet", "--overwrite"]
+    perturb = ["perturb", "--run", str(tiny_run), "--fractions", "0.1", "--draws", "1",
+               "--permutations", "10", "--quiet", "--no-report", "--overwrite", "--output", "p.json"]
+    try:
+        train.write_bytes(original.replace(b"negative", b"positive", 1))
+        assert cli.main([*prune, "--out", str(tmp_path / "pruned")]) == 2
+        err = _error(capsys)
+        assert f"--train-file {train.resolve()} changed" in err and "--allow-changed-data" in err
+        assert cli.main(perturb) == 2 and "changed" in _error(capsys)
+        assert not (tmp_path / "pruned").exists() and not (tiny_run / "p.json").exists()
+        with caplog.at_level("WARNING"):
+            assert cli.main([*prune, "--out", str(tmp_path / "pruned"), "--allow-changed-data"]) == 0
+        assert "--allow-changed-data: the data of run" in caplog.text
+        train.unlink()
+        assert cli.main([*prune, "--out", str(tmp_path / "pruned")]) == 2
+        assert "was moved or deleted" in _error(capsys)
+    finally:
+        train.write_bytes(original)
+    monkeypatch.chdir(tmp_path)  # the run stores the resolved path: another working directory is fine
+    assert cli.main([*perturb]) == 0
+
+
+def test_runs_without_a_data_fingerprint_load_with_a_warning(tiny_run, tmp_path, caplog):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["data"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with caplog.at_level("WARNING"):
+        prune = ["prune", "--run", str(old), "--keep", "0.05", "--out", str(tmp_path / "p"), "--quiet"]
+        assert cli.main(prune) == 0
+    assert "records no data fingerprint" in caplog.text

@@ -173,6 +173,8 @@ def test_results_saved_before_significance_still_load(tiny_run, tmp_path):
 
     html = render_report(tmp_path / "old")
     assert "no significance recorded" in html
+    # no fraction recorded: the default 0.02 keeps no neuron of 48, so one per layer is shown, with a note
+    assert "0.02 selects no neuron of a 48-neuron layer; 0.0209 (one neuron per layer)" in html
 
 
 def test_top_neurons_carry_their_evidence(tiny_run):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
-from skillneuron_lens.neurons import fraction_to_count
+from skillneuron_lens.neurons import checked_count, fraction_to_count, smallest_fraction
 
 
 def result_with_scores(scores: torch.Tensor, subtasks=("binary",)) -> snl.PredictivityResult:
@@ -60,6 +60,8 @@ def test_paper_merge_for_two_subtasks():
         ({"k": 11, "per_layer": False}, "more than the 10 neurons in all"),
         ({}, "exactly one of"),
         ({"k": 1, "fraction": 0.2}, "exactly one of"),
+        ({"fraction": 0.19}, r"0.19 selects no neuron of 5 .* smallest fraction .* is 0.2\b"),
+        ({"fraction": 0.09, "per_layer": False}, r"0.09 selects no neuron of 10 .* is 0.1\b"),
     ],
 )
 def test_bad_selection(kwargs, message):
@@ -70,6 +72,24 @@ def test_bad_selection(kwargs, message):
 def test_fraction_to_count_is_robust_to_float_error():
     assert fraction_to_count(0.29, 100) == 29
     assert fraction_to_count(0.02, 3072) == 61  # int(0.02 * 3072) as the reference code
+
+
+@pytest.mark.parametrize("width", [1, 3, 7, 20, 40, 48, 384, 1536, 3072, 8192, 14336])
+def test_the_smallest_fraction_named_in_the_error_selects_one_neuron(width):
+    smallest = smallest_fraction(width)
+    assert checked_count(smallest, width) == 1
+    assert smallest <= 1.01 / width  # three significant digits, rounded up
+    below = smallest * 0.98
+    with pytest.raises(snl.SkillNeuronError, match=f"--keep {below:g} selects no neuron of {width}"):
+        checked_count(below, width, "--keep")
+
+
+def test_jaccard_of_two_empty_sets_is_refused_not_one():
+    empty = snl.NeuronSet.from_list([], layers=[0, 1], n_neurons=4)
+    with pytest.raises(snl.SkillNeuronError, match="Both neuron sets are empty"):
+        empty.jaccard(empty)
+    one = snl.NeuronSet.from_list([(1, 2)], layers=[0, 1], n_neurons=4)
+    assert empty.jaccard(one) == 0.0 and one.jaccard(one) == 1.0
 
 
 def test_random_controls_are_layer_matched_seeded_and_distinct():

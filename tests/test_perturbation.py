@@ -173,13 +173,16 @@ def test_draw_p_values_rank_the_skill_accuracy_among_the_random_draws():
     assert torch.equal(again.draw_p_values, lower.draw_p_values)  # derived, so it survives a round trip
 
 
-def test_empty_sets_reuse_the_clean_evaluation(fake):
+def test_a_fraction_that_selects_no_neuron_is_refused_before_any_evaluation(fake):
     evaluate, _, calls = make_task(fake, DEPENDS)
+    with pytest.raises(snl.SkillNeuronError, match=r"0.01 selects no neuron of 20 .*is 0.05"):
+        perturbation_curve(fake, evaluate, RESULT, fractions=(0.01, 0.1), mode="zero", progress=False)
+    assert calls == []  # floor(0.01 * 20) = 0: refused up front, no p = 1 row
     curve = perturbation_curve(
-        fake, evaluate, RESULT, fractions=(0.01, 0.1), mode="zero", draws=2, progress=False
+        fake, evaluate, RESULT, fractions=(0.05,), mode="zero", draws=2, progress=False
     )
-    assert len(calls) == 1 + 1 * (2 + 2)  # p=0.01 keeps floor(0.2) = 0 neurons per layer
-    assert float(curve.skill[0]) == 1.0 and float(curve.p_values[0]) == 1.0
+    assert curve.config["set_sizes"] == [RESULT.n_layers]  # floor(0.05 * 20) = 1 neuron per layer
+    assert len(calls) == 1 + 2 + 2
 
 
 def test_mean_mode_defaults_to_the_result_baseline(fake):
@@ -297,18 +300,20 @@ def test_loading_a_damaged_or_foreign_file(curve, tmp_path):
 def test_bad_settings_fail_before_any_evaluation(fake, kwargs, message):
     evaluate, _, calls = make_task(fake, DEPENDS)
     with pytest.raises(snl.SkillNeuronError, match=message):
-        perturbation_curve(fake, evaluate, RESULT, progress=False, **kwargs)
+        perturbation_curve(fake, evaluate, RESULT, progress=False, **{"fractions": (0.05, 0.1), **kwargs})
     assert calls == []
 
 
 def test_evaluator_must_return_per_example_correctness(fake):
     with pytest.raises(snl.SkillNeuronError, match="non-empty bool tensor"):
-        perturbation_curve(fake, lambda: torch.tensor(0.5), RESULT, progress=False)
+        perturbation_curve(fake, lambda: torch.tensor(0.5), RESULT, fractions=(0.05,), progress=False)
     with pytest.raises(snl.SkillNeuronError, match="bool \\(or 0/1\\)"):
-        perturbation_curve(fake, lambda: torch.rand(5), RESULT, progress=False)
+        perturbation_curve(fake, lambda: torch.rand(5), RESULT, fractions=(0.05,), progress=False)
     sizes = iter([5, 4])
     with pytest.raises(snl.SkillNeuronError, match="same examples, in the same order"):
-        perturbation_curve(fake, lambda: torch.ones(next(sizes), dtype=torch.bool), RESULT, progress=False)
+        perturbation_curve(
+            fake, lambda: torch.ones(next(sizes), dtype=torch.bool), RESULT, fractions=(0.05,), progress=False
+        )
 
 
 def test_end_to_end_on_a_tiny_transformer():

