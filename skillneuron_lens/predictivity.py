@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
@@ -26,7 +27,7 @@ from skillneuron_lens.accumulators import MeanAccumulator, ThresholdAccuracyAccu
 from skillneuron_lens.adapter import StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
-from skillneuron_lens.io import load_result_dir, save_result_dir
+from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
 from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
@@ -199,7 +200,23 @@ class PredictivityResult:
 
         Raises:
             FileExistsError: If the directory exists and ``overwrite`` is false.
+            SkillNeuronError: If the directory exists but is not a predictivity result this tool
+                wrote (``overwrite`` never replaces other folders).
         """
+        save_result_dir(path, TENSOR_FILE, *self._payload(), overwrite=overwrite, extra_files=extra_files)
+
+    def write_into(
+        self, directory: str | os.PathLike[str], extra_files: dict[str, str] | None = None
+    ) -> None:
+        """Write the result's files into an existing (staging) directory, not atomically.
+
+        :meth:`save` is the safe way to save; this serves callers that build a larger directory in a
+        :func:`skillneuron_lens.io.staged_directory` (the ``find`` command).
+        """
+        write_result_files(Path(directory), TENSOR_FILE, *self._payload(), extra_files)
+
+    def _payload(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The tensors and the ``cfg.json`` metadata that :meth:`save` writes."""
         tensors = {
             "predictivity": self.predictivity.float(),
             "polarity": self.polarity,
@@ -218,9 +235,7 @@ class PredictivityResult:
             "config": self.config,
             "fingerprint": self.fingerprint,
         }
-        save_result_dir(
-            path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra_files
-        )
+        return tensors, cfg
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model: Any = None) -> PredictivityResult:
