@@ -302,9 +302,8 @@ def perturb_output(run_path: Path, name: str) -> Path:
         )
     if name in RUN_FILES or name.startswith(("tuned-run", ".")):
         raise SkillNeuronError(
-            f"--output {name} would replace a file of the run itself ({', '.join(RUN_FILES[:4])}, "
-            "tuned-run*, hidden files are the run's own); choose another name, e.g. "
-            "perturbation-zero.json."
+            f"--output {name} names a file of the run itself ({', '.join(RUN_FILES[:4])}, tuned-run* "
+            "and hidden files are the run's own); choose another name, e.g. perturbation-zero.json."
         )
     target = run_path / name
     if target.is_dir():

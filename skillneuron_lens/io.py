@@ -132,10 +132,10 @@ def check_destination(
     for item in inputs:
         source = Path(item).expanduser().resolve()
         if _holds(target, source):
-            what = "is" if source == target else "holds"
+            what = "is an input" if source == target else f"holds {source}, an input"
             raise SkillNeuronError(
-                f"{shown} {what} {source}, which this command reads; it is never replaced. Choose "
-                f"another {option}."
+                f"{shown} {what} of this command, so it is never replaced (not even with "
+                f"--overwrite). Choose another {option}."
             )
     recover_interrupted_write(target)
     _decide(target, kind, overwrite, legacy_file, shown, option)
