@@ -48,7 +48,8 @@ def test_existing_directory_is_never_overwritten_silently(tmp_path, result):
         result.save(target)
     with pytest.raises(snl.SkillNeuronError, match="not a directory written by skillneuron-lens"):
         result.save(target, overwrite=True)  # a folder of the user's own files is never replaced
-    assert [p.name for p in target.iterdir()] == ["notes.txt"] and (target / "notes.txt").read_text() == "mine"
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "mine"
     result.save(tmp_path / "ours")
     result.save(tmp_path / "ours", overwrite=True)  # a result this tool wrote is replaced
     marker = json.loads((tmp_path / "ours" / MARKER_FILE).read_text())

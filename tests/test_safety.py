@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -324,72 +323,55 @@ def test_a_legacy_complete_run_is_accepted(run_copy):
 
 
 # ---- 4/5. fault injection: kill find at each step of the save ------------------------------------
-KILLER = textwrap.dedent(
-    """
-    import os, sys
-    from pathlib import Path
-    import skillneuron_lens.io as io
-    from skillneuron_lens import cli
+STEPS = {"during-compute": 0, "before-marker": 0, "between-renames": 0, "before-backup-removed": 1}
+"""Where ``find --overwrite`` (seed 1, on a run made with seed 0) is killed, and whose run survives."""
 
-    step, out, argv = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
-    real_replace, real_marker, real_discard = os.replace, io._write_marker, io._discard
 
-    def replace(src, dst):
-        if step == "between-renames" and Path(dst) == out and not out.exists():
-            os._exit(9)  # the old run is now a backup, the new one not yet in place
-        real_replace(src, dst)
-
-    def marker(directory, kind):
-        if step == "before-marker" and kind == "predictivity":
-            os._exit(9)  # the staging directory is full (tuned runs, report), the marker missing
-        real_marker(directory, kind)
-
-    def discard(directory):
-        if step == "before-backup-removed" and ".snl-old-" in directory.name:
-            os._exit(9)
-        real_discard(directory)
-
-    io.os.replace, io._write_marker, io._discard = replace, marker, discard
-    if step == "during-compute":
-        cli.compute_predictivity = lambda *a, **k: os._exit(9)
-        cli.tune_runs = lambda *a, **k: os._exit(9)
-    sys.exit(cli.main(argv))
-    """
-)
+@pytest.fixture(scope="module")
+def killed_runs(data, tuned, tmp_path_factory):
+    """For each step, a copy of the tuned run that a ``find --overwrite`` was killed replacing."""
+    root = tmp_path_factory.mktemp("killed")
+    cases = []
+    for step in STEPS:
+        out = root / step / "run"
+        shutil.copytree(tuned, out)
+        cases.append([step, str(out), find_args(data, out, *TINY_TUNE, "--seed", "1", "--overwrite")])
+    paths = [str(Path(snl.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("killed_find.py")), json.dumps(cases)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    codes = json.loads(done.stdout.strip().splitlines()[-1])
+    return {step: (code, root / step / "run", argv) for (step, _, argv), code in zip(cases, codes.values(),
+                                                                                   strict=True)}
 
 
 @pytest.mark.models
-@pytest.mark.parametrize(
-    ("step", "expected"),
-    [
-        ("during-compute", "old"),
-        ("before-marker", "old"),
-        ("between-renames", "old"),
-        ("before-backup-removed", "new"),
-    ],
-)
-def test_a_killed_find_leaves_the_old_run_or_the_new_one(data, tuned, tmp_path, step, expected):
-    out = tmp_path / "run"
-    shutil.copytree(tuned, out)
-    old = _tree(out)
-    argv = find_args(data, out, *TINY_TUNE, "--seed", "1", "--overwrite")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(snl.__file__).parents[1]),
-                                                          os.environ.get("PYTHONPATH", "")])}
-    killed = subprocess.run([sys.executable, "-c", KILLER, step, str(out), *argv],
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert killed.returncode == 9, killed.stderr
+@pytest.mark.parametrize("step", list(STEPS))
+def test_a_killed_find_leaves_the_old_run_or_the_new_one(killed_runs, tuned, step):
+    code, out, argv = killed_runs[step]
+    assert code == 9  # killed at its step, with no clean-up
     if step == "between-renames":
-        assert not out.exists() and any(".snl-old-" in p.name for p in tmp_path.iterdir())
-    # The next command on the destination repairs it by itself and finds a complete run.
+        assert not out.exists() and any(".snl-old-" in p.name for p in out.parent.iterdir())
+    if step == "before-marker":
+        staging = [p for p in out.parent.iterdir() if ".snl-staging-" in p.name]
+        assert len(staging) == 1 and (staging[0] / "tuned-run1").is_dir()  # tuned runs are staged
+        assert not (staging[0] / MARKER_FILE).exists()
+    # The next command on the destination repairs it by itself and finds a complete run: the
+    # previous one or the new one, never a mixture.
     run = Run(out)
-    assert run.summary["arguments"]["seed"] == (0 if expected == "old" else 1)
-    if expected == "old":
-        assert _tree(out) == old
+    assert run.summary["arguments"]["seed"] == STEPS[step]
+    if STEPS[step] == 0:
+        assert _tree(out) == _tree(tuned)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in tuned.iterdir())
+    model = run.model()
     for index in (0, 1):
-        snl.TunedClassifier.load(out / f"tuned-run{index}", run.model())
-    assert _scratch_left(tmp_path) == []
-    assert cli.main(argv) == 0 and Run(out).summary["arguments"]["seed"] == 1
+        snl.TunedClassifier.load(out / f"tuned-run{index}", model)
+    assert _scratch_left(out.parent) == []
+    if step == "between-renames":
+        assert cli.main(argv) == 0 and Run(out).summary["arguments"]["seed"] == 1
 
 
 def test_recovery_restores_the_backup_of_an_interrupted_swap(tmp_path):
