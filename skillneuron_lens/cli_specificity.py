@@ -166,6 +166,8 @@ def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:
     add_mode_options(parser)
     add_run_options(parser)
     parser.add_argument("--out", required=True, help="directory for cross_task.json and cross_task.html")
-    parser.add_argument("--overwrite", action="store_true", help="replace files in an existing --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out made by cross-perturb"
+    )
     add_verbosity(parser)
     parser.set_defaults(func=run_cross_perturb)
