@@ -45,6 +45,9 @@ from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.task_loaders import load_task
 from skillneuron_lens.tasks import Task, task_from_files
 
+DEFAULT_DEV_SHARE = 0.5
+"""``find``'s share of train + dev that becomes dev: enough dev examples for significant skill neurons."""
+
 RUN_KIND = "predictivity"
 SUMMARY_FILE = "summary.json"
 RUN_FILES = (TENSOR_FILE, CFG_FILE, SUMMARY_FILE, REPORT_FILE, MARKER_FILE)
@@ -79,11 +82,23 @@ def load_data(args: argparse.Namespace) -> Task:
     """The task named by ``find``-style arguments (``--task`` or ``--train-file`` ...)."""
     if args.train_file:
         task = task_from_files(args.train_file, args.dev_file, args.test_file, seed=args.seed)
+        task = task.subsample(args.n, seed=args.seed) if args.n else task
     elif args.dev_file or args.test_file:
         raise SkillNeuronError("--dev-file and --test-file need --train-file.")
     else:
-        return load_task(args.task, seed=args.seed, n=args.n or None)
-    return task.subsample(args.n, seed=args.seed) if args.n else task
+        task = load_task(args.task, seed=args.seed, n=args.n or None)
+    dev_share = getattr(args, "dev_share", None)  # absent from runs saved before --dev-share
+    return task if dev_share is None else task.with_dev_share(dev_share, seed=args.seed)
+
+
+def resolve_dev_share(args: argparse.Namespace) -> None:
+    """``--dev-share``: the default (:data:`DEFAULT_DEV_SHARE`) applies unless a dev file is given."""
+    if args.dev_share is None and not args.dev_file:
+        args.dev_share = DEFAULT_DEV_SHARE
+    elif args.dev_share is not None and args.dev_file:
+        raise SkillNeuronError("--dev-share re-splits train and dev; it cannot be used with --dev-file.")
+    if args.dev_share is not None and not 0.0 < args.dev_share < 1.0:
+        raise SkillNeuronError(f"--dev-share must be between 0 and 1, got {args.dev_share}.")
 
 
 def run_inputs(arguments: argparse.Namespace) -> list[str]:

@@ -17,6 +17,7 @@ from jaxtyping import Bool, Float
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.significance import FdrMethod, significant
 
 
 def fraction_to_count(fraction: float, n_neurons: int) -> int:
@@ -80,6 +81,7 @@ class NeuronSet:
         per_layer: bool = True,
         merge_subtasks: bool | None = None,
         lowest: bool = False,
+        exclude_fragile: bool = True,
     ) -> NeuronSet:
         """The most (or least) predictive neurons.
 
@@ -92,6 +94,10 @@ class NeuronSet:
                 fill up by the second (the paper). Default: on when the result has exactly the
                 subtasks ``pn`` and ``neu``.
             lowest: Select the least predictive instead (a "bottom" control).
+            exclude_fragile: Rank numerically fragile neurons (:attr:`PredictivityResult.fragile`:
+                their ``a > baseline`` comparisons are decided by float rounding) last, so that they
+                are chosen only when a layer has too few other neurons. No effect on results saved
+                before fragility was recorded.
 
         Returns:
             The selected set.
@@ -105,6 +111,9 @@ class NeuronSet:
         scores = result.subtask_predictivity
         if lowest:
             scores = -scores
+        fragile = result.fragile if exclude_fragile else None
+        if fragile is not None:
+            scores = scores.masked_fill(fragile[None], -torch.inf)
         if merge_subtasks is None:
             merge_subtasks = result.subtask_names == ("pn", "neu")
         pool = result.n_neurons if per_layer else result.n_neurons * result.n_layers
@@ -127,6 +136,39 @@ class NeuronSet:
             mask = torch.stack([select(scores[:, layer]) for layer in range(result.n_layers)])
         else:
             mask = select(scores.flatten(1)).reshape(result.n_layers, result.n_neurons)
+        return cls(mask, result.layers, result.hook)
+
+    @classmethod
+    def significant(
+        cls,
+        result: PredictivityResult,
+        *,
+        q: float = 0.05,
+        method: FdrMethod = "bh",
+        exclude_fragile: bool = True,
+    ) -> NeuronSet:
+        """The neurons whose predictivity is significant after multiple-testing control.
+
+        Each neuron's exact p-value (:attr:`PredictivityResult.p_value`) is adjusted over all recorded
+        neurons (Benjamini-Hochberg ``"bh"`` by default, Benjamini-Yekutieli ``"by"`` or Holm's
+        family-wise ``"holm"``), and neurons with adjusted p at most ``q`` are kept.
+
+        Args:
+            result: Predictivity with significance recorded.
+            q: The false discovery rate (or family-wise error rate for ``"holm"``).
+            method: ``"bh"``, ``"by"`` or ``"holm"``.
+            exclude_fragile: Leave out numerically fragile neurons (they still count in the family).
+
+        Returns:
+            The significant neurons (possibly none).
+
+        Raises:
+            SkillNeuronError: For a result without significance, or a bad ``q`` or ``method``.
+        """
+        mask = significant(result.p_value, q=q, method=method)
+        fragile = result.fragile if exclude_fragile else None
+        if fragile is not None:
+            mask = mask & ~fragile
         return cls(mask, result.layers, result.hook)
 
     @classmethod
@@ -214,6 +256,26 @@ class NeuronSet:
         """The members' predictivity in ``result``, in :meth:`to_list` order."""
         self._check_compatible_shape(result.layers, result.n_neurons)
         return result.predictivity[self.mask]
+
+    def held_out_scores(self, result: PredictivityResult) -> Float[torch.Tensor, " member"]:
+        """The members' held-out (test) scores (:attr:`PredictivityResult.held_out_predictivity`).
+
+        Raises:
+            SkillNeuronError: If the result has no held-out split scored.
+        """
+        self._check_compatible_shape(result.layers, result.n_neurons)
+        held_out = result.held_out_predictivity
+        if held_out is None:
+            raise SkillNeuronError(
+                "This result has no held-out scores: pass test= to compute_predictivity (find does so "
+                "when the task has a test split)."
+            )
+        return held_out[self.mask]
+
+    def n_significant(self, result: PredictivityResult, *, q: float = 0.05, method: FdrMethod = "bh") -> int:
+        """How many members are significant (see :meth:`significant`; fragile neurons do not count)."""
+        self._check_compatible_shape(result.layers, result.n_neurons)
+        return len(self & NeuronSet.significant(result, q=q, method=method))
 
     # ---- set algebra --------------------------------------------------------------------------
     def _check_compatible_shape(self, layers: tuple[int, ...], n_neurons: int) -> None:

@@ -15,7 +15,12 @@ from typing import Any
 from skillneuron_lens.adapter import DEFAULT_HOOK
 from skillneuron_lens.classifier import ClassifierConfig, TunedClassifier
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.predictivity import PredictivityResult, RunAggregation, combine_runs
+from skillneuron_lens.predictivity import (
+    DEFAULT_PERMUTATIONS,
+    PredictivityResult,
+    RunAggregation,
+    combine_runs,
+)
 from skillneuron_lens.soft_prompt import Region
 from skillneuron_lens.training import TrainConfig, train_classifier
 
@@ -59,6 +64,7 @@ def tune_runs(
     aggregation: RunAggregation = "mean",
     balance: bool | None = None,
     progress: bool = True,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
 ) -> TunedRuns:
     """Tune ``runs`` classifiers (seeds ``seed``, ``seed + 1``, ...) and score every neuron for each.
 
@@ -76,9 +82,11 @@ def tune_runs(
         balance: Class-balance the predictivity splits (default: off for binary tasks, on otherwise);
             see :func:`~skillneuron_lens.predictivity.compute_predictivity`.
         progress: Show progress bars.
+        n_permutations: Shuffled dev-label copies scored per run (the chance band); 0 for none.
 
     Returns:
-        The classifiers, per-run and combined predictivity, and accuracies.
+        The classifiers, per-run and combined predictivity (scored on the test split too, when the task
+        has one), and accuracies.
     """
     if runs < 1:
         raise SkillNeuronError(f"runs must be at least 1, got {runs}.")
@@ -98,7 +106,8 @@ def tune_runs(
         results.append(
             tuned.predictivity(
                 task.train, task.dev, region=region, positions=positions, hook=hook, layers=layers,
-                progress=progress, seed=settings.seed, balance=balance,
+                progress=progress, seed=settings.seed, balance=balance, test=test,
+                n_permutations=n_permutations,
             )
         )
         classifiers.append(tuned)

@@ -296,6 +296,7 @@ def layer_distribution(
     bins: int = 50,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
+    chance_band: bool = True,
 ) -> go.Figure:
     """Distribution of neuron predictivity in each layer.
 
@@ -308,9 +309,13 @@ def layer_distribution(
         bins: Number of histogram bins.
         title: Figure title.
         layout: Overrides passed to ``fig.update_layout``.
+        chance_band: For ``"violin"`` and ``"box"``, draw each layer's chance level: the 95% quantile of
+            the layer's best predictivity under shuffled dev labels
+            (:meth:`~skillneuron_lens.predictivity.PredictivityResult.null_layer_maxima`; only when the
+            result recorded permutations).
 
     Returns:
-        The figure, one trace per layer, named ``"layer L"``.
+        The figure, one trace per layer, named ``"layer L"`` (plus the chance band, when drawn).
 
     Raises:
         SkillNeuronError: For an unknown ``kind`` or ``bins`` below 1.
@@ -341,6 +346,22 @@ def layer_distribution(
             else:
                 fig.add_trace(go.Box(**common, boxpoints="outliers", boxmean=True))
         fig.add_hline(y=CHANCE, line=dict(color=RANDOM_COLOUR, dash="dot", width=1))
+        band = result.null_layer_maxima(0.95) if chance_band else None
+        if band is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[f"layer {layer}" for layer in result.layers],
+                    y=band.double().cpu().numpy(),
+                    mode="lines+markers",
+                    line=dict(color=RANDOM_COLOUR, dash="dash", width=1.5),
+                    marker=dict(symbol="line-ew-open", size=14, color=RANDOM_COLOUR),
+                    name="chance: 95% of a layer's best under shuffled labels",
+                    hovertemplate=(
+                        "%{x}<br>best neuron under shuffled labels (95th percentile) %{y:.3f}<extra></extra>"
+                    ),
+                    showlegend=True,
+                )
+            )
         x_title, y_title = "layer", "predictivity"
     elif kind == "histogram":
         if isinstance(bins, bool) or int(bins) < 1:

@@ -17,22 +17,43 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
-from skillneuron_lens.accumulators import MeanAccumulator, ThresholdAccuracyAccumulator
+from skillneuron_lens.accumulators import ColumnFanOut, MeanAccumulator, ThresholdAccuracyAccumulator
 from skillneuron_lens.adapter import StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
+from skillneuron_lens.histograms import DEFAULT_BINS, ClassHistogramAccumulator, NeuronHistograms
 from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
+from skillneuron_lens.null_accumulator import PermutationNullAccumulator, null_layer_maxima, permuted_targets
 from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
+from skillneuron_lens.significance import (
+    FdrMethod,
+    RunAggregation,
+    adjust_p_values,
+    aggregate_scores,
+    aggregated_p_values,
+)
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
-RunAggregation = Literal["mean", "min"]
 TENSOR_FILE = "predictivity.safetensors"
+FRAGILE_SHARE = 0.1
+"""A neuron is numerically fragile when more than this share of its dev examples sit at its baseline."""
+FRAGILE_TOLERANCE = 1e-4
+"""Default distance from the baseline, relative to the layer's activation scale (RMS), counted as "at" it."""
+DEFAULT_PERMUTATIONS = 100
+"""Label permutations recorded in the dev pass for the per-layer chance band."""
+_OPTIONAL_TENSORS = (
+    "firing", "n_dev_positive", "near_baseline", "held_out_accuracy", "n_held_out", "null_run_predictivity",
+    "auroc_per_position",
+)
+_HISTOGRAM_PREFIX = "histograms."
+
 
 
 class LabelledTexts(Protocol):
@@ -79,6 +100,14 @@ class PredictivityResult:
     run_aggregation: RunAggregation = "mean"
     config: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    firing: Int[torch.Tensor, "run subtask slot layer neuron"] | None = None
+    n_dev_positive: Int[torch.Tensor, "run subtask"] | None = None
+    near_baseline: Int[torch.Tensor, "run subtask slot layer neuron"] | None = None
+    held_out_accuracy: Float[torch.Tensor, "run subtask slot layer neuron"] | None = None
+    n_held_out: Int[torch.Tensor, "run subtask"] | None = None
+    null_run_predictivity: Float[torch.Tensor, "perm run subtask layer neuron"] | None = None
+    auroc_per_position: Float[torch.Tensor, "run subtask slot layer neuron"] | None = None
+    histograms: NeuronHistograms | None = None
 
     def __post_init__(self) -> None:
         """Check that the shapes agree with each other and with the names."""
@@ -101,6 +130,28 @@ class PredictivityResult:
         if self.run_aggregation not in ("mean", "min"):
             raise SkillNeuronError(
                 f"run_aggregation must be 'mean' or 'min', got {self.run_aggregation!r}."
+            )
+        per_position_shape = tuple(self.accuracy.shape)
+        optional = {
+            "firing": (self.firing, per_position_shape),
+            "near_baseline": (self.near_baseline, per_position_shape),
+            "held_out_accuracy": (self.held_out_accuracy, per_position_shape),
+            "auroc_per_position": (self.auroc_per_position, per_position_shape),
+            "n_dev_positive": (self.n_dev_positive, (n_run, n_subtask)),
+            "n_held_out": (self.n_held_out, (n_run, n_subtask)),
+        }
+        for name, (tensor, shape) in optional.items():
+            if tensor is not None and tuple(tensor.shape) != shape:
+                raise SkillNeuronError(f"{name} has shape {tuple(tensor.shape)}, expected {shape}.")
+        if (self.firing is None) != (self.n_dev_positive is None):
+            raise SkillNeuronError("firing and n_dev_positive come together (both or neither).")
+        if (self.held_out_accuracy is None) != (self.n_held_out is None):
+            raise SkillNeuronError("held_out_accuracy and n_held_out come together (both or neither).")
+        null = self.null_run_predictivity
+        if null is not None and tuple(null.shape[1:]) != (n_run, n_subtask, n_layer, self.accuracy.shape[4]):
+            raise SkillNeuronError(
+                f"null_run_predictivity has shape {tuple(null.shape)}, expected "
+                f"[perm, {n_run}, {n_subtask}, {n_layer}, {self.accuracy.shape[4]}]."
             )
 
     # ---- shape ----------------------------------------------------------------------------
@@ -133,8 +184,7 @@ class PredictivityResult:
     @property
     def subtask_predictivity(self) -> Float[torch.Tensor, "subtask layer neuron"]:
         """Max over slots, then mean (or min) over runs."""
-        per_run = self.run_predictivity
-        return per_run.mean(dim=0) if self.run_aggregation == "mean" else per_run.amin(dim=0)
+        return aggregate_scores(self.per_position, self.run_aggregation)[0]
 
     @property
     def predictivity(self) -> Float[torch.Tensor, "layer neuron"]:
@@ -161,6 +211,115 @@ class PredictivityResult:
         """:attr:`subtask_polarity` of the first subtask (the only one for binary tasks)."""
         return self.subtask_polarity[0]
 
+    # ---- evidence: significance, held-out scores, numerical fragility ---------------------------
+    @property
+    def has_significance(self) -> bool:
+        """Whether the firing counts behind the exact p-values were recorded (not in older runs)."""
+        return self.firing is not None
+
+    def _require_significance(self) -> None:
+        if self.firing is None:
+            raise SkillNeuronError(
+                "This result has no significance recorded (it was saved before skillneuron-lens "
+                "recorded firing counts). Recompute it with compute_predictivity (or re-run find)."
+            )
+
+    @property
+    def correct(self) -> Int[torch.Tensor, "run subtask slot layer neuron"]:
+        """Dev examples classified correctly by thresholding at the baseline (``Acc * n_dev``)."""
+        return torch.round(self.accuracy * self.n_dev[:, :, None, None, None].double()).long()
+
+    @cached_property
+    def _p_values(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self._require_significance()
+        assert self.firing is not None and self.n_dev_positive is not None
+        return aggregated_p_values(
+            self.correct, self.firing, self.n_dev, self.n_dev_positive,
+            run_aggregation=self.run_aggregation,
+        )
+
+    @property
+    def subtask_p_value(self) -> Float[torch.Tensor, "subtask layer neuron"]:
+        """Exact (conservatively combined) p-value of each subtask's score under the permutation null.
+
+        See :func:`skillneuron_lens.significance.aggregated_p_values`.
+        """
+        return self._p_values[0]
+
+    @property
+    def p_value(self) -> Float[torch.Tensor, "layer neuron"]:
+        """Exact (conservatively combined) p-value of :attr:`predictivity` under the permutation null."""
+        return self._p_values[1]
+
+    def q_value(self, method: FdrMethod = "bh") -> Float[torch.Tensor, "layer neuron"]:
+        """:attr:`p_value` adjusted over all recorded neurons (method ``bh``, ``by`` or ``holm``)."""
+        return adjust_p_values(self.p_value, method=method)
+
+    @property
+    def fragile(self) -> Bool[torch.Tensor, "layer neuron"] | None:
+        """Numerically fragile neurons, whose comparisons with the baseline float rounding decides.
+
+        At the best slot, more than :data:`FRAGILE_SHARE` of the dev examples lie within the recorded
+        tolerance of the baseline (e.g. near-dead GELU units). ``None`` when not recorded.
+        """
+        if self.near_baseline is None:
+            return None
+        share = self.near_baseline.double() / self.n_dev[:, :, None, None, None].clamp_min(1).double()
+        at_best = share.mean(dim=0).gather(1, self.best_slot[:, None]).squeeze(1)
+        return (at_best > FRAGILE_SHARE).any(dim=0)
+
+    @property
+    def held_out_predictivity(self) -> Float[torch.Tensor, "layer neuron"] | None:
+        """Each neuron's score on the held-out (test) split with everything fixed on train and dev.
+
+        The train-mean baselines, the dev polarity and the dev's best slot are kept; the accuracy of
+        that fixed rule on the test split is averaged over runs, then over subtasks. Unlike the dev
+        score it is not biased upward by selecting on it. ``None`` when no test split was scored.
+        """
+        if self.held_out_accuracy is None:
+            return None
+        at_best = self._at_best_slot(self.held_out_accuracy)
+        positive = (self.subtask_polarity > 0)[None]
+        oriented = torch.where(positive, at_best, 1.0 - at_best)
+        return oriented.mean(dim=0).mean(dim=0)
+
+    @property
+    def auroc(self) -> Float[torch.Tensor, "layer neuron"] | None:
+        """Threshold-free view: the AUROC of each neuron's activation for the positive class.
+
+        Estimated from per-class dev histograms (:mod:`skillneuron_lens.histograms`) at the dev's best
+        slot, averaged over runs and subtasks; ``1.0`` ranks every positive above every negative,
+        ``0.0`` the reverse. Reported next to :attr:`predictivity`, never instead of it. ``None``
+        unless histograms were recorded (``compute_predictivity(..., histograms=True)``).
+        """
+        if self.auroc_per_position is None:
+            return None
+        return self._at_best_slot(self.auroc_per_position.double()).mean(dim=0).mean(dim=0)
+
+    def _at_best_slot(
+        self, values: Float[torch.Tensor, "run subtask slot layer neuron"]
+    ) -> Float[torch.Tensor, "run subtask layer neuron"]:
+        """Per-run values at each subtask's dev-chosen best slot (:attr:`best_slot`)."""
+        index = self.best_slot[None, :, None].expand(self.n_runs, -1, 1, -1, -1)
+        return values.gather(2, index).squeeze(2)
+
+    @property
+    def null_predictivity(self) -> Float[torch.Tensor, "perm layer neuron"] | None:
+        """Predictivity under each recorded label permutation, aggregated like :attr:`predictivity`."""
+        if self.null_run_predictivity is None:
+            return None
+        per_run = self.null_run_predictivity.double().permute(1, 2, 0, 3, 4)[:, :, None]
+        return aggregate_scores(per_run, self.run_aggregation)[1]
+
+    def null_layer_maxima(self, level: float = 0.95) -> Float[torch.Tensor, " layer"] | None:
+        """The ``level`` quantile of each layer's best predictivity under shuffled dev labels.
+
+        The chance band of per-layer figures: a layer's best neuron reaches it by chance in
+        ``1 - level`` of label permutations. ``None`` when no permutations were recorded.
+        """
+        null = self.null_predictivity
+        return None if null is None else null_layer_maxima(null, level)
+
     def top_neurons(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` most predictive neurons overall, best first, as dicts."""
         flat = self.predictivity.flatten()
@@ -168,15 +327,28 @@ class PredictivityResult:
             raise SkillNeuronError(f"k must be in 1..{flat.numel()}, got {k}.")
         order = torch.sort(flat, descending=True, stable=True).indices[:k]
         polarity = self.polarity.flatten()
-        return [
-            {
+        evidence: dict[str, torch.Tensor] = {}
+        if self.has_significance:
+            evidence["p_value"] = self.p_value.flatten()
+            evidence["q_value"] = self.q_value().flatten()
+        if self.held_out_predictivity is not None:
+            evidence["held_out"] = self.held_out_predictivity.flatten()
+        if self.auroc is not None:
+            evidence["auroc"] = self.auroc.flatten()
+        fragile = self.fragile
+        rows = []
+        for index in order:
+            row: dict[str, Any] = {
                 "layer": self.layers[int(index) // self.n_neurons],
                 "neuron": int(index) % self.n_neurons,
                 "predictivity": float(flat[index]),
                 "polarity": int(polarity[index]),
             }
-            for index in order
-        ]
+            row.update({name: float(values[index]) for name, values in evidence.items()})
+            if fragile is not None:
+                row["fragile"] = bool(fragile.flatten()[index])
+            rows.append(row)
+        return rows
 
     # ---- combining and saving -------------------------------------------------------------
     def with_run_aggregation(self, how: RunAggregation) -> PredictivityResult:
@@ -225,6 +397,16 @@ class PredictivityResult:
             "n_train": self.n_train,
             "n_dev": self.n_dev,
         }
+        for name in _OPTIONAL_TENSORS:
+            value = getattr(self, name)
+            if value is not None:
+                tensors[name] = value
+        if self.has_significance:
+            tensors["p_value"] = self.p_value
+        if self.histograms is not None:
+            for name, tensor in self.histograms.to_tensors().items():
+                stored = tensor.to(torch.int32) if name == "counts" else tensor
+                tensors[_HISTOGRAM_PREFIX + name] = stored
         cfg = {
             "kind": "predictivity",
             "layers": list(self.layers),
@@ -235,6 +417,8 @@ class PredictivityResult:
             "config": self.config,
             "fingerprint": self.fingerprint,
         }
+        if self.histograms is not None:
+            cfg["histograms"] = self.histograms.metadata()
         return tensors, cfg
 
     @classmethod
@@ -260,6 +444,8 @@ class PredictivityResult:
                 run_aggregation=cfg["run_aggregation"],
                 config=cfg.get("config", {}),
                 fingerprint=cfg.get("fingerprint", {}),
+                **{name: tensors.get(name) for name in _OPTIONAL_TENSORS},
+                histograms=_stored_histograms(tensors, cfg),
             )
         except (KeyError, SkillNeuronError) as error:
             raise ResultFileError(f"{path}/cfg.json does not match its tensors: {error}") from error
@@ -274,6 +460,15 @@ class PredictivityResult:
                     f"{current['weights_sha256'][:12]}…). Load it with the model it came from."
                 )
         return result
+
+
+def _stored_histograms(tensors: dict[str, torch.Tensor], cfg: dict[str, Any]) -> NeuronHistograms | None:
+    stored = {
+        name[len(_HISTOGRAM_PREFIX):]: tensor
+        for name, tensor in tensors.items()
+        if name.startswith(_HISTOGRAM_PREFIX)
+    }
+    return NeuronHistograms.from_tensors(stored, cfg.get("histograms")) if stored else None
 
 
 def _replace(result: PredictivityResult, **changes: Any) -> PredictivityResult:
@@ -309,6 +504,17 @@ def combine_runs(
                 )
         if other.n_neurons != first.n_neurons:
             raise SkillNeuronError("Cannot combine runs with different neuron counts.")
+    optional: dict[str, torch.Tensor | None] = {}
+    for name in _OPTIONAL_TENSORS:
+        parts = [getattr(r, name) for r in results]
+        if any(part is None for part in parts):
+            optional[name] = None
+        elif name == "null_run_predictivity":
+            if len({part.shape[0] for part in parts}) != 1:
+                raise SkillNeuronError("Cannot combine runs recorded with different numbers of permutations.")
+            optional[name] = torch.cat(parts, dim=1)
+        else:
+            optional[name] = torch.cat(parts)
     return _replace(
         first,
         accuracy=torch.cat([r.accuracy for r in results]),
@@ -316,6 +522,8 @@ def combine_runs(
         n_train=torch.cat([r.n_train for r in results]),
         n_dev=torch.cat([r.n_dev for r in results]),
         run_aggregation=how,
+        histograms=first.histograms if len(results) == 1 else None,
+        **optional,
     )
 
 
@@ -364,6 +572,7 @@ class _Targets:
     subtasks: list[Subtask]
     train: torch.Tensor
     dev: torch.Tensor
+    test: torch.Tensor | None = None
 
 
 def _targets(
@@ -375,10 +584,12 @@ def _targets(
     balance: bool | None,
     seed: int,
     allow_single_class_dev: bool = False,
+    test_labels: Sequence[int] | None = None,
 ) -> _Targets:
     if n_classes is None:
         n_classes = max(max(train_labels), max(dev_labels)) + 1
-    for labels, name in ((train_labels, "train"), (dev_labels, "dev")):
+    named = [(train_labels, "train"), (dev_labels, "dev")]
+    for labels, name in named + ([] if test_labels is None else [(test_labels, "test")]):
         _check_label_range(labels, n_classes, name)
     subtasks = subtasks_for(n_classes, scheme)
     do_balance = (subtasks[0].name != "binary") if balance is None else balance
@@ -393,12 +604,25 @@ def _targets(
             split_name="dev",
             require_both_classes=not allow_single_class_dev,
         ),
+        None
+        if test_labels is None
+        else subtask_targets(test_labels, subtasks, balance=do_balance, seed=seed + 2, split_name="test"),
     )
+
+
+def _dev_accumulator(
+    means: MeanAccumulator, shape: dict[str, Any], fragile_tolerance: float
+) -> ThresholdAccuracyAccumulator:
+    """The dev (or held-out) counts at the train baselines, with the fragility tolerance."""
+    if fragile_tolerance < 0:
+        raise SkillNeuronError(f"fragile_tolerance must be at least 0, got {fragile_tolerance}.")
+    tolerance = fragile_tolerance * means.layer_scales()[..., None]
+    return ThresholdAccuracyAccumulator(**shape, baselines=means.means(), tolerance=tolerance)
 
 
 def _result(
     mean: MeanAccumulator,
-    accuracy: ThresholdAccuracyAccumulator,
+    dev: ThresholdAccuracyAccumulator,
     *,
     layers: Sequence[int],
     hook: str,
@@ -406,18 +630,36 @@ def _result(
     subtasks: Sequence[Subtask],
     config: dict[str, Any],
     fingerprint: dict[str, Any],
+    held_out: ThresholdAccuracyAccumulator | None = None,
+    null: PermutationNullAccumulator | None = None,
+    counted: ClassHistogramAccumulator | None = None,
 ) -> PredictivityResult:
+    histograms = None
+    if counted is not None:
+        histograms = counted.histograms(
+            tuple(int(layer) for layer in layers), tuple(s.name for s in subtasks), tuple(slot_names)
+        )
     return PredictivityResult(
-        accuracy=accuracy.accuracy().cpu()[None],
-        baseline=accuracy.baselines.cpu()[None],
+        accuracy=dev.accuracy().cpu()[None],
+        baseline=dev.baselines.cpu()[None],
         n_train=mean.counts.cpu()[None],
-        n_dev=accuracy.counts.cpu()[None],
+        n_dev=dev.counts.cpu()[None],
         layers=tuple(int(layer) for layer in layers),
         hook=hook,
         slot_names=tuple(slot_names),
         subtask_names=tuple(s.name for s in subtasks),
         config=config,
         fingerprint=fingerprint,
+        firing=dev.firing.cpu()[None],
+        n_dev_positive=dev.positives.cpu()[None],
+        near_baseline=dev.near_baseline.cpu()[None],
+        held_out_accuracy=None if held_out is None else held_out.accuracy().cpu()[None],
+        n_held_out=None if held_out is None else held_out.counts.cpu()[None],
+        null_run_predictivity=None
+        if null is None
+        else null.scores().amax(dim=2).float().cpu()[:, None],
+        auroc_per_position=None if histograms is None else histograms.auroc().float()[None],
+        histograms=histograms,
     )
 
 
@@ -441,11 +683,22 @@ def compute_predictivity(
     progress: bool = True,
     distributed: bool = False,
     inputs: InputBuilder | None = None,
+    test: LabelledTexts | tuple[Sequence[str], Sequence[int]] | None = None,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    permutation_seed: int = 0,
+    fragile_tolerance: float = FRAGILE_TOLERANCE,
+    histograms: bool = False,
+    histogram_bins: int = DEFAULT_BINS,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
     Two passes: the train split gives each neuron's baseline (mean activation), the dev split the
-    accuracy of thresholding at it. Memory does not grow with the number of examples.
+    accuracy of thresholding at it. Memory does not grow with the number of examples. The dev pass
+    also records what the evidence needs: firing counts (exact p-values, :attr:`PredictivityResult.p_value`),
+    examples at the baseline (:attr:`PredictivityResult.fragile`) and ``n_permutations`` shuffled-label
+    copies of the dev counts (the per-layer chance band, :meth:`PredictivityResult.null_layer_maxima`).
+    With ``test``, a third pass scores every neuron on it with the baselines, polarities and slots fixed
+    on train and dev (:attr:`PredictivityResult.held_out_predictivity`).
 
     Args:
         model: A ``TransformerBridge``, ``HookedTransformer`` or ``HookedEncoder``.
@@ -469,12 +722,28 @@ def compute_predictivity(
         inputs: Optional input builder, e.g. a tuned classifier's soft-prompt inputs
             (:meth:`skillneuron_lens.classifier.TunedClassifier.inputs`); positions then count inside
             its region (e.g. the prompt slots).
+        test: Optional held-out split, same form as ``dev``, scored in a third pass.
+        n_permutations: Shuffled copies of the dev labels scored in the dev pass (0 to skip); they give
+            the per-layer null maxima, and Monte Carlo p-values whose floor is ``1 / (n_permutations + 1)``.
+        permutation_seed: Seed of the label permutations.
+        fragile_tolerance: Distance from the baseline, relative to the layer's activation RMS on train,
+            within which a dev activation counts as "at the baseline" (see
+            :attr:`PredictivityResult.fragile`).
+        histograms: Also count per-class dev activation histograms (bins fixed from the train range),
+            from which :attr:`PredictivityResult.auroc` and the distribution figures of
+            :mod:`skillneuron_lens.plot_distributions` come without another forward pass. Memory and
+            file size: about ``8 x subtasks x slots x neurons x (histogram_bins + 2)`` bytes (72 MiB for
+            MiniLM at one position), hence off by default.
+        histogram_bins: Bins per neuron (fewer when the memory cap of the histograms requires).
 
     Returns:
         The :class:`PredictivityResult`.
     """
     train_texts, train_labels, train_pairs = _as_split(train, "train")
     dev_texts, dev_labels, dev_pairs = _as_split(dev, "dev")
+    test_texts, test_labels, test_pairs = (None, None, None) if test is None else _as_split(test, "test")
+    if isinstance(n_permutations, bool) or n_permutations < 0:
+        raise SkillNeuronError(f"n_permutations must be 0 or more, got {n_permutations!r}.")
     config = RecordingConfig(
         hook=hook,
         layers=None if layers is None else tuple(layers),
@@ -487,30 +756,58 @@ def compute_predictivity(
     )
     recorder = Recorder(model, config, inputs)
     targets = _targets(
-        train_labels, dev_labels, n_classes=n_classes, scheme=scheme, balance=balance, seed=seed
+        train_labels, dev_labels, n_classes=n_classes, scheme=scheme, balance=balance, seed=seed,
+        test_labels=test_labels,
     )
+    n_subtasks = len(targets.subtasks)
     shape: dict[str, Any] = dict(
-        n_subtasks=len(targets.subtasks),
+        n_subtasks=n_subtasks,
         n_slots=config.position_spec.n_slots,
         n_layers=len(recorder.layers),
         n_neurons=_hook_width(recorder, train_texts, train_pairs),
         device=recorder.adapter.device,
     )
-    train_targets, dev_targets = targets.train, targets.dev
-    if distributed:
-        train_targets, dev_targets = _shard(train_targets), _shard(dev_targets)
+    dev_columns = targets.dev
+    if n_permutations:
+        permuted = permuted_targets(dev_columns, n_permutations, permutation_seed)
+        dev_columns = torch.cat([dev_columns, permuted], dim=1)
+    shard = _shard if distributed else (lambda columns: columns)
     means = MeanAccumulator(**shape)
-    recorder.accumulate(means, train_texts, train_pairs, train_targets, "baselines (train)")
+    recorder.accumulate(means, train_texts, train_pairs, shard(targets.train), "baselines (train)")
     means.all_reduce()
-    hits = ThresholdAccuracyAccumulator(**shape, baselines=means.means())
-    recorder.accumulate(hits, dev_texts, dev_pairs, dev_targets, "accuracy (dev)")
-    hits.all_reduce()
+    hits = _dev_accumulator(means, shape, fragile_tolerance)
+    null = None
+    parts: list[tuple[Any, slice]] = [(hits, slice(0, n_subtasks))]
+    if n_permutations:
+        null = PermutationNullAccumulator(
+            **shape, n_permutations=n_permutations, baselines=means.means()
+        )
+        parts.append((null, slice(n_subtasks, None)))
+    counted = None
+    if histograms:
+        counted = ClassHistogramAccumulator(
+            **shape, minimum=means.minimum, maximum=means.maximum, baseline=means.means(),
+            n_bins=histogram_bins,
+        )
+        parts.append((counted, slice(0, n_subtasks)))
+    recorder.accumulate(ColumnFanOut(parts), dev_texts, dev_pairs, shard(dev_columns), "accuracy (dev)")
+    for accumulator, _ in parts:
+        accumulator.all_reduce()
+    held_out = None
+    if targets.test is not None:
+        assert test_texts is not None
+        held_out = _dev_accumulator(means, shape, fragile_tolerance)
+        recorder.accumulate(held_out, test_texts, test_pairs, shard(targets.test), "held-out (test)")
+        held_out.all_reduce()
     run_config = {
         **config.to_dict(),
         "scheme": scheme,
         "balance": balance,
         "seed": seed,
         "n_classes": n_classes,
+        "n_permutations": n_permutations,
+        "permutation_seed": permutation_seed,
+        "fragile_tolerance": fragile_tolerance,
     }
     return _result(
         means,
@@ -521,6 +818,9 @@ def compute_predictivity(
         subtasks=targets.subtasks,
         config=run_config,
         fingerprint=model_fingerprint(model),
+        held_out=held_out,
+        null=null,
+        counted=counted,
     )
 
 
@@ -608,7 +908,7 @@ def predictivity_from_activations(
     )
     means = MeanAccumulator(**shape)
     _feed(means, train_acts, targets.train, batch_size)
-    hits = ThresholdAccuracyAccumulator(**shape, baselines=means.means())
+    hits = _dev_accumulator(means, shape, FRAGILE_TOLERANCE)
     _feed(hits, dev_acts, targets.dev, batch_size)
     return _result(
         means,

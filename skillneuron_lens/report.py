@@ -336,13 +336,38 @@ def _top_table(
             text += f" <span class=dim>(high → {_e(labels[1] if sign > 0 else labels[0])})</span>"
         return text
 
-    head = "<tr><th>#</th><th>layer</th><th>neuron</th><th>predictivity</th><th>polarity</th></tr>"
+    def evidence(row: dict[str, Any]) -> str:
+        cells = [
+            _p_value(row.get("p_value")),
+            _p_value(row.get("q_value")),
+            _number(row.get("held_out")) if row.get("held_out") is not None else "—",
+            "yes" if row.get("fragile") else "",
+        ]
+        return "".join(f"<td>{cell}</td>" for cell in cells)
+
+    head = (
+        "<tr><th>#</th><th>layer</th><th>neuron</th><th>predictivity</th><th>polarity</th>"
+        "<th>p-value</th><th>q-value</th><th>held-out</th><th>fragile</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{rank}</td><td>{_e(row['layer'])}</td><td>{_e(row['neuron'])}</td>"
-        f"<td>{_number(float(row['predictivity']))}</td><td>{polarity(row.get('polarity'))}</td></tr>"
+        f"<td>{_number(float(row['predictivity']))}</td><td>{polarity(row.get('polarity'))}</td>"
+        f"{evidence(row)}</tr>"
         for rank, row in enumerate(top[:top_k], start=1)
     )
-    return f'<table class="grid"><thead>{head}</thead><tbody>{body}</tbody></table>'
+    legend = _note(
+        "p-value: exact label-permutation test of the neuron's dev score; q-value: adjusted over all "
+        "recorded neurons (Benjamini-Hochberg); held-out: the same rule (train baseline, dev polarity and "
+        "slot) scored on the test split; fragile: its comparisons with the baseline are decided by float "
+        "rounding. — means not recorded (runs saved before significance was recorded)."
+    )
+    return f'<table class="grid"><thead>{head}</thead><tbody>{body}</tbody></table>{legend}'
+
+
+def _p_value(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "—"
+    return _e(f"{float(value):.2g}")
 
 
 def _skill_fraction(
@@ -385,8 +410,48 @@ def _skill_section(
                 f"(range {_number(min(controls))}–{_number(max(controls))})",
             )
         )
+    rows.extend(_evidence_rows(summary))
     caption = "Number of skill neurons selected in each layer."
     return _table(rows) + figure(skill_counts(neurons), caption, height=380)
+
+
+def _evidence_rows(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The significance and held-out rows of the skill-neuron section (from ``summary.json``)."""
+    significance = (summary or {}).get("significance")
+    held_out = (summary or {}).get("held_out")
+    rows: list[tuple[str, str]] = []
+    if not isinstance(significance, dict):
+        rows.append(("Significance", "no significance recorded (run saved before it was)"))
+    else:
+        method = str(significance.get("method", "bh")).upper()
+        text = (
+            f"{significance.get('n_significant_in_skill_set')} of the skill neurons are significant at q "
+            f"{significance.get('q')} ({method}); {significance.get('n_significant')} of "
+            f"{significance.get('n_tested')} recorded neurons in all"
+        )
+        if significance.get("optimistic"):
+            text += " (optimistic: " + str(significance.get("optimistic_reason", "")) + ")"
+        rows.append(("Significance", _e(text)))
+        if significance.get("n_fragile") is not None:
+            rows.append((
+                "Numerically fragile neurons",
+                _e(f"{significance['n_fragile']} in all, left out of skill sets ("
+                   f"{significance.get('n_fragile_set_aside', 0)} would otherwise be in this set)"),
+            ))
+    if isinstance(held_out, dict) and held_out.get("skill") is not None:
+        text = (
+            f"skill set {_number(held_out.get('skill'))} vs layer-matched random "
+            f"{_number(held_out.get('random'))} on {held_out.get('n')} test examples"
+        )
+        if held_out.get("significant") is not None:
+            text += f"; significant set {_number(held_out.get('significant'))}"
+        rows.append(("Held-out score (test split)", text))
+    elif summary is not None:
+        rows.append((
+            "Held-out score",
+            "none: no test split was scored, so the dev scores above are biased upward by the selection",
+        ))
+    return rows
 
 
 _CSS = """
@@ -468,7 +533,9 @@ def render_report(
     distribution = figure(
         layer_distribution(result, "violin"),
         "Distribution of predictivity in each layer (box: quartiles, dashed: mean); outlying neurons "
-        "are drawn as points (hover names them).",
+        "are drawn as points (hover names them). Grey dashed line: the chance band, the 95th percentile of "
+        "each layer's best neuron when the dev labels are shuffled (drawn when the run recorded "
+        "permutations); a layer's best neuron below it is no better than chance.",
     )
     sections.append(("distribution", "Predictivity distribution per layer", distribution))
     if len(result.slot_names) > 1:

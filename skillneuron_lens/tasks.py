@@ -284,6 +284,33 @@ class Task:
             new_splits[name] = split.select(sorted(kept))
         return self._with_splits(new_splits)
 
+    def with_dev_share(self, share: float, seed: int = 0) -> Task:
+        """Re-split train and dev together so that ``share`` of them is dev (test stays as it is).
+
+        A larger dev split gives the significance tests power (a few hundred dev examples cannot
+        tell most neurons from chance; see docs/statistics.md); the baselines need far fewer train
+        examples. The draw is stratified by label and seeded.
+
+        Args:
+            share: Share of the train + dev examples that becomes dev, in ``(0, 1)``.
+            seed: Seed of the draw.
+
+        Returns:
+            A new task.
+
+        Raises:
+            SkillNeuronError: If ``share`` is outside ``(0, 1)`` or the task has no dev split.
+        """
+        if "dev" not in self.splits:
+            raise SkillNeuronError(f"Task {self.name!r} has no dev split to re-split.")
+        train, dev = self.splits["train"], self.splits["dev"]
+        if (train.text_pairs is None) != (dev.text_pairs is None):
+            raise SkillNeuronError("Train and dev differ in having text pairs; cannot pool them.")
+        pairs = None if train.text_pairs is None else [*train.text_pairs, *(dev.text_pairs or [])]
+        pool = Split([*train.texts, *dev.texts], [*train.labels, *dev.labels], pairs)
+        new_train, new_dev = _carve(pool, share, _rng(seed, "dev-share"), "dev")
+        return self._with_splits({**self.splits, "train": new_train, "dev": new_dev})
+
     def _with_splits(self, splits: dict[str, Split]) -> Task:
         return Task(self.name, list(self.label_names), splits, self.source)
 

@@ -1,6 +1,6 @@
 """Compute predictivity on the tiny GPT-2 and save it: run by tests under each TransformerLens.
 
-Usage: python tests/cross_version_probe.py OUTPUT_DIR
+Usage: python tests/cross_version_probe.py OUTPUT_DIR [minilm]
 """
 
 from __future__ import annotations
@@ -15,6 +15,16 @@ from tiny_models import tiny_gpt2, toy_texts  # noqa: E402
 import skillneuron_lens as snl  # noqa: E402
 
 
+def minilm(out: str) -> None:
+    """The packaged MiniLM at [CLS] on 2,000 packaged Rotten Tomatoes snippets (1,280 train / 320 dev)."""
+    model = snl.load_model("minilm")
+    task = snl.load_task("rotten_tomatoes", n=2000, seed=0)
+    result = snl.compute_predictivity(
+        model, task.train, task.dev, positions=0, max_length=64, n_permutations=0, progress=False
+    )
+    result.save(Path(out) / "minilm")
+
+
 def main(out: str) -> None:
     model = tiny_gpt2()
     for positions in (0, [1, -1], "mean", "max"):
@@ -26,4 +36,7 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[2:] == ["minilm"]:
+        minilm(sys.argv[1])
+    else:
+        main(sys.argv[1])

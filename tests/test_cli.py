@@ -45,9 +45,23 @@ def test_find_writes_a_complete_run_directory(small_files, capsys):
     assert (summary["n_train"], summary["n_dev"], summary["n_test"]) == (64, 32, 32)
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     top = summary["top_neurons"][0]
-    assert set(top) == {"layer", "neuron", "predictivity", "polarity"} and top["layer"] in (4, 5)
+    assert set(top) == {
+        "layer", "neuron", "predictivity", "polarity", "p_value", "q_value", "held_out", "fragile",
+    } and top["layer"] in (4, 5)
     assert summary["skill_neurons"]["count_per_layer"] == [30, 30]  # floor(0.02 * 1536)
-    assert load_file(str(out / "predictivity.safetensors"))["predictivity"].shape == (2, 1536)
+    tensors = load_file(str(out / "predictivity.safetensors"))
+    assert tensors["predictivity"].shape == (2, 1536)
+    assert tensors["p_value"].shape == (2, 1536) and tensors["p_value"].dtype == torch.float64
+    significance = summary["significance"]
+    assert {"method", "q", "n_tested", "n_significant", "n_significant_in_skill_set"} <= set(significance)
+    assert (significance["method"], significance["q"], significance["n_tested"]) == ("bh", 0.05, 3072)
+    assert 0 <= significance["n_significant_in_skill_set"] <= min(60, significance["n_significant"])
+    held_out = summary["held_out"]
+    assert held_out["split"] == "test" and held_out["n"] == 32
+    assert 0.0 <= held_out["random"] <= 1.0 and 0.0 <= held_out["skill"] <= 1.0
+    assert len(summary["null"]["layer_maxima"]) == 2
+    # 32 balanced dev examples let a perfect neuron reach p = 2 / C(32, 16) < 0.05 / 3,072: no warning
+    assert summary["dev_too_small"] is None
     assert cli.main(args) == 2  # the run directory exists: never overwritten silently
     assert "already exists" in capsys.readouterr().err
     assert cli.main([*args, "--overwrite"]) == 0

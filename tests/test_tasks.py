@@ -681,3 +681,37 @@ class TestFromHfDataset:
 )
 def test_infer_split_roles(available, roles):
     assert infer_split_roles(available) == roles
+
+
+def test_with_dev_share_resplits_train_and_dev_only():
+    from skillneuron_lens.tasks import Split, Task
+
+    labels = [0] * 60 + [1] * 40
+    pool = {
+        "train": Split([f"t{i}" for i in range(80)], labels[:80]),
+        "dev": Split([f"d{i}" for i in range(20)], labels[80:]),
+        "test": Split(["x", "y"], [0, 1]),
+    }
+    task = Task("toy", ["neg", "pos"], pool, "made here")
+    half = task.with_dev_share(0.5, seed=3)
+    assert (len(half.train), len(half.dev), len(half.test)) == (50, 50, 2)
+    assert sorted(half.train.texts + half.dev.texts) == sorted(pool["train"].texts + pool["dev"].texts)
+    assert half.dev.labels.count(1) == 20 and half.train.labels.count(1) == 20   # stratified
+    assert half.test.texts == ["x", "y"]
+    assert task.with_dev_share(0.5, seed=3).dev.texts == half.dev.texts          # seeded
+    import pytest
+
+    from skillneuron_lens.errors import SkillNeuronError
+
+    with pytest.raises(SkillNeuronError, match="between 0 and 1"):
+        task.with_dev_share(1.0)
+
+
+def test_find_dev_share_option(tmp_path, capsys):
+    from skillneuron_lens import cli
+
+    assert cli.main(["find", "--dev-share", "0.3", "--train-file", "a.csv", "--dev-file", "b.csv",
+                     "--out", str(tmp_path / "x")]) == 2
+    assert "--dev-file" in capsys.readouterr().err
+    assert cli.main(["find", "--dev-share", "1.5", "--out", str(tmp_path / "y")]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
