@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +25,15 @@ from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.classifier import ClassifierConfig
 from skillneuron_lens.cli_specificity import add_cross_perturb_command
 from skillneuron_lens.cli_steps import (
+    RUN_KIND,
+    SUMMARY_FILE,
     add_step_commands,
     check_fractions,
     label_list,
     layer_list,
     load_data,
     resolve_dev_share,
+    run_inputs,
 )
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.evidence import (
@@ -36,7 +42,7 @@ from skillneuron_lens.evidence import (
     significance_summary,
     warn_if_dev_too_small,
 )
-from skillneuron_lens.io import dumps_strict
+from skillneuron_lens.io import check_destination, dumps_strict, staged_directory
 from skillneuron_lens.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.models import KNOWN_MODELS, load_model
 from skillneuron_lens.neurons import NeuronSet, fraction_to_count
@@ -332,8 +338,8 @@ def _warn_if_imbalanced(task: Task, share: float | None) -> None:
 def run_find(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``find`` and return its summary."""
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
+    inputs = run_inputs(args)
+    check_destination(out, RUN_KIND, overwrite=args.overwrite, inputs=inputs)  # before any computation
     started = time.perf_counter()
     quiet = args.quiet
     resolve_dev_share(args)
@@ -407,12 +413,15 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
         }
         if args.input_control:
             summary["tuning"]["input_control"] = _input_control(args, tuned, task, quiet)
-    result.save(out, overwrite=args.overwrite, extra_files={"summary.json": dumps_strict(summary)})
-    if tuned is not None:
-        for index, classifier in enumerate(tuned.classifiers):
-            classifier.save(out / f"tuned-run{index}")
-    if not args.no_report:
-        write_report(out)
+    # Everything (tuned classifiers and report included) goes into one staging directory, which is
+    # swapped into place at the end: a kill never leaves a partial run behind.
+    with staged_directory(out, RUN_KIND, overwrite=args.overwrite, inputs=inputs) as staging:
+        result.write_into(staging, extra_files={SUMMARY_FILE: dumps_strict(summary)})
+        if tuned is not None:
+            for index, classifier in enumerate(tuned.classifiers):
+                classifier.save(staging / f"tuned-run{index}")
+        if not args.no_report:
+            write_report(staging)
     if not quiet:
         _print_table(result, method=args.fdr_method)
         accuracy = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
@@ -515,7 +524,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SkillNeuronError, FileExistsError) as error:
         print(f"skillneuron-lens: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("skillneuron-lens: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last resort: a short message and a log, no traceback
+        log = _write_error_log(argv)
+        first = (str(error).strip().splitlines() or [""])[0]
+        print(
+            f"skillneuron-lens: unexpected error: {type(error).__name__}: {first}\n"
+            f"The full traceback is in {log}; please attach it to a bug report.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _write_error_log(argv: Sequence[str] | None) -> Path | str:
+    """Write the traceback of the exception being handled to a log file; its path."""
+    folder = Path(tempfile.gettempdir()) / "skillneuron-lens"
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    text = (
+        f"skillneuron-lens {__version__}, Python {sys.version.split()[0]}, torch {torch.__version__}\n"
+        f"arguments: {arguments}\n\n{traceback.format_exc()}"
+    )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        prefix = time.strftime("error-%Y%m%d-%H%M%S-")
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=".log", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError:
+        return "(no log: the temporary folder is not writable)"
+    return Path(name)
 
 
 if __name__ == "__main__":

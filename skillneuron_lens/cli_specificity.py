@@ -23,14 +23,17 @@ from skillneuron_lens.cli_steps import (
     add_runs_arguments,
     mode_options,
     multi_run_names,
+    run_inputs,
 )
 from skillneuron_lens.compare import activation_means
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import same_model
-from skillneuron_lens.io import atomic_write_text
+from skillneuron_lens.io import check_destination, staged_directory
 from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.plotting import similarity_matrix
-from skillneuron_lens.specificity import CrossTaskMatrix, cross_task_matrix
+from skillneuron_lens.specificity import KIND, CrossTaskMatrix, cross_task_matrix
+
+MATRIX_FILE = "cross_task.json"
 
 
 def _check_same_model(runs: dict[str, Run]) -> None:
@@ -53,7 +56,7 @@ def _check_same_model(runs: dict[str, Run]) -> None:
 def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     """Perturb each run's skill neurons and measure every run's classifier; write ``cross_task.json``."""
     out = Path(args.out)
-    names = multi_run_names(args, "tuned run directories")
+    names = multi_run_names(args, "tuned run directories", KIND, legacy_file=MATRIX_FILE)
     if args.draws < 0:
         raise SkillNeuronError(f"--draws must be 0 or more, got {args.draws}.")
     control_names = [f"random {draw + 1}" for draw in range(args.draws)]
@@ -61,6 +64,8 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     if clash:
         raise SkillNeuronError(f"--names {clash} are the names of random control sets; choose other names.")
     runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
+    inputs = [*args.runs, *(item for run in runs.values() for item in run_inputs(run.arguments))]
+    check_destination(out, KIND, overwrite=args.overwrite, inputs=inputs, legacy_file=MATRIX_FILE)
     _check_same_model(runs)
     width = int(runs[names[0]].result.accuracy.shape[-1])
     checked_count(args.fraction, width, "--fraction")
@@ -102,8 +107,6 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
             "runs, subtasks and slots, as perturb uses"
         )
     payload = matrix.to_dict()
-    out.mkdir(parents=True, exist_ok=True)
-    matrix.save(out / "cross_task.json", overwrite=args.overwrite)
     figure = similarity_matrix(
         matrix.drop,
         list(matrix.perturbed_tasks),
@@ -115,7 +118,12 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
         column_label="task measured",
         value_format=".3f",
     )
-    atomic_write_text(out / "cross_task.html", figure.to_html(include_plotlyjs=True))
+    destination = staged_directory(
+        out, KIND, overwrite=args.overwrite, inputs=inputs, legacy_file=MATRIX_FILE
+    )
+    with destination as staging:
+        matrix.save(staging / MATRIX_FILE)
+        (staging / "cross_task.html").write_text(figure.to_html(include_plotlyjs=True))
     if _progress(args):
         print_matrix(matrix, payload["tests"])
         print(f"saved {out}")
@@ -155,6 +163,8 @@ def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:
     add_mode_options(parser)
     add_run_options(parser)
     parser.add_argument("--out", required=True, help="directory for cross_task.json and cross_task.html")
-    parser.add_argument("--overwrite", action="store_true", help="replace files in an existing --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out made by cross-perturb"
+    )
     add_verbosity(parser)
     parser.set_defaults(func=run_cross_perturb)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,13 +20,21 @@ from skillneuron_lens.compare import compare_runs
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.interventions import MODES
-from skillneuron_lens.io import atomic_write_text, dumps_strict
+from skillneuron_lens.io import (
+    CFG_FILE,
+    MARKER_FILE,
+    check_destination,
+    dumps_strict,
+    read_marker,
+    recover_interrupted_write,
+    written_kind,
+)
 from skillneuron_lens.majority import warn_about_constant_neurons
 from skillneuron_lens.models import load_model
 from skillneuron_lens.neurons import NeuronSet, checked_count
 from skillneuron_lens.perturbation import DEFAULT_FRACTIONS, perturbation_curve
 from skillneuron_lens.plotting import similarity_matrix
-from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.predictivity import TENSOR_FILE, PredictivityResult
 from skillneuron_lens.provenance import check_data
 from skillneuron_lens.pruning import (
     baseline_means_from_result,
@@ -34,12 +43,17 @@ from skillneuron_lens.pruning import (
     save_pruned,
     token_mean_activations,
 )
-from skillneuron_lens.report import write_report
+from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.task_loaders import load_task
 from skillneuron_lens.tasks import Task, task_from_files
 
 DEFAULT_DEV_SHARE = 0.5
 """``find``'s share of train + dev that becomes dev: enough dev examples for significant skill neurons."""
+
+RUN_KIND = "predictivity"
+SUMMARY_FILE = "summary.json"
+RUN_FILES = (TENSOR_FILE, CFG_FILE, SUMMARY_FILE, REPORT_FILE, MARKER_FILE)
+"""The files of a run directory's own contract (never a ``perturb --output``)."""
 
 
 # ---- shared helpers -------------------------------------------------------------------------------
@@ -113,6 +127,44 @@ def resolve_dev_share(args: argparse.Namespace) -> None:
         raise SkillNeuronError(f"--dev-share must be between 0 and 1, got {args.dev_share}.")
 
 
+def run_inputs(arguments: argparse.Namespace) -> list[str]:
+    """The paths ``find``-style arguments read: data files and a local model folder."""
+    files = [getattr(arguments, name, None) for name in ("train_file", "dev_file", "test_file")]
+    model = getattr(arguments, "model", None)
+    local_model = [model] if isinstance(model, str) and model and Path(model).expanduser().exists() else []
+    return [file for file in files if file] + local_model
+
+
+def check_finished(path: Path, summary: dict[str, Any] | None = None) -> None:
+    """Refuse a directory that is not a finished result of this tool (e.g. left by a killed command).
+
+    A directory is finished when it carries the marker (written last, inside the staging directory);
+    a run saved by an earlier version (no marker) counts if its ``cfg.json`` names its kind and every
+    tuned classifier its ``summary`` lists is present. An interrupted replacement of ``path`` is
+    repaired first.
+
+    Raises:
+        SkillNeuronError: If the directory is partial or not made by this tool.
+    """
+    recover_interrupted_write(path)
+    if read_marker(path) is not None:
+        return
+    if written_kind(path) is None:
+        raise SkillNeuronError(
+            f"{path} is not a finished skillneuron-lens result: it has no {MARKER_FILE} and no "
+            f"{CFG_FILE} (a directory left by a killed command, or not made by this tool). Make it "
+            "again with `skillneuron-lens find`."
+        )
+    tuning = summary.get("tuning") if isinstance(summary, dict) else None
+    listed = tuning.get("classifiers", []) if isinstance(tuning, dict) else []
+    missing = [name for name in listed if not (path / str(name) / CFG_FILE).is_file()]
+    if missing:
+        raise SkillNeuronError(
+            f"{path} is a partial run: its summary lists the tuned classifiers {missing}, which are "
+            "missing (the find that wrote it was killed). Run find again with --overwrite."
+        )
+
+
 class Run:
     """A ``find`` run directory, reopened: its result, its arguments, and (lazily) model and task.
 
@@ -126,6 +178,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         """Read the result and summary."""
         self.path = Path(path)
+        recover_interrupted_write(self.path)
         if not (self.path / "summary.json").is_file():
             raise SkillNeuronError(
                 f"{self.path} is not a run directory (no summary.json): make one with "
@@ -142,6 +195,7 @@ class Run:
                 f"{self.path / 'summary.json'} does not hold the find arguments (model, data), so the run's "
                 "model and data cannot be loaded again: make the run with `skillneuron-lens find`."
             )
+        check_finished(self.path, self.summary)
         self.arguments = argparse.Namespace(**arguments)
         self.result = PredictivityResult.load(self.path)
 
@@ -198,15 +252,16 @@ def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False)
 
 
-def multi_run_names(args: argparse.Namespace, what: str) -> list[str]:
+def multi_run_names(args: argparse.Namespace, what: str, kind: str, legacy_file: str = CFG_FILE) -> list[str]:
     """Check a several-run command's ``--out`` and runs; the runs' names (``--names`` or directory names).
 
     Args:
         args: Parsed arguments with ``out``, ``overwrite``, ``runs`` and ``names``.
         what: The runs the command needs, for the error (e.g. ``"run directories to compare"``).
+        kind: The kind of result the command writes to ``--out`` (see :func:`check_destination`).
+        legacy_file: The file naming that kind in output of earlier versions.
     """
-    if Path(args.out).exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite.")
+    check_destination(args.out, kind, overwrite=args.overwrite, inputs=args.runs, legacy_file=legacy_file)
     if len(args.runs) < 2:
         raise SkillNeuronError(f"Give at least two {what}.")
     named = args.names.split(",") if args.names else [Path(path).name for path in args.runs]
@@ -246,9 +301,7 @@ def add_mode_options(parser: argparse.ArgumentParser) -> None:
 def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``."""
     run = Run(args.run)
-    target = run.path / args.output
-    if target.parent != run.path:
-        raise SkillNeuronError(f"--output is a file name inside the run directory, got {args.output!r}.")
+    target = perturb_output(run.path, args.output)
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
     check_fractions(args.fractions, run.result.n_neurons, "--fractions")
@@ -289,6 +342,30 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     return curve.to_dict()
 
 
+def perturb_output(run_path: Path, name: str) -> Path:
+    """The file ``perturb --output`` names inside the run directory, checked.
+
+    Raises:
+        SkillNeuronError: For a name with a folder in it, one of the run's own files (see
+            :data:`RUN_FILES`, ``tuned-run*``), a hidden name, or an existing directory.
+    """
+    separators = [sep for sep in (os.sep, os.altsep, "/") if sep]
+    if not name or name in (".", "..") or any(sep in name for sep in separators):
+        raise SkillNeuronError(
+            f"--output is a file name inside the run directory (no folders), got {name!r}; e.g. "
+            "--output perturbation-zero.json."
+        )
+    if name in RUN_FILES or name.startswith(("tuned-run", ".")):
+        raise SkillNeuronError(
+            f"--output {name} names a file of the run itself ({', '.join(RUN_FILES[:4])}, tuned-run* "
+            "and hidden files are the run's own); choose another name, e.g. perturbation-zero.json."
+        )
+    target = run_path / name
+    if target.is_dir():
+        raise SkillNeuronError(f"--output {name} is a directory in {run_path}; name a file instead.")
+    return target
+
+
 # ---- prune ----------------------------------------------------------------------------------------
 def _timed_accuracy(classifier: TunedClassifier, split: Any) -> tuple[float, float]:
     started = time.perf_counter()
@@ -300,9 +377,8 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     """Prune the run's model to its skill neurons; save it and report accuracy and size."""
     run = Run(args.run)
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite.")
     check_fractions([args.keep], run.result.n_neurons, "--keep")
+    check_destination(out, "pruning", overwrite=args.overwrite, inputs=[run.path, *run_inputs(run.arguments)])
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
     task = run.task(args.allow_changed_data)
@@ -327,8 +403,8 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
         summary["accuracy_before"], seconds_before = _timed_accuracy(classifier, split)
         summary["accuracy_after"], seconds_after = _timed_accuracy(classifier.bind(pruned), split)
         summary["evaluation_speedup"] = seconds_before / seconds_after
-    save_pruned(pruned, out, overwrite=args.overwrite)
-    atomic_write_text(out / "prune.json", dumps_strict(summary))
+    extra = {"prune.json": dumps_strict(summary)}
+    save_pruned(pruned, out, overwrite=args.overwrite, extra_files=extra)
     if _progress(args):
         for key, value in summary.items():
             print(f"{key}: {value}")
@@ -340,7 +416,9 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
 def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     """Compare several runs' neurons; write ``compare.json`` and ``compare.html``."""
     out = Path(args.out)
-    names = multi_run_names(args, "run directories to compare")
+    names = multi_run_names(args, "run directories to compare", "compare")
+    for path in args.runs:
+        check_finished(Path(path), _summary_if_any(Path(path)))
     results = {name: PredictivityResult.load(path) for name, path in zip(names, args.runs, strict=True)}
     for name, path in zip(names, args.runs, strict=True):
         check_fractions([args.fraction], results[name].n_neurons, "--fraction")
@@ -352,7 +430,6 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         allow_different_models=args.allow_different_models,
     )
-    comparison.save(out, overwrite=args.overwrite)
     figures = [
         similarity_matrix(comparison.spearman, names, title="Spearman correlation of neuron predictivity"),
         similarity_matrix(
@@ -365,7 +442,8 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>skill-neuron comparison</title></head><body>"
     )
-    atomic_write_text(out / "compare.html", page + "".join(parts) + "</body></html>")
+    page += "".join(parts) + "</body></html>"
+    comparison.save(out, overwrite=args.overwrite, extra_files={"compare.html": page})
     if _progress(args):
         width = max(len(name) for name in names)
         for title, matrix in (("Spearman", comparison.spearman), ("Jaccard", comparison.jaccard)):
@@ -403,6 +481,8 @@ def _summary_if_any(run: Path) -> dict[str, Any]:
 # ---- report ---------------------------------------------------------------------------------------
 def run_report(args: argparse.Namespace) -> str:
     """(Re)write a run directory's ``report.html``."""
+    run_dir = Path(args.run_dir)
+    check_finished(run_dir, _summary_if_any(run_dir))
     path = write_report(args.run_dir, top_k=args.top, max_columns=args.max_columns, fraction=args.fraction)
     if _progress(args):
         print(f"wrote {path}")

@@ -423,18 +423,26 @@ class TaskComparison:
             out[name] = _json_floats(getattr(self, name))
         return out
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        extra_files: dict[str, str] | None = None,
+    ) -> None:
         """Save to a new directory, atomically: ``compare.json``, ``compare.safetensors``, ``cfg.json``.
 
         ``compare.json`` holds everything in readable form; the other two let :meth:`load` check
-        the files and read the tensors back.
+        the files and read the tensors back. ``extra_files`` (name -> text, e.g. ``compare.html``)
+        are written in the same atomic step.
 
         Raises:
             FileExistsError: If the directory exists and ``overwrite`` is false.
+            SkillNeuronError: If the directory exists but is not a comparison this tool wrote.
         """
         tensors = {name: getattr(self, name).double().contiguous() for name in self._MATRICES}
         cfg = {key: value for key, value in self.to_dict().items() if key not in self._MATRICES}
-        extra = {JSON_FILE: dumps_strict(self.to_dict())}
+        extra = {JSON_FILE: dumps_strict(self.to_dict()), **(extra_files or {})}
         save_result_dir(path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra)
 
     @classmethod

@@ -1,19 +1,28 @@
-"""Saving and loading result directories: ``*.safetensors`` + ``cfg.json``, atomically.
+"""Saving and loading result directories: ``*.safetensors`` + ``cfg.json``, atomically and safely.
 
-A result directory is written to a temporary sibling first and renamed into place, so a crash never
-leaves a half-written result. An existing directory is never replaced unless ``overwrite=True``.
-``cfg.json`` records the SHA-256 of the tensor file, so a damaged or truncated file is detected
-on load.
+Every directory this tool writes is built in a staging sibling, gets a small marker file
+(:data:`MARKER_FILE`) as its last file, and is renamed into place while a lock on the parent
+directory is held, so a crash never leaves a half-written result and two writers never replace each
+other silently. An existing directory is replaced only with ``overwrite=True``, and only if
+:func:`check_destination` finds it is a directory this tool wrote (never a folder of the user's own
+files, nor one that holds an input of the command). ``cfg.json`` records the SHA-256 of the tensor
+file, so a damaged or truncated file is detected on load.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +30,19 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from skillneuron_lens.errors import ResultFileError
+from skillneuron_lens.errors import ResultFileError, SkillNeuronError
+
+try:  # POSIX only; elsewhere writers are serialised by the exclusive ``mkdir`` claim alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 CFG_FILE = "cfg.json"
+MARKER_FILE = ".skillneuron-lens.json"
+TOOL_NAME = "skillneuron-lens"
 FORMAT_VERSION = 1
+_STAGING, _BACKUP, _TRASH = "snl-staging", "snl-old", "snl-trash"
+_LOGGER = logging.getLogger("skillneuron_lens")
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -85,6 +103,371 @@ def path_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
         _hash_file(file, digest)
         size += file.stat().st_size
     return digest.hexdigest(), size
+# ---- markers and the replace decision ---------------------------------------------------------
+def read_marker(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The marker of a directory this tool wrote, or None where it has none (or an unreadable one)."""
+    try:
+        marker = json.loads((Path(directory) / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("tool") == TOOL_NAME else None
+
+
+def written_kind(directory: str | os.PathLike[str], legacy_file: str = CFG_FILE) -> str | None:
+    """The kind of result a directory holds if this tool wrote it, else None.
+
+    The marker decides; a directory saved by an earlier version (no marker) counts by the ``kind``
+    recorded in its ``legacy_file`` (``cfg.json``, or ``cross_task.json`` for cross-perturb output).
+    """
+    marker = read_marker(directory)
+    if marker is not None:
+        return str(marker.get("kind"))
+    if _is_scratch_name(Path(directory).name):
+        return None
+    try:
+        legacy = json.loads((Path(directory) / legacy_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = legacy.get("kind") if isinstance(legacy, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _write_marker(directory: Path, kind: str) -> None:
+    marker = {"tool": TOOL_NAME, "kind": kind, "format_version": FORMAT_VERSION, "id": uuid.uuid4().hex}
+    (directory / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True))
+
+
+def _holds(directory: Path, path: Path) -> bool:
+    """Whether ``path`` is ``directory`` or lies inside it (both already resolved)."""
+    return path == directory or directory in path.parents
+
+
+def check_destination(
+    path: str | os.PathLike[str],
+    kind: str,
+    *,
+    overwrite: bool,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    legacy_file: str = CFG_FILE,
+    option: str = "--out",
+) -> Path:
+    """Decide whether a result of ``kind`` may be written at ``path``; the resolved destination.
+
+    A new path may always be written. An existing one may be replaced only with ``overwrite`` and
+    only if it is a directory this tool wrote for the same kind of result (see :func:`written_kind`;
+    an empty directory counts too: nothing can be lost). Never replaced, whatever ``overwrite``
+    says: a directory that is, or holds, one of ``inputs`` (data files, the runs the command reads, a
+    local model folder), all compared after resolving symbolic links. The parent directory must be
+    writable: a probe file is created and removed there, so a bad destination fails before any
+    computation. An interrupted earlier replacement of ``path`` is repaired first (see
+    :func:`recover_interrupted_write`).
+
+    Args:
+        path: The destination directory.
+        kind: The kind of result to be written (``predictivity``, ``pruning``, ``compare``, ...).
+        overwrite: Whether the user asked to replace an existing destination.
+        inputs: Paths the command reads.
+        legacy_file: The file whose ``kind`` identifies results of earlier versions.
+        option: How the user named the destination, for the messages.
+
+    Returns:
+        ``path`` with symbolic links resolved (where the result will be written).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        SkillNeuronError: ``path`` may not be replaced, or cannot be written; the message says why
+            and what to do.
+    """
+    target = Path(path).expanduser().resolve()
+    shown = f"{option} {os.fspath(path)}" + ("" if str(target) == os.fspath(path) else f" (= {target})")
+    for item in inputs:
+        source = Path(item).expanduser().resolve()
+        if _holds(target, source):
+            what = "is an input" if source == target else f"holds {source}, an input"
+            raise SkillNeuronError(
+                f"{shown} {what} of this command, so it is never replaced (not even with "
+                f"--overwrite). Choose another {option}."
+            )
+    recover_interrupted_write(target)
+    _decide(target, kind, overwrite, legacy_file, shown, option)
+    _probe_writable(target, option)
+    return target
+
+
+def _decide(target: Path, kind: str, overwrite: bool, legacy_file: str, shown: str, option: str) -> None:
+    """The existence and ownership part of :func:`check_destination`."""
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise FileExistsError(
+                f"{target} already exists; nothing was written. Choose another {option} or pass "
+                "--overwrite (overwrite=True in Python) to replace it."
+            )
+        _check_replaceable(target, kind, legacy_file, shown, option)
+
+
+def _check_replaceable(target: Path, kind: str, legacy_file: str, shown: str, option: str) -> None:
+    if not target.is_dir():
+        raise SkillNeuronError(
+            f"{shown} is a file, not a result directory of skillneuron-lens; --overwrite replaces "
+            f"only those. Choose another {option}."
+        )
+    found = written_kind(target, legacy_file)
+    if found is None and not any(target.iterdir()):
+        return
+    if found is None:
+        raise SkillNeuronError(
+            f"{shown} is not a directory written by skillneuron-lens (it has no {MARKER_FILE} and no "
+            f"{legacy_file} of this tool), so --overwrite will not replace it: its files may be "
+            f"yours. Choose another {option}, or delete the folder yourself."
+        )
+    if found != kind:
+        raise SkillNeuronError(
+            f"{shown} holds a {found!r} result, not a {kind!r} one; --overwrite replaces only a "
+            f"result of the same kind. Choose another {option}."
+        )
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor)
+
+
+def _probe_writable(target: Path, option: str) -> None:
+    """Create and remove a probe file where ``target`` will be made, so a bad path fails early."""
+    ancestor = _existing_ancestor(target.parent)
+    problem = None
+    if not ancestor.is_dir():
+        problem = f"{ancestor} is a file, so no directory can be made below it"
+    else:
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".snl-probe-", dir=ancestor)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as error:
+            problem = f"{ancestor} is not writable ({error.strerror or error})"
+    if problem:
+        raise SkillNeuronError(f"Cannot write {target}: {problem}. Choose another {option}.")
+
+
+# ---- staging, locking, swapping ---------------------------------------------------------------
+def _scratch(target: Path, role: str) -> str:
+    return f".{target.name}.{role}-{os.getpid()}-"
+
+
+def _is_scratch_name(name: str) -> bool:
+    return re.search(rf"\.({_STAGING}|{_BACKUP}|{_TRASH})-\d+-", name) is not None and name.startswith(".")
+
+
+@contextlib.contextmanager
+def _parent_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target``'s parent directory (released when the process dies)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    handle = os.open(target.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _scratch_dirs(target: Path, role: str) -> list[Path]:
+    """Leftovers of ``role`` next to ``target``; for backups, also those of earlier versions."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{role}-(\d+)-\w+")
+    legacy = re.compile(rf"\.{re.escape(target.name)}\.old\.\w{{8}}") if role == _BACKUP else None
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        (e for e in entries if pattern.fullmatch(e.name) or (legacy and legacy.fullmatch(e.name))),
+        key=lambda e: e.stat().st_mtime if e.exists() else 0.0,
+        reverse=True,
+    )
+
+
+def _owner_pid(directory: Path) -> int | None:
+    found = re.search(r"-(\d+)-\w+$", directory.name)
+    return int(found.group(1)) if found else None
+
+
+def _discard(directory: Path) -> None:
+    """Rename a leftover to a trash name first, so a half-deleted one is never taken for a result."""
+    trash = Path(tempfile.mkdtemp(prefix=_scratch(directory, _TRASH), dir=directory.parent))
+    trash.rmdir()
+    try:
+        os.replace(directory, trash)
+    except OSError:
+        trash = directory
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _has_leftovers(target: Path) -> bool:
+    return any(_scratch_dirs(target, role) for role in (_BACKUP, _STAGING, _TRASH))
+
+
+def recover_interrupted_write(path: str | os.PathLike[str]) -> Path | None:
+    """Repair what a killed writer left next to ``path``; the restored directory, if any.
+
+    If a replacement was interrupted between its two renames (the previous result moved aside, the
+    new one not yet in place), the previous result is moved back to ``path``. Backups, and staging
+    directories of processes that are no longer running, are removed.
+
+    Raises:
+        SkillNeuronError: If a previous result must be restored but cannot be (the message gives the
+            command that restores it by hand).
+    """
+    target = Path(path).expanduser().resolve()
+    if not target.parent.is_dir() or not _has_leftovers(target):
+        return None
+    try:
+        with _parent_lock(target):
+            return _recover_locked(target)
+    except OSError as error:
+        backups = _scratch_dirs(target, _BACKUP)
+        if backups and not target.exists():
+            raise SkillNeuronError(
+                f"{target} was being replaced when a process was killed, and restoring the previous "
+                f"result failed ({error.strerror or error}). Restore it by hand: mv {backups[0]} {target}"
+            ) from error
+        return None
+
+
+def _recover_locked(target: Path) -> Path | None:
+    """:func:`recover_interrupted_write` with the parent lock held (no writer is mid-swap)."""
+    restored = None
+    backups = _scratch_dirs(target, _BACKUP)
+    if backups and not (target.exists() or target.is_symlink()):
+        os.replace(backups[0], target)
+        restored = target
+        _LOGGER.warning(
+            "%s: a replacement was interrupted (the process was killed); the previous result was "
+            "restored from %s.", target, backups[0].name,
+        )
+        backups = backups[1:]
+    for leftover in backups + _scratch_dirs(target, _TRASH):
+        _discard(leftover)
+    for staging in _scratch_dirs(target, _STAGING):
+        owner = _owner_pid(staging)
+        if owner is not None and owner != os.getpid() and not _pid_alive(owner):
+            _discard(staging)
+    return restored
+
+
+@contextlib.contextmanager
+def staged_directory(
+    path: str | os.PathLike[str],
+    kind: str,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    legacy_file: str = CFG_FILE,
+) -> Iterator[Path]:
+    """Build a result directory in a staging sibling and swap it into place when the block ends.
+
+    The destination is checked by :func:`check_destination` before the block and again, under a
+    lock on the parent directory, just before the swap; the marker is written last inside the
+    staging directory. If the block raises, the staging directory is removed and ``path`` is left
+    as it was.
+
+    Args:
+        path: The result directory to create (or replace, with ``overwrite``).
+        kind: The kind of result, stored in the marker.
+        overwrite: Replace an existing result of the same kind.
+        inputs: Paths the command reads (never replaced).
+        legacy_file: See :func:`check_destination`.
+
+    Yields:
+        The staging directory to write the files into.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        SkillNeuronError: ``path`` may not be replaced, or writing failed (disk full, permissions).
+    """
+    inputs = tuple(inputs)
+    target = check_destination(path, kind, overwrite=overwrite, inputs=inputs, legacy_file=legacy_file)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=_scratch(target, _STAGING), dir=target.parent))
+    except OSError as error:
+        raise _write_error(target, error) from error
+    try:
+        yield staging
+        _write_marker(staging, kind)
+        _apply_umask(staging)
+        with _parent_lock(target):
+            _recover_locked(target)
+            _decide(target, kind, overwrite, legacy_file, str(target), "--out")
+            _swap_into_place(staging, target)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and not isinstance(error, FileExistsError):
+            raise _write_error(target, error) from error
+        raise
+
+
+def _write_error(target: Path, error: OSError) -> SkillNeuronError:
+    hint = {
+        errno.ENOSPC: "free some disk space",
+        errno.EDQUOT: "free some disk space (quota exceeded)",
+        errno.EACCES: "check the folder's permissions",
+        errno.EPERM: "check the folder's permissions",
+        errno.EROFS: "the file system is read-only",
+    }.get(error.errno or 0, "check the disk and the folder's permissions")
+    return ResultFileError(
+        f"Writing {target} failed ({error.strerror or error}); nothing was changed at {target}. "
+        f"Fix: {hint}, or choose another --out."
+    )
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``, replacing it (through a backup) if it exists; caller holds the lock."""
+    if not (target.exists() or target.is_symlink()):
+        target.mkdir()  # exclusive claim: a directory created meanwhile makes this fail, never replaced
+        os.replace(staging, target)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=_scratch(target, _BACKUP), dir=target.parent))
+    backup.rmdir()
+    os.replace(target, backup)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
+    _discard(backup)
+
+
+def write_result_files(
+    directory: Path,
+    tensor_file: str,
+    tensors: dict[str, torch.Tensor],
+    cfg: dict[str, Any],
+    extra_files: dict[str, str] | None = None,
+) -> None:
+    """Write ``tensor_file``, ``cfg.json`` (with the tensor checksum) and ``extra_files`` into ``directory``.
+
+    Not atomic by itself: call it on a staging directory (see :func:`staged_directory`).
+    """
+    tensor_path = directory / tensor_file
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tensor_path))
+    meta = {"format_version": FORMAT_VERSION, "tensor_file": tensor_file, **cfg}
+    meta["tensor_sha256"] = _sha256(tensor_path)
+    (directory / CFG_FILE).write_text(dumps_strict(meta, sort_keys=True))
+    for name, content in (extra_files or {}).items():
+        (directory / name).write_text(content)
 
 
 def save_result_dir(
@@ -95,6 +478,7 @@ def save_result_dir(
     *,
     overwrite: bool = False,
     extra_files: dict[str, str] | None = None,
+    inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> Path:
     """Write ``tensor_file`` and ``cfg.json`` into a new directory, atomically.
 
@@ -102,38 +486,22 @@ def save_result_dir(
         path: The result directory to create.
         tensor_file: Name of the safetensors file, e.g. ``predictivity.safetensors``.
         tensors: Tensors to store (made contiguous and moved to CPU).
-        cfg: JSON-serialisable metadata.
-        overwrite: Replace an existing directory at ``path``.
+        cfg: JSON-serialisable metadata, with the result's ``kind``.
+        overwrite: Replace an existing result directory of the same kind (never other folders).
         extra_files: More text files to write, name -> content.
+        inputs: Paths the caller read, which must never be replaced.
 
     Returns:
-        The directory.
+        The directory (symbolic links resolved).
 
     Raises:
         FileExistsError: If ``path`` exists and ``overwrite`` is false.
+        SkillNeuronError: If ``path`` may not be replaced (see :func:`check_destination`) or
+            writing failed.
     """
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"{target} already exists; nothing was written. Choose another directory or pass "
-            "overwrite=True (--overwrite on the command line) to replace it."
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        tensor_path = staging / tensor_file
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tensor_path))
-        meta = {"format_version": FORMAT_VERSION, "tensor_file": tensor_file, **cfg}
-        meta["tensor_sha256"] = _sha256(tensor_path)
-        (staging / CFG_FILE).write_text(dumps_strict(meta, sort_keys=True))
-        for name, content in (extra_files or {}).items():
-            (staging / name).write_text(content)
-        _apply_umask(staging)
-        _swap_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    with staged_directory(path, str(cfg["kind"]), overwrite=overwrite, inputs=inputs) as staging:
+        write_result_files(staging, tensor_file, tensors, cfg, extra_files)
+    return Path(path).expanduser().resolve()
 
 
 def _current_umask() -> int:
@@ -153,21 +521,6 @@ def _apply_umask(directory: Path) -> None:
     for file in directory.iterdir():
         if file.is_file():
             _follow_umask(file)
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    backup.rmdir()
-    os.replace(target, backup)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def load_result_dir(

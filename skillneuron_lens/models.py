@@ -483,7 +483,14 @@ def _hf_config(directory: Path) -> Any:
     """Read the Hugging Face config of a checkpoint folder."""
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(str(directory))
+    try:
+        return AutoConfig.from_pretrained(str(directory))
+    except (OSError, ValueError, KeyError) as exc:
+        raise SkillNeuronError(
+            f"{directory / 'config.json'} cannot be read as a Hugging Face config ({_first_line(exc)}). "
+            "The model folder is damaged: save it again (model.save_pretrained(folder)) or pass another "
+            "--model."
+        ) from exc
 
 
 def _is_encoder(hf_config: Any) -> bool:
@@ -507,8 +514,21 @@ def _load_tokenizer(directory: Path) -> Any:
 def _load_hf_model(
     model_class: Any, directory: Path, device: torch.device, dtype: torch.dtype
 ) -> Any:
-    """Load a Hugging Face model from a folder, in eval mode, on ``device``."""
-    model = model_class.from_pretrained(str(directory), dtype=dtype)
+    """Load a Hugging Face model from a folder, in eval mode, on ``device``.
+
+    Raises:
+        SkillNeuronError: If the weights are missing, truncated or do not fit the config.
+    """
+    from safetensors import SafetensorError
+
+    try:
+        model = model_class.from_pretrained(str(directory), dtype=dtype)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise SkillNeuronError(
+            f"The weights in {directory} cannot be loaded ({_first_line(exc)}): they are missing, "
+            "truncated or damaged. Save the model again (model.save_pretrained(folder)) or pass another "
+            "--model."
+        ) from exc
     return model.to(device).eval()
 
 

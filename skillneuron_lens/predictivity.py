@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
@@ -29,7 +30,7 @@ from skillneuron_lens.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.histograms import DEFAULT_BINS, ClassHistogramAccumulator, NeuronHistograms
-from skillneuron_lens.io import load_result_dir, save_result_dir
+from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
 from skillneuron_lens.null_accumulator import PermutationNullAccumulator, null_layer_maxima, permuted_targets
 from skillneuron_lens.recording import InputBuilder, Recorder, RecordingConfig
 from skillneuron_lens.significance import (
@@ -372,7 +373,23 @@ class PredictivityResult:
 
         Raises:
             FileExistsError: If the directory exists and ``overwrite`` is false.
+            SkillNeuronError: If the directory exists but is not a predictivity result this tool
+                wrote (``overwrite`` never replaces other folders).
         """
+        save_result_dir(path, TENSOR_FILE, *self._payload(), overwrite=overwrite, extra_files=extra_files)
+
+    def write_into(
+        self, directory: str | os.PathLike[str], extra_files: dict[str, str] | None = None
+    ) -> None:
+        """Write the result's files into an existing (staging) directory, not atomically.
+
+        :meth:`save` is the safe way to save; this serves callers that build a larger directory in a
+        :func:`skillneuron_lens.io.staged_directory` (the ``find`` command).
+        """
+        write_result_files(Path(directory), TENSOR_FILE, *self._payload(), extra_files)
+
+    def _payload(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The tensors and the ``cfg.json`` metadata that :meth:`save` writes."""
         tensors = {
             "predictivity": self.predictivity.float(),
             "polarity": self.polarity,
@@ -403,9 +420,7 @@ class PredictivityResult:
         }
         if self.histograms is not None:
             cfg["histograms"] = self.histograms.metadata()
-        save_result_dir(
-            path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra_files
-        )
+        return tensors, cfg
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model: Any = None) -> PredictivityResult:

@@ -561,7 +561,13 @@ def _shared_modules(model: Any, adapter: ModelAdapter, mlps: dict[int, Any]) -> 
 
 
 # ---- saving -----------------------------------------------------------------------------------
-def save_pruned(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+def save_pruned(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    extra_files: dict[str, str] | None = None,
+) -> None:
     """Save how a model was pruned (not its weights): a small directory.
 
     Writes ``pruning.safetensors`` (keep mask and means) and ``cfg.json`` (layers, parameter counts,
@@ -571,10 +577,12 @@ def save_pruned(model: Any, path: str | os.PathLike[str], *, overwrite: bool = F
     Args:
         model: A model returned by :func:`prune_model`.
         path: The directory to create.
-        overwrite: Replace an existing directory.
+        overwrite: Replace an existing pruning directory (never another folder).
+        extra_files: More text files written in the same atomic step (e.g. ``prune.json``).
 
     Raises:
-        SkillNeuronError: If the model was not made by :func:`prune_model`.
+        SkillNeuronError: If the model was not made by :func:`prune_model`, or ``path`` exists but
+            is not a pruning directory this tool wrote.
         FileExistsError: If ``path`` exists and ``overwrite`` is false.
     """
     info = pruning_info(model)
@@ -588,7 +596,7 @@ def save_pruned(model: Any, path: str | os.PathLike[str], *, overwrite: bool = F
         "pruned_fingerprint": model_fingerprint(model),
     }
     tensors = {"keep_mask": info.keep_mask, "means": info.means}
-    save_result_dir(path, TENSOR_FILE, tensors, cfg, overwrite=overwrite)
+    save_result_dir(path, TENSOR_FILE, tensors, cfg, overwrite=overwrite, extra_files=extra_files)
 
 
 def load_pruned(path: str | os.PathLike[str], base: Any | Callable[[], Any], *, inplace: bool = False) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from safetensors.torch import load_file
 from tiny_models import tiny_gpt2, toy_texts
 
 import skillneuron_lens as snl
+from skillneuron_lens.io import MARKER_FILE
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +46,25 @@ def test_existing_directory_is_never_overwritten_silently(tmp_path, result):
     (target / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         result.save(target)
+    with pytest.raises(snl.SkillNeuronError, match="not a directory written by skillneuron-lens"):
+        result.save(target, overwrite=True)  # a folder of the user's own files is never replaced
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
     assert (target / "notes.txt").read_text() == "mine"
-    result.save(target, overwrite=True)
-    assert not (target / "notes.txt").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging leftovers
+    result.save(tmp_path / "ours")
+    result.save(tmp_path / "ours", overwrite=True)  # a result this tool wrote is replaced
+    marker = json.loads((tmp_path / "ours" / MARKER_FILE).read_text())
+    assert marker["tool"] == "skillneuron-lens" and marker["kind"] == "predictivity"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "run"]  # no staging leftovers
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path, result, monkeypatch):
     import skillneuron_lens.io as io
 
     def boom(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(io, "save_file", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(snl.ResultFileError, match="No space left on device.*free some disk space"):
         result.save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
 

@@ -141,8 +141,8 @@ def test_overwrite_semantics_and_atomic_write(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         write_report(run, overwrite=False)
     assert sorted(path.name for path in run.iterdir()) == [
-        "cfg.json", "predictivity.safetensors", "report.html", "summary.json"
-    ]  # no temporary file left behind
+        ".skillneuron-lens.json", "cfg.json", "predictivity.safetensors", "report.html", "summary.json"
+    ]  # the marker of a finished result, and no temporary file left behind
     custom = write_report(run, filename="other.html", overwrite=False)
     assert custom.name == "other.html" and custom.exists()
     with pytest.raises(ResultFileError):
