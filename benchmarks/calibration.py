@@ -3,8 +3,9 @@
 Model: the packaged all-MiniLM-L6-v2 (frozen, ``snl.load_model("minilm")``); data: the packaged
 Rotten Tomatoes snippets (``snl.load_task("rotten_tomatoes", seed=0)``); neurons: all 6 x 1,536
 ``blocks.{l}.mlp.hook_post`` at [CLS] (position 0). The activations of the first ``--n-train``
-train examples and of the dev split (``--n-dev``, default all) are recorded ONCE (``snl.neuron_pool(..., positions=0)``);
-everything after that reuses them through ``snl.predictivity_from_activations``.
+train examples and of the dev split (``--n-dev``, default all) are recorded ONCE
+(``snl.neuron_pool(..., positions=0)``, cached in ``--activations`` if given); everything after that
+reuses them through ``snl.predictivity_from_activations``.
 
 (a) Calibration. For each dev size in ``--dev-sizes`` and each of ``--seeds`` seeds, a random subset
     of the dev split of that size gets its labels shuffled; the exact p-values
@@ -131,6 +132,33 @@ def record(
         if acts.shape[0] != n:
             raise SkillNeuronError(f"{name}: {acts.shape[0]} activation rows for {n} texts; use one slot.")
     return Recorded(train_acts, torch.tensor(train_labels), dev_acts, torch.tensor(dev_labels))
+
+
+def cached_record(model: Any, task: Any, args: argparse.Namespace) -> Recorded:
+    """:func:`record` with ``args``' sizes, through the ``--activations`` cache when one is given.
+
+    Raises:
+        SkillNeuronError: If the cache was recorded with other sizes.
+    """
+    settings = {"n_train": args.n_train, "n_dev": args.n_dev, "max_length": args.max_length}
+    path = args.activations
+    if path is not None and path.exists():
+        stored = torch.load(path)
+        if stored["settings"] != settings:
+            raise SkillNeuronError(
+                f"{path} holds activations recorded with {stored['settings']}, not {settings}; "
+                "delete it or pass another --activations path."
+            )
+        print(f"activations loaded from {path}", flush=True)
+        return Recorded(**stored["recorded"])
+    recorded = record(
+        model, task.train, task.dev, n_train=args.n_train, n_dev=args.n_dev, batch_size=args.batch_size,
+        max_length=args.max_length,
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"settings": settings, "recorded": vars(recorded)}, path)
+    return recorded
 
 
 # ---- shared pieces --------------------------------------------------------------------------------
@@ -401,6 +429,10 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def _count(value: float) -> str:
+    return f"{value:.1f}"
+
+
 def markdown_tables(results: dict[str, Any]) -> str:
     """The Markdown tables of docs/statistics.md, from the results dict."""
     lines: list[str] = []
@@ -468,7 +500,7 @@ def markdown_tables(results: dict[str, Any]) -> str:
     for title, key, fmt in (
         ("Share of planted neurons recovered (BH):", "recovered", _pct),
         ("False discovery proportion (false / all discoveries):", "fdp", _pct),
-        ("False discoveries (non-planted neurons selected, mean count):", "false_discoveries", "{:.1f}".format),
+        ("False discoveries (non-planted neurons selected, mean count):", "false_discoveries", _count),
     ):
         lines += ["", title, "", header, rule]
         for target in targets:
@@ -511,6 +543,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="label shuffle and planting seed (power)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help=f"CI-size defaults {QUICK} (full: {FULL})")
+    parser.add_argument(
+        "--activations", type=Path, default=None,
+        help="cache of the recorded activations: loaded when it exists (same sizes), else written",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every number as JSON here")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
@@ -554,14 +590,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Record once, then measure calibration and power; print and save the results."""
     args = parse_args(argv)
     results, model, task = begin(args)
-    recorded, seconds = timed(
-        lambda: record(
-            model, task.train, task.dev, n_train=args.n_train, n_dev=args.n_dev, batch_size=args.batch_size,
-            max_length=args.max_length,
-        )
-    )
+    recorded, seconds = timed(lambda: cached_record(model, task, args))
     results.update(measure(recorded, args))
     results["data"]["record_s"] = seconds
+    results["data"]["activations"] = None if args.activations is None else str(args.activations)
     finish(results, args, print_results)
     return results
 

@@ -118,10 +118,10 @@ def test_measure_writes_the_fields_the_doc_uses(tmp_path):
         assert key in loaded["calibration"]
     for key in ("strengths", "cells", "summary", "n_planted", "planted_per_layer"):
         assert key in loaded["power"]
-    assert loaded["power"]["strengths"][0]["dev_size_single_discovery"] == snl.significance.dev_size_for_effect(
-        0.8, 120, 0.05
-    )
-    assert "| 100 | shuffled |" in loaded["markdown"] and "Share of planted neurons recovered" in loaded["markdown"]
+    needed = snl.significance.dev_size_for_effect(0.8, 120, 0.05)
+    assert loaded["power"]["strengths"][0]["dev_size_single_discovery"] == needed
+    assert "| 100 | shuffled |" in loaded["markdown"]
+    assert "Share of planted neurons recovered" in loaded["markdown"]
 
 
 def test_record_matches_compute_predictivity_on_a_tiny_model():
