@@ -124,13 +124,21 @@ def test_measure_writes_the_fields_the_doc_uses(tmp_path):
     assert "Share of planted neurons recovered" in loaded["markdown"]
 
 
-def test_record_matches_compute_predictivity_on_a_tiny_model():
+def test_record_matches_compute_predictivity_on_a_tiny_model(tmp_path):
+    from types import SimpleNamespace
+
     from tiny_models import tiny_encoder, toy_texts
 
     model = tiny_encoder()
     train = snl.Split(*toy_texts(24, seed=1))
     dev = snl.Split(*toy_texts(16, seed=2))
-    recorded = cal.record(model, train, dev, n_train=20, batch_size=8)
+    args = cal.parse_args(["--n-train", "20", "--batch-size", "8", "--activations", str(tmp_path / "a.pt")])
+    recorded = cal.cached_record(model, SimpleNamespace(train=train, dev=dev), args)
+    again = cal.cached_record(None, None, args)  # read back from the cache, no model needed
+    assert torch.equal(again.train, recorded.train) and torch.equal(again.dev_labels, recorded.dev_labels)
+    args.n_train = 10
+    with pytest.raises(snl.SkillNeuronError, match="recorded with"):
+        cal.cached_record(None, None, args)
     assert recorded.train.shape[0] == 20 and recorded.dev.shape[0] == 16
     from_activations = cal.score(recorded.train, recorded.train_labels, recorded.dev, recorded.dev_labels)
     streamed = snl.compute_predictivity(
