@@ -13,12 +13,13 @@ reuses them through ``snl.predictivity_from_activations``.
     with p < 0.05 and p < 0.01, the smallest p, and how many neurons pass BH, BY and Holm at
     ``--q``; the same numbers for the real labels (first subset of each size).
 
-(b) Power. The train and dev labels are shuffled once (no real signal remains), ``--planted``
+(b) Power. The train and dev labels are shuffled (no real signal remains) and ``--planted``
     neurons (spread evenly over the layers, numerically fragile neurons and constant neurons left
     out) get a known effect: their train and dev activations are shifted by
     ``delta * std * (label - 0.5)`` (``std`` of the neuron on the recorded train examples). Each
-    ``delta`` is found by bisection so that the planted neurons' mean dev accuracy on the whole dev
-    split is a target of ``--targets``. Then, for every dev size and ``--repeats`` random dev subsets,
+    ``delta`` is found by bisection so that, with the labels of the first shuffle, the planted
+    neurons' mean dev accuracy on the whole dev split is a target of ``--targets``. Then, for every
+    dev size and each of ``--repeats`` repeats (a fresh label shuffle and a fresh random dev subset),
     all neurons are scored and BH at ``--q`` selects: reported are the share of planted neurons
     recovered, the false discoveries (non-planted neurons selected), the false discovery proportion
     (false / all discoveries) and the share of non-planted neurons selected, next to
@@ -44,7 +45,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import argparse
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -283,8 +284,17 @@ class PowerSetup:
     scale: Float[torch.Tensor, "layer neuron"]
 
 
+def with_shuffled_labels(recorded: Recorded, setup: PowerSetup, seed: int) -> PowerSetup:
+    """``setup`` with the train and dev labels shuffled afresh (seeds ``seed`` and ``seed + 1``)."""
+    return replace(
+        setup,
+        train_labels=shuffled(recorded.train_labels, seed),
+        dev_labels=shuffled(recorded.dev_labels, seed + 1),
+    )
+
+
 def power_setup(recorded: Recorded, n_planted: int, seed: int) -> PowerSetup:
-    """Shuffle train and dev labels (seeds ``seed``, ``seed + 1``) and pick the planted neurons.
+    """Shuffle train and dev labels (:func:`with_shuffled_labels` with ``seed``), pick the planted neurons.
 
     Neurons the package marks numerically fragile on the real labels, and neurons constant on the
     recorded train examples, are never planted (a shift of a near-dead unit's tiny spread would
@@ -295,21 +305,21 @@ def power_setup(recorded: Recorded, n_planted: int, seed: int) -> PowerSetup:
     usable = scale > 0
     if fragile is not None:
         usable &= ~fragile
-    return PowerSetup(
-        train_labels=shuffled(recorded.train_labels, seed),
-        dev_labels=shuffled(recorded.dev_labels, seed + 1),
-        planted=choose_planted(usable, n_planted, seed),
-        scale=scale,
+    unshuffled = PowerSetup(
+        recorded.train_labels, recorded.dev_labels, choose_planted(usable, n_planted, seed), scale
     )
+    return with_shuffled_labels(recorded, unshuffled, seed)
 
 
 def planted_accuracy(recorded: Recorded, setup: PowerSetup, delta: float) -> Float[torch.Tensor, " planted"]:
     """Dev accuracy (label 1 = fires) of each planted neuron on the whole dev split, at ``delta``."""
     mask = setup.planted
-    columns = (slice(None), mask)
-    train = plant(recorded.train, setup.train_labels, mask, setup.scale, delta)[columns]
-    dev = plant(recorded.dev, setup.dev_labels, mask, setup.scale, delta)[columns]
-    result = score(train[:, None], setup.train_labels, dev[:, None], setup.dev_labels)
+    everywhere = torch.ones(1, int(mask.sum()), dtype=torch.bool)
+    scale = setup.scale[mask][None]
+    # Only the planted columns, as a one-layer model: the same numbers as planting everywhere.
+    train = plant(recorded.train[:, mask][:, None], setup.train_labels, everywhere, scale, delta)
+    dev = plant(recorded.dev[:, mask][:, None], setup.dev_labels, everywhere, scale, delta)
+    result = score(train, setup.train_labels, dev, setup.dev_labels)
     return result.accuracy[0, 0, 0, 0]
 
 
@@ -396,7 +406,8 @@ def power(
         )
         for size in dev_sizes:
             for repeat in range(repeats):
-                cell = power_cell(recorded, setup, delta, size, 2000 + repeat, q)
+                relabelled = with_shuffled_labels(recorded, setup, seed + 2 * repeat)
+                cell = power_cell(recorded, relabelled, delta, size, 2000 + repeat, q)
                 cells.append({"target": target, "delta": delta, **cell})
     summary = []
     for target in targets:
