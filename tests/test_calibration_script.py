@@ -1,6 +1,7 @@
 """benchmarks/calibration.py: its core functions on synthetic activations and a tiny model."""
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -100,7 +101,9 @@ def test_huge_planted_effects_are_all_recovered_and_nulls_are_not():
     assert out["strengths"][0]["mean_accuracy"] == pytest.approx(0.9, abs=0.01)
     for cell in out["cells"]:
         assert cell["recovered"] == 1.0
-        assert cell["false_discoveries"] == 0 and cell["fdp"] == 0.0
+        # BH at 0.05 with 9 true discoveries lets about 0.05 * 111 / 120 of the nulls through on average.
+        assert cell["false_discoveries"] <= 2
+    assert statistics.fmean(cell["fdp"] for cell in out["cells"]) <= 0.15
     # Weak effects are found less often than strong ones at the same dev size.
     weak = cal.power(recorded, n_planted=9, targets=[0.56], dev_sizes=[100], repeats=1, q=0.05)
     assert weak["cells"][0]["recovered"] < 1.0
