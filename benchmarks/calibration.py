@@ -354,25 +354,30 @@ def delta_for_accuracy(recorded: Recorded, setup: PowerSetup, target: float, ste
 def power_cell(
     recorded: Recorded, setup: PowerSetup, delta: float, size: int, seed: int, q: float
 ) -> dict[str, Any]:
-    """Plant at ``delta``, score a random dev subset of ``size``, select with BH at ``q``."""
+    """Plant at ``delta``, score a random dev subset of ``size``, select with BH (and BY) at ``q``.
+
+    Keys without a suffix are BH's, keys ending in ``_by`` Benjamini-Yekutieli's.
+    """
     subset = dev_subset(len(setup.dev_labels), size, seed)
     train = plant(recorded.train, setup.train_labels, setup.planted, setup.scale, delta)
     dev = plant(recorded.dev[subset], setup.dev_labels[subset], setup.planted, setup.scale, delta)
     result = score(train, setup.train_labels, dev, setup.dev_labels[subset])
-    selected = significant(result.p_value, q=q, method="bh")
-    n_planted = int(setup.planted.sum())
-    n_other = setup.planted.numel() - n_planted
-    true_hits = int((selected & setup.planted).sum())
-    false_hits = int((selected & ~setup.planted).sum())
-    return {
+    cell: dict[str, Any] = {
         "n_dev": size,
         "seed": seed,
-        "recovered": true_hits / n_planted,
-        "false_discoveries": false_hits,
-        "fdp": false_hits / max(1, true_hits + false_hits),
-        "share_null_selected": false_hits / n_other,
         "planted_dev_accuracy": float(result.accuracy[0, 0, 0][setup.planted].mean()),
     }
+    n_planted = int(setup.planted.sum())
+    n_other = setup.planted.numel() - n_planted
+    for method, suffix in (("bh", ""), ("by", "_by")):
+        selected = significant(result.p_value, q=q, method=method)
+        true_hits = int((selected & setup.planted).sum())
+        false_hits = int((selected & ~setup.planted).sum())
+        cell[f"recovered{suffix}"] = true_hits / n_planted
+        cell[f"false_discoveries{suffix}"] = false_hits
+        cell[f"fdp{suffix}"] = false_hits / max(1, true_hits + false_hits)
+        cell[f"share_null_selected{suffix}"] = false_hits / n_other
+    return cell
 
 
 def power(
@@ -419,7 +424,8 @@ def power(
                     "n_dev": size,
                     **{
                         key: statistics.fmean(row[key] for row in rows)
-                        for key in ("recovered", "false_discoveries", "fdp", "share_null_selected")
+                        for key in cells[0]
+                        if key.startswith(("recovered", "false_discoveries", "fdp", "share_null"))
                     },
                 }
             )
@@ -512,6 +518,8 @@ def markdown_tables(results: dict[str, Any]) -> str:
         ("Share of planted neurons recovered (BH):", "recovered", _pct),
         ("False discovery proportion (false / all discoveries):", "fdp", _pct),
         ("False discoveries (non-planted neurons selected, mean count):", "false_discoveries", _count),
+        ("Benjamini-Yekutieli instead of BH: share of planted neurons recovered:", "recovered_by", _pct),
+        ("Benjamini-Yekutieli: false discovery proportion:", "fdp_by", _pct),
     ):
         lines += ["", title, "", header, rule]
         for target in targets:
