@@ -411,9 +411,10 @@ def power(
         )
         for size in dev_sizes:
             for repeat in range(repeats):
-                relabelled = with_shuffled_labels(recorded, setup, seed + 2 * repeat)
+                label_seed = seed + 2 * repeat
+                relabelled = with_shuffled_labels(recorded, setup, label_seed)
                 cell = power_cell(recorded, relabelled, delta, size, 2000 + repeat, q)
-                cells.append({"target": target, "delta": delta, **cell})
+                cells.append({"target": target, "delta": delta, "label_seed": label_seed, **cell})
     summary = []
     for target in targets:
         for size in dev_sizes:
