@@ -134,14 +134,21 @@ def hook_names(model: Any) -> list[str]:
 
 
 # ---- the three ways ---------------------------------------------------------------------------
+def floor_forward(model: Any, batch: TokenBatch) -> None:
+    """The bare Hugging Face encoder (``model.original_model.bert``) on one batch, no hooks, no MLM head."""
+    with torch.inference_mode():
+        model.original_model.bert(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            token_type_ids=batch.token_type_ids,
+        )
+
+
 def run_floor(model: Any, data: Data, batch_size: int, max_length: int) -> None:
     """(a) Bare Hugging Face encoder forward over every batch (no hooks, no MLM head)."""
     adapter = ModelAdapter(model)
-    bert = model.original_model.bert
-    with torch.inference_mode():
-        for batch in batches(adapter, data, batch_size, max_length):
-            extra = {} if batch.token_type_ids is None else {"token_type_ids": batch.token_type_ids}
-            bert(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **extra)
+    for batch in batches(adapter, data, batch_size, max_length):
+        floor_forward(model, batch)
 
 
 def plain_activations(model: Any, data: Data, batch_size: int, max_length: int) -> torch.Tensor:
@@ -260,25 +267,25 @@ def reset_peak_rss() -> bool:
     return True
 
 
-def memory_child(n: int, way: str, batch_size: int, max_length: int) -> dict[str, Any]:
-    """Inside a fresh process: peak-RSS growth of one way over ``n`` examples."""
-    torch.manual_seed(0)
-    model = load_model()
-    data = load_data(n)
+def peak_growth(run: Callable[[], Any], warm_up: Callable[[], Any]) -> dict[str, Any]:
+    """Inside a fresh process: how much ``run()`` raises the peak RSS, after one ``warm_up()``.
+
+    Call it right after loading the model and data: the peak-RSS mark is reset first (see
+    :func:`reset_peak_rss`), so the growth is measured over the RSS after loading and over the peak
+    after the warm-up call.
+    """
     gc.collect()
     load_peak = peak_rss_mib()
     was_reset = reset_peak_rss()
     after_load = peak_rss_mib()
-    run_way(way, model, one_batch(data, batch_size), batch_size, max_length)
+    warm_up()
     gc.collect()
     after_warmup = peak_rss_mib()
     start = time.perf_counter()
-    run_way(way, model, data, batch_size, max_length)
+    run()
     seconds = time.perf_counter() - start
     peak = peak_rss_mib()
     return {
-        "way": way,
-        "n": data.n,
         "peak_rss_during_model_load_mib": load_peak,
         "peak_reset_after_load": was_reset,
         "rss_after_model_load_mib": after_load,
@@ -289,6 +296,27 @@ def memory_child(n: int, way: str, batch_size: int, max_length: int) -> dict[str
         "seconds": seconds,
         "ru_maxrss_mib": ru_maxrss_mib(),
     }
+
+
+def memory_child(n: int, way: str, batch_size: int, max_length: int) -> dict[str, Any]:
+    """Inside a fresh process: peak-RSS growth of one way over ``n`` examples."""
+    torch.manual_seed(0)
+    model = load_model()
+    data = load_data(n)
+    report = peak_growth(
+        lambda: run_way(way, model, data, batch_size, max_length),
+        lambda: run_way(way, model, one_batch(data, batch_size), batch_size, max_length),
+    )
+    return {"way": way, "n": data.n, **report}
+
+
+def child_report(command: list[str], what: str) -> dict[str, Any]:
+    """Run a memory child (``command``) and return the JSON report on its last output line."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory child {what} failed:\n{done.stderr[-4000:]}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
 
 
 def measure_memory(
@@ -311,10 +339,7 @@ def measure_memory(
         ]
         if threads is not None:
             command += ["--threads", str(threads)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"memory child {way} n={n} failed:\n{done.stderr[-4000:]}")
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        report = child_report(command, f"{way} n={n}")
         print(
             f"  memory {way:8s} n={report['n']:6d}: peak RSS {report['peak_rss_mib']:7.1f} MiB, "
             f"growth over model load {report['growth_over_load_mib']:6.1f} MiB, over warm-up "
@@ -393,19 +418,13 @@ def measure_paired(model: Any, data: Data, batch_size: int, max_length: int) -> 
     """
     adapter = ModelAdapter(model)
     names = hook_names(model)
-    bert = model.original_model.bert
     config = RecordingConfig(positions=0, batch_size=batch_size, max_length=max_length, progress=False)
     recorder = Recorder(model, config)
     means = MeanAccumulator(n_subtasks=1, n_slots=1, n_layers=len(names), n_neurons=model.cfg.d_mlp)
     pooled: list[torch.Tensor] = []
 
     def floor(batch: TokenBatch, targets: torch.Tensor) -> None:
-        with torch.inference_mode():
-            bert(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                token_type_ids=batch.token_type_ids,
-            )
+        floor_forward(model, batch)
 
     def plain(batch: TokenBatch, targets: torch.Tensor) -> None:
         with torch.inference_mode():
