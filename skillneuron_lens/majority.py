@@ -68,13 +68,18 @@ def skill_neurons_at_share(
             thousand examples are multiples of ``1 / n_dev``, far coarser than this).
 
     Returns:
-        The members of the skill set at exactly the majority share: neurons that predict one class
-        for every dev example. Empty when ``share`` is at most 0.5, where such neurons cannot rank.
+        The members of the skill set at exactly the majority share that predict one class for every dev
+        example (where the result recorded firing counts, that is checked directly: a neuron can score
+        the majority share by chance). Empty when ``share`` is at most 0.5, where such neurons cannot rank.
     """
     skill = NeuronSet.top(result, fraction=fraction)
     if share <= 0.5:
         return NeuronSet(torch.zeros_like(skill.mask), skill.layers, skill.hook)
     at_share = (result.predictivity - share).abs() <= tolerance
+    if result.firing is not None:  # recorded since significance: check constancy itself, not only the score
+        firing = result.at_best_slot(result.firing)
+        dev_size = result.n_dev[:, :, None, None]
+        at_share &= ((firing == 0) | (firing == dev_size)).all(dim=0).all(dim=0)
     return NeuronSet(skill.mask & at_share, skill.layers, skill.hook)
 
 

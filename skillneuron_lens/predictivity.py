@@ -279,7 +279,7 @@ class PredictivityResult:
         """
         if self.held_out_accuracy is None:
             return None
-        at_best = self._at_best_slot(self.held_out_accuracy)
+        at_best = self.at_best_slot(self.held_out_accuracy)
         positive = (self.subtask_polarity > 0)[None]
         oriented = torch.where(positive, at_best, 1.0 - at_best)
         return oriented.mean(dim=0).mean(dim=0)
@@ -295,9 +295,9 @@ class PredictivityResult:
         """
         if self.auroc_per_position is None:
             return None
-        return self._at_best_slot(self.auroc_per_position.double()).mean(dim=0).mean(dim=0)
+        return self.at_best_slot(self.auroc_per_position.double()).mean(dim=0).mean(dim=0)
 
-    def _at_best_slot(
+    def at_best_slot(
         self, values: Float[torch.Tensor, "run subtask slot layer neuron"]
     ) -> Float[torch.Tensor, "run subtask layer neuron"]:
         """Per-run values at each subtask's dev-chosen best slot (:attr:`best_slot`)."""

@@ -109,3 +109,23 @@ def test_a_run_without_find_arguments_or_with_a_damaged_summary_gets_a_clear_err
     (tmp_path / "run" / "summary.json").write_text("{broken")
     assert cli.main(["prune", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "pruned")]) == 2
     assert "summary.json is damaged" in capsys.readouterr().err
+
+
+def test_with_firing_counts_only_constant_neurons_count():
+    """A neuron can score exactly the majority share without being constant; firing counts tell them apart."""
+    import skillneuron_lens as snl
+
+    n = 10
+    dev_labels = torch.tensor([0] * 7 + [1] * 3)                     # majority share 0.7
+    train = torch.randn(40, 1, 3, generator=torch.Generator().manual_seed(1))
+    dev = torch.zeros(n, 1, 3)
+    dev[:, 0, 0] = 100.0                                             # always above: constant, scores 0.7
+    dev[:, 0, 1] = torch.tensor([9.0, 9, 9, -9, -9, -9, -9, 9, 9, 9])  # fires on 6 rows, not constant
+    dev[:, 0, 2] = torch.tensor([-9.0, -9, -9, -9, -9, -9, 9, 9, 9, 9])  # fires on 4 (1 neg, 3 pos): 0.9
+    result = snl.predictivity_from_activations(train, torch.arange(40) % 2, dev, dev_labels)
+    scores = result.predictivity[0].tolist()
+    assert scores[0] == 0.7
+    # neuron 1: fires on rows 0-2 and 7-9 -> correct on rows 3-6 (negatives, not firing) and 7-9 -> 0.7
+    assert abs(scores[1] - 0.7) < 1e-12
+    at_share = skill_neurons_at_share(result, 0.7, fraction=1.0)
+    assert at_share.to_list() == [(0, 0)]
