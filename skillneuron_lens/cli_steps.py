@@ -25,6 +25,7 @@ from skillneuron_lens.io import (
     MARKER_FILE,
     check_destination,
     dumps_strict,
+    locked_result,
     read_marker,
     recover_interrupted_write,
     written_kind,
@@ -179,6 +180,8 @@ class Run:
         """Read the result and summary."""
         self.path = Path(path)
         recover_interrupted_write(self.path)
+        marker = read_marker(self.path)
+        self.marker_id: str | None = None if marker is None else marker.get("id")
         if not (self.path / "summary.json").is_file():
             raise SkillNeuronError(
                 f"{self.path} is not a run directory (no summary.json): make one with "
@@ -323,9 +326,10 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         where=where,
         **mode_options(args),
     )
-    curve.save(target, overwrite=args.overwrite)
-    if not args.no_report:
-        write_report(run.path)
+    with locked_result(run.path, run.marker_id):
+        curve.save(target, overwrite=args.overwrite)
+        if not args.no_report:
+            write_report(run.path)
     if _progress(args):
         print(
             f"clean accuracy {curve.clean_accuracy:.3f} ({args.split}, {len(split)} examples); "

@@ -368,6 +368,38 @@ def _recover_locked(target: Path) -> Path | None:
 
 
 @contextlib.contextmanager
+def locked_result(path: str | os.PathLike[str], expected_id: str | None) -> Iterator[Path]:
+    """Hold the lock that swaps take on ``path`` while adding files to an existing result directory.
+
+    Commands that add a file to a result they read (``perturb`` writes its curve and report into a
+    run) use this around the writing, so a ``find --overwrite`` cannot swap the directory in between;
+    and they check that it is still the result they read (the marker's ``id``), so a result replaced
+    while they computed never receives numbers that belong to its predecessor.
+
+    Args:
+        path: The result directory.
+        expected_id: The marker ``id`` the command saw when it opened the result (``None`` for results
+            of earlier versions, which have no marker).
+
+    Yields:
+        The directory.
+
+    Raises:
+        SkillNeuronError: If the directory is gone or holds another result now.
+    """
+    target = Path(path).expanduser().resolve()
+    with _parent_lock(target):
+        marker = read_marker(target) if target.is_dir() else None
+        current = None if marker is None else marker.get("id")
+        if not target.is_dir() or current != expected_id:
+            raise SkillNeuronError(
+                f"{target} was replaced or removed while this command ran, so nothing was written into "
+                "it (its numbers would belong to the earlier result). Run the command again."
+            )
+        yield target
+
+
+@contextlib.contextmanager
 def staged_directory(
     path: str | os.PathLike[str],
     kind: str,

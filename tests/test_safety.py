@@ -63,7 +63,7 @@ def data(tmp_path_factory):
 def find_args(data: Path, out: Path | str, *extra: str) -> list[str]:
     return ["find", "--model", str(data / "bert"), "--train-file", str(data / "data" / "train.csv"),
             "--dev-file", str(data / "data" / "dev.csv"), "--test-file", str(data / "data" / "test.csv"),
-            "--n", "0", "--quiet", *extra, "--out", str(out)]
+            "--n", "0", "--fraction", "0.25", "--quiet", *extra, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
@@ -440,3 +440,23 @@ def test_a_damaged_model_folder_is_a_clear_error(damaged_models, data, tmp_path,
     err = capsys.readouterr().err
     assert message in err and "damaged" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_perturb_writes_only_into_the_run_it_read(run_copy):
+    """A run replaced (new marker id) or removed while a command computed never receives its output."""
+    from skillneuron_lens.cli_steps import Run
+    from skillneuron_lens.io import MARKER_FILE, locked_result
+
+    run = Run(run_copy)
+    assert run.marker_id is not None
+    with locked_result(run_copy, run.marker_id) as where:   # unchanged: writing is allowed
+        (where / "perturbation.json").write_text("{}")
+    marker = json.loads((run_copy / MARKER_FILE).read_text())
+    marker["id"] = "another-run"
+    (run_copy / MARKER_FILE).write_text(json.dumps(marker))  # what a find --overwrite swap leaves
+    replaced = pytest.raises(snl.SkillNeuronError, match="replaced or removed")
+    with replaced, locked_result(run_copy, run.marker_id):
+        pytest.fail("must not get here")
+    shutil.rmtree(run_copy)
+    with pytest.raises(snl.SkillNeuronError, match="replaced or removed"), locked_result(run_copy, None):
+        pytest.fail("must not get here")
