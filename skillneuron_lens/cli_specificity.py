@@ -71,11 +71,12 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     checked_count(args.fraction, width, "--fraction")
     for name, run in runs.items():
         _warn_about_constant_neurons(name, run.summary, run.result, args.fraction)
-    model = runs[names[0]].model(args.device)
+    splits = {name: run.split(run.task(args.allow_changed_data), args.split) for name, run in runs.items()}
+    model = runs[names[0]].model(args.device)  # after the data checks
     evaluators = {}
     for name, run in runs.items():
         classifier = run.classifier(model, args.classifier_run)
-        split = run.split(run.task(args.allow_changed_data), args.split)
+        split = splits[name]
         evaluators[name] = lambda classifier=classifier, split=split: classifier.correct(
             split, progress=False
         )

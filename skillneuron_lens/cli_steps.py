@@ -309,9 +309,9 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
     check_fractions(args.fractions, run.result.n_neurons, "--fractions")
     _warn_about_constant_neurons(run.path.name, run.summary, run.result, max(args.fractions))
+    split = run.split(run.task(args.allow_changed_data), args.split)  # data checked before the model loads
     model = run.model(args.device)
     classifier = run.classifier(model, args.classifier_run)
-    split = run.split(run.task(args.allow_changed_data), args.split)
     where = None if args.where == "all" else classifier.position_mask(args.where)
     curve = perturbation_curve(
         model,
@@ -383,9 +383,9 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     check_fractions([args.keep], run.result.n_neurons, "--keep")
     check_destination(out, "pruning", overwrite=args.overwrite, inputs=[run.path, *run_inputs(run.arguments)])
+    task = run.task(args.allow_changed_data)  # data checked before the model loads
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
-    task = run.task(args.allow_changed_data)
     if args.means == "tokens":
         means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
     else:
