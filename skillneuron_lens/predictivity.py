@@ -39,6 +39,7 @@ from skillneuron_lens.significance import (
     adjust_p_values,
     aggregate_scores,
     aggregated_p_values,
+    wilson_interval,
 )
 from skillneuron_lens.subtasks import Subtask, subtask_targets, subtasks_for
 
@@ -346,6 +347,11 @@ class PredictivityResult:
                 "polarity": int(polarity[index]),
             }
             row.update({name: float(values[index]) for name, values in evidence.items()})
+            if "held_out" in row and self.n_held_out is not None and self.n_held_out.numel() == 1:
+                # one run and one subtask: the held-out score is a plain proportion of test examples
+                trials = int(self.n_held_out.flatten()[0])
+                low, high = wilson_interval(round(row["held_out"] * trials), trials)
+                row["held_out_ci95"] = [float(low), float(high)]
             if fragile is not None:
                 row["fragile"] = bool(fragile.flatten()[index])
             rows.append(row)

@@ -180,8 +180,15 @@ def test_results_saved_before_significance_still_load(tiny_run, tmp_path):
 def test_top_neurons_carry_their_evidence(tiny_run):
     result, _, _ = tiny_run
     row = result.top_neurons(1)[0]
-    assert {"p_value", "q_value", "held_out", "fragile"} <= set(row)
+    assert {"p_value", "q_value", "held_out", "fragile", "held_out_ci95"} <= set(row)
     json.dumps(row, allow_nan=False)
+    # a Wilson 95% interval around the held-out share of the 38 test examples
+    low, high = row["held_out_ci95"]
+    assert low < row["held_out"] < high
+    successes = round(row["held_out"] * 38)
+    share, z = successes / 38, 1.959963984540054
+    centre = (share + z * z / 76) / (1 + z * z / 38)
+    assert (low + high) / 2 == pytest.approx(centre, abs=1e-9) or low == 0.0 or high == 1.0
 
 
 def test_find_warns_when_the_dev_split_is_too_small(caplog):
