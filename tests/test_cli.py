@@ -46,7 +46,8 @@ def test_find_writes_a_complete_run_directory(small_files, capsys):
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     top = summary["top_neurons"][0]
     assert set(top) == {
-        "layer", "neuron", "predictivity", "polarity", "p_value", "q_value", "held_out", "held_out_ci95", "fragile",
+        "layer", "neuron", "predictivity", "polarity", "p_value", "q_value", "held_out", "held_out_ci95",
+        "fragile",
     } and top["layer"] in (4, 5)
     assert summary["skill_neurons"]["count_per_layer"] == [30, 30]  # floor(0.02 * 1536)
     tensors = load_file(str(out / "predictivity.safetensors"))
