@@ -283,8 +283,11 @@ def test_balance_option_and_the_imbalance_warning(tmp_path, caplog):
     result = snl.PredictivityResult.load(tmp_path / "auto")
     expected = len(skill_neurons_at_share(result, 0.8, fraction=0.3))
     assert skill["at_majority_share"] == expected
-    assert expected > 0  # the random tiny BERT has always-on neurons, which score exactly 0.8 here
-    assert f"find: {expected} of the" in caplog.text
+    # Many of the tiny BERT's skill neurons score exactly 0.8 (16 of 20), but their firing counts show
+    # that none fires on every dev example or on none: they are not constant, so find does not warn.
+    at_share = (result.predictivity - 0.8).abs() < 1e-9
+    assert int((at_share & snl.NeuronSet.top(result, fraction=0.3).mask).sum()) > 0
+    assert expected == 0 and "skill neurons score exactly" not in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="skillneuron_lens"):
         assert cli.main([*base, "--balance", "on", "--out", str(tmp_path / "on")]) == 0
