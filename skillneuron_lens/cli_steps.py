@@ -48,6 +48,8 @@ from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.task_loaders import load_task
 from skillneuron_lens.tasks import Task, task_from_files
 
+_DATA_ARGUMENTS = ("task", "train_file", "dev_file", "test_file", "n", "seed")
+"""The ``find`` arguments that name a run's data (``summary.json``'s ``arguments``)."""
 DEFAULT_DEV_SHARE = 0.5
 """``find``'s share of train + dev that becomes dev: enough dev examples for significant skill neurons."""
 
@@ -223,6 +225,12 @@ class Run:
         Raises:
             SkillNeuronError: If the data changed, moved or disappeared and that is not allowed.
         """
+        missing = [name for name in _DATA_ARGUMENTS if not hasattr(self.arguments, name)]
+        if missing:
+            raise SkillNeuronError(
+                f"{self.path / 'summary.json'} lacks the find arguments {missing} that name the run's "
+                "data, so it cannot be loaded again: make the run with `skillneuron-lens find`."
+            )
         saved = self.summary.get("data")
         arguments = check_data(saved, self.arguments, self.path, allow_changed=allow_changed_data)
         names = self.summary.get("label_names")

@@ -150,7 +150,7 @@ def test_find_on_the_device_matches_the_cpu(checkpoint_and_data, arch):
     for device in ("cpu", DEVICE):
         out = root / f"{arch}-{device.replace(':', '')}-frozen"
         args = ["find", "--model", str(root / arch), *files, "--device", device, "--fraction", "0.25",
-                "--out", str(out)]
+                "--max-length", "32", "--out", str(out)]
         assert cli.main([*args, "--overwrite"]) == 0
         runs[device] = predictivity(out)
     cpu, gpu = runs["cpu"], runs[DEVICE]
@@ -167,7 +167,7 @@ def test_low_precision_on_the_device(checkpoint_and_data):
     for dtype in ("float32", "bfloat16"):
         out = root / f"bert-{dtype}"
         args = ["find", "--model", str(root / "tiny-bert"), *files, "--device", DEVICE, "--dtype", dtype,
-                "--fraction", "0.25"]
+                "--fraction", "0.25", "--max-length", "32"]
         assert cli.main([*args, "--out", str(out), "--overwrite"]) == 0
         runs[dtype] = predictivity(out)
     assert runs["bfloat16"].dtype == torch.float32 and bool(torch.isfinite(runs["bfloat16"]).all())
@@ -179,7 +179,7 @@ def test_tune_perturb_and_prune_on_the_device(checkpoint_and_data):
     run_dir = root / "bert-tuned"
     tune = ["find", "--model", str(root / "tiny-bert"), *files, "--device", DEVICE, "--tune", "prompt",
             "--prompt-length", "2", "--steps", "4", "--eval-every", "2", "--fraction", "0.25",
-            "--out", str(run_dir)]
+            "--max-length", "32", "--out", str(run_dir)]
     assert cli.main([*tune, "--overwrite"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert 0.0 <= summary["test_accuracy"] <= 1.0

@@ -174,8 +174,8 @@ def test_ablation_culprits_agrees_with_the_perturbation_curve(tmp_path):
         "--test-file", write_split(tmp_path / "test.csv", word_rows(64, 2)),
     ]
     tune = ["find", "--model", str(tmp_path / "bert"), *files, "--n", "0", "--tune", "prompt",
-            "--prompt-length", "2", "--steps", "4", "--fraction", "0.25", "--out", str(run), "--quiet",
-            "--no-report"]
+            "--prompt-length", "2", "--steps", "4", "--fraction", "0.25", "--max-length", "32",
+            "--out", str(run), "--quiet", "--no-report"]
     assert cli.main(tune) == 0
     assert cli.main(["perturb", "--run", str(run), "--mode", "mean", "--fractions", "0.25", "--draws", "1",
                      "--quiet", "--no-report"]) == 0

@@ -99,7 +99,8 @@ def test_perturb_warns_before_it_loads_the_model(tmp_path, caplog, capsys):
     with caplog.at_level("WARNING", logger="skillneuron_lens"):
         code = cli.main(["perturb", "--run", str(tmp_path / "run"), "--fractions", "0.05,0.1"])
     assert "run: 3 of the 10 skill neurons score exactly 0.700" in caplog.text  # at the largest fraction
-    assert code == 2 and "no-such-model" in capsys.readouterr().err  # then the missing model stops it
+    # then the summary's missing data arguments stop it, with a clear error, before any model is loaded
+    assert code == 2 and "lacks the find arguments" in capsys.readouterr().err
 
 
 def test_a_run_without_find_arguments_or_with_a_damaged_summary_gets_a_clear_error(tmp_path, capsys):

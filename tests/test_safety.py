@@ -63,7 +63,7 @@ def data(tmp_path_factory):
 def find_args(data: Path, out: Path | str, *extra: str) -> list[str]:
     return ["find", "--model", str(data / "bert"), "--train-file", str(data / "data" / "train.csv"),
             "--dev-file", str(data / "data" / "dev.csv"), "--test-file", str(data / "data" / "test.csv"),
-            "--n", "0", "--fraction", "0.25", "--quiet", *extra, "--out", str(out)]
+            "--n", "0", "--fraction", "0.25", "--max-length", "32", "--quiet", *extra, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,8 @@ def test_compare_and_prune_never_replace_their_source_run(run_copy, tmp_path, ca
     before = _tree(run_copy)
     other = tmp_path / "runs" / "other"
     shutil.copytree(run_copy, other)
-    compare = ["compare", str(run_copy), str(other), "--draws", "10", "--quiet", "--overwrite"]
+    compare = ["compare", str(run_copy), str(other), "--draws", "10", "--fraction", "0.25", "--quiet",
+               "--overwrite"]
     assert cli.main([*compare, "--out", str(run_copy)]) == 2
     assert "is an input of this command" in capsys.readouterr().err
     prune = ["prune", "--run", str(run_copy), "--keep", "0.1", "--quiet", "--overwrite"]

@@ -157,7 +157,7 @@ def test_empty_significant_set_is_reported_and_nothing_is_ablated(tiny_run):
     model, splits, classifier_config, train_config, _ = tiny_run
     record = sp.run_experiment(
         model, splits, classifier_config=classifier_config, train_config=train_config, q=1e-300,
-        draws=2, progress=False,
+        draws=2, progress=False, skill_fraction=0.25,
     )
     assert record["selection"]["n_significant"] == 0
     assert record["modes"] == {} and record["secondary_modes"] == {}
