@@ -71,11 +71,12 @@ def significance_summary(
 
 
 def _fragile_set_aside(result: PredictivityResult, skill: NeuronSet, fragile: Any) -> int:
-    """How many fragile neurons a selection of the same size per layer would hold without the exclusion."""
-    counts = skill.counts_per_layer()
-    ranked = result.predictivity.argsort(dim=1, descending=True, stable=True)
-    taken = sum(int(fragile[row, ranked[row, : int(count)]].sum()) for row, count in enumerate(counts))
-    return taken
+    """How many fragile neurons the same selection would hold without setting them aside."""
+    per_layer = int(skill.counts_per_layer().max())
+    if per_layer == 0:
+        return 0
+    unfiltered = NeuronSet.top(result, k=per_layer, exclude_fragile=False)
+    return int((unfiltered.mask & fragile).sum())
 
 
 def held_out_summary(

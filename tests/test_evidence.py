@@ -123,6 +123,10 @@ def test_fragile_neurons_are_found_and_kept_out_of_skill_sets():
     assert snl.NeuronSet.top(result, k=1, exclude_fragile=False).to_list() == [(0, 5)]
     assert (0, 5) not in snl.NeuronSet.significant(result, q=0.05)
     assert (0, 5) in snl.NeuronSet.significant(result, q=0.05, exclude_fragile=False)
+    from skillneuron_lens.evidence import significance_summary
+
+    summary = significance_summary(result, snl.NeuronSet.top(result, k=1))
+    assert (summary["n_fragile"], summary["n_fragile_set_aside"]) == (1, 1)
 
 
 def test_significant_sets_follow_the_adjusted_p_values(tiny_run):
