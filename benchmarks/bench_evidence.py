@@ -59,20 +59,20 @@ import torch
 from jaxtyping import Float, Int
 
 from skillneuron_lens import MeanAccumulator, Recorder, RecordingConfig, TokenBatch, compute_predictivity
-from skillneuron_lens.accumulators import (
-    ColumnFanOut,
-    ThresholdAccuracyAccumulator,
-    _Accumulator,
-    _check_finite,
-)
-from skillneuron_lens.histograms import DEFAULT_BINS, ClassHistogramAccumulator
-from skillneuron_lens.null_accumulator import PermutationNullAccumulator, permuted_targets
-from skillneuron_lens.predictivity import (
+from skillneuron_lens.predictivity.compute import (
     DEFAULT_PERMUTATIONS,
     FRAGILE_TOLERANCE,
     _dev_accumulator,
     _hook_width,
 )
+from skillneuron_lens.record.accumulators import (
+    ColumnFanOut,
+    ThresholdAccuracyAccumulator,
+    _Accumulator,
+    _check_finite,
+)
+from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
+from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
 
 VARIANTS = ("accuracy", "evidence", "histograms")
 HELD_OUT_WAYS = ("floor", "held_out")

@@ -50,7 +50,7 @@ from _common import (
 )
 
 import skillneuron_lens as snl
-from skillneuron_lens.perturbation import DEFAULT_FRACTIONS
+from skillneuron_lens.analysis.curves import DEFAULT_FRACTIONS
 
 TARGET = 1.10
 UNTRAINED = "untrained (timing does not depend on accuracy)"

@@ -75,7 +75,7 @@ from skillneuron_lens import (
     compute_predictivity,
     model_fingerprint,
 )
-from skillneuron_lens.task_loaders import load_task
+from skillneuron_lens.tasks.catalog import load_task
 
 HOOK = "blocks.{layer}.mlp.hook_post"
 TRAIN_FRACTION = 0.8

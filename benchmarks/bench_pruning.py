@@ -53,7 +53,7 @@ from _common import (
 )
 
 import skillneuron_lens as snl
-from skillneuron_lens.soft_prompt import PromptedBatch
+from skillneuron_lens.tuning.soft_prompt import PromptedBatch
 
 PAPER = "about 1.4x at comparable accuracy on RoBERTa-base (keep 2% in the top 9 of 12 layers)"
 

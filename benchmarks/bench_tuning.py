@@ -55,8 +55,8 @@ from _common import add_shared_options, begin, finish, prompt_config
 from torch.nn import functional
 
 import skillneuron_lens as snl
-from skillneuron_lens.soft_prompt import PromptedBatch
-from skillneuron_lens.training import frozen
+from skillneuron_lens.tuning.soft_prompt import PromptedBatch
+from skillneuron_lens.tuning.training import frozen
 
 TARGET = 1.15
 WAYS = ("floor", "project")
@@ -98,7 +98,7 @@ def pristine_encoder(model: Any) -> Any:
     """A fresh Hugging Face ``BertModel`` from the same checkpoint, not patched by the bridge."""
     from transformers import BertModel
 
-    from skillneuron_lens.models import _minilm_checkpoint
+    from skillneuron_lens.models.load import _minilm_checkpoint
 
     bridged = model.original_model.bert
     encoder = BertModel.from_pretrained(

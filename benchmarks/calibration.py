@@ -55,7 +55,7 @@ from jaxtyping import Bool, Float, Int
 
 import skillneuron_lens as snl
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.significance import FDR_METHODS, dev_size_for_effect, significant
+from skillneuron_lens.stats.significance import FDR_METHODS, dev_size_for_effect, significant
 
 FULL = {
     "n_train": 2000,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from skillneuron_lens.analysis.curves import PerturbationCurve
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.perturbation import PerturbationCurve
 
 COLUMNS = ("skill", "random", "draws", "bottom", "p", "draw p")
 

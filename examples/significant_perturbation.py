@@ -12,7 +12,7 @@ sets of the same size per layer drawn from the other neurons; the whole signific
 a third of the neurons) is reported beside it against random sets that may overlap it, without a bar.
 For each mode the script reports the clean accuracy, the significant
 set's accuracy, every random draw's accuracy, the rank of the significant set among the draws, and the
-one-sided paired sign-flip p-value (:func:`skillneuron_lens.perturbation.sign_flip_test`) of
+one-sided paired sign-flip p-value (:func:`skillneuron_lens.analysis.curves.sign_flip_test`) of
 ``d_i = mean over draws of random_correct_i - significant_correct_i``.
 
     python examples/significant_perturbation.py runs/significant-perturbation/rt.json
@@ -41,10 +41,10 @@ import torch
 from jaxtyping import Bool
 
 import skillneuron_lens as snl
-from skillneuron_lens.compare import activation_means
+from skillneuron_lens.analysis.compare import activation_means
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import atomic_write_text
-from skillneuron_lens.tasks import Split, Task
+from skillneuron_lens.tasks.task import Split, Task
 
 MODES = ("mean", "zero")
 DEFAULT_OUT = "runs/significant-perturbation/rt.json"
@@ -67,7 +67,7 @@ def carve_splits(task: Task, sizes: Sizes, seed: int = 0) -> dict[str, Split]:
     """Four disjoint splits of a task: train, checkpoint dev, selection dev and test.
 
     The selection dev split is carved out of the task's train + dev pool with
-    :meth:`~skillneuron_lens.tasks.Task.with_dev_share` (stratified by label, seeded); the rest of the
+    :meth:`~skillneuron_lens.tasks.task.Task.with_dev_share` (stratified by label, seeded); the rest of the
     pool comes back in a seeded random order, and its first ``checkpoint_dev`` examples become the
     checkpoint dev split, the next ``train`` the train split. Test is the first ``test`` examples of
     the task's test split.

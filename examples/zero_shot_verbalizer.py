@@ -11,7 +11,7 @@ import argparse
 import time
 
 import skillneuron_lens as snl
-from skillneuron_lens.readouts import VerbalizerReadout
+from skillneuron_lens.tuning.readouts import VerbalizerReadout
 
 
 def main() -> None:

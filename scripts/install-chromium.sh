@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's headless-capable Chromium and its matching chromedriver, for the browser test of
-# the HTML report (tests/test_report.py). Idempotent: does nothing when both are already installed.
+# the HTML report (tests/cli/test_report.py). Idempotent: does nothing when both are already installed.
 #
 #   bash scripts/install-chromium.sh
 #

@@ -2,6 +2,6 @@
 
 import sys
 
-from skillneuron_lens.cli import main
+from skillneuron_lens.cli.app import main
 
 sys.exit(main())

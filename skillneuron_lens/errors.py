@@ -6,6 +6,13 @@ its message names the problem and the fix.
 
 from __future__ import annotations
 
+__all__ = [
+    "SkillNeuronError",
+    "HookNotFoundError",
+    "ResultFileError",
+    "MissingPackageError",
+]
+
 
 class SkillNeuronError(ValueError):
     """Bad input or state that the user can fix; the message says how."""

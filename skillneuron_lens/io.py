@@ -31,14 +31,32 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
+from skillneuron_lens.files import CFG_FILE, MARKER_FILE
+
+__all__ = [
+    "CFG_FILE",
+    "MARKER_FILE",
+    "TOOL_NAME",
+    "FORMAT_VERSION",
+    "dumps_strict",
+    "path_sha256",
+    "read_marker",
+    "written_kind",
+    "check_destination",
+    "recover_interrupted_write",
+    "locked_result",
+    "staged_directory",
+    "write_result_files",
+    "save_result_dir",
+    "load_result_dir",
+    "atomic_write_text",
+]
 
 try:  # POSIX only; elsewhere writers are serialised by the exclusive ``mkdir`` claim alone
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-CFG_FILE = "cfg.json"
-MARKER_FILE = ".skillneuron-lens.json"
 TOOL_NAME = "skillneuron-lens"
 FORMAT_VERSION = 1
 _STAGING, _BACKUP, _TRASH = "snl-staging", "snl-old", "snl-trash"

@@ -26,16 +26,17 @@ import torch
 from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.files import CFG_FILE, PERTURBATION_FILE, REPORT_FILE, SUMMARY_FILE
 from skillneuron_lens.io import atomic_write_text
-from skillneuron_lens.neurons import NeuronSet, fraction_to_count, smallest_fraction
-from skillneuron_lens.plotting import (
+from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count, smallest_fraction
+from skillneuron_lens.plot.figures import (
     layer_distribution,
     perturbation_curves,
     position_layer_heatmap,
     predictivity_heatmap,
     skill_counts,
 )
-from skillneuron_lens.predictivity import PredictivityResult
+from skillneuron_lens.predictivity.compute import PredictivityResult
 
 __all__ = [
     "PERTURBATION_FILE",
@@ -47,9 +48,6 @@ __all__ = [
     "write_report",
 ]
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.json"
-PERTURBATION_FILE = "perturbation.json"
 DEFAULT_FRACTION = 0.02
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "svg"}}
 
@@ -502,7 +500,7 @@ def render_report(
         run_dir: A directory written by ``skillneuron-lens find`` or :meth:`PredictivityResult.save`.
         top_k: Rows of the top-neuron table.
         max_columns: Widest heatmap before neurons are binned (see
-            :func:`skillneuron_lens.plotting.predictivity_heatmap`).
+            :func:`skillneuron_lens.plot.figures.predictivity_heatmap`).
         fraction: Share of each layer's neurons shown as skill neurons; default: the run's
             (``summary.json``), else 0.02.
 
@@ -627,7 +625,7 @@ def _perturbation_section(run_path: Path, figure: _Figures, notes: list[str]) ->
 
 def _config_section(run_path: Path, summary: dict[str, Any] | None) -> str:
     parts = []
-    for name, data in (("cfg.json", _safe_json(run_path / "cfg.json")), (SUMMARY_FILE, summary)):
+    for name, data in ((CFG_FILE, _safe_json(run_path / CFG_FILE)), (SUMMARY_FILE, summary)):
         if data is None:
             continue
         text = json.dumps(data, indent=2, sort_keys=False, default=str)

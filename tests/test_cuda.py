@@ -14,14 +14,21 @@ import random
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_interventions import CHOSEN, TEXTS, columns, neurons, others, trace
-from test_models import WORDS, _write_bert, _write_llama
-from test_pruning import BUILDERS, assert_roundoff, layer_counts, random_keep, random_means, run
-from tiny_models import tiny_gpt2
 
-from skillneuron_lens import cli
-from skillneuron_lens.adapter import ModelAdapter
-from skillneuron_lens.pruning import prune_model
+import skillneuron_lens.cli.app as cli
+from skillneuron_lens.intervene.prune import prune_model
+from skillneuron_lens.models.adapter import ModelAdapter
+from tests.helpers.tiny_models import tiny_gpt2
+from tests.intervene.test_interventions import CHOSEN, TEXTS, columns, neurons, others, trace
+from tests.intervene.test_pruning import (
+    BUILDERS,
+    assert_roundoff,
+    layer_counts,
+    random_keep,
+    random_means,
+    run,
+)
+from tests.models.test_models import WORDS, _write_bert, _write_llama
 
 DEVICE = os.environ.get("SNL_TEST_DEVICE", "cuda")
 pytestmark = [

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import tiny_gpt2, toy_texts
 
 import skillneuron_lens as snl
 from skillneuron_lens.io import MARKER_FILE
+from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,402 @@
+"""One interface over every supported TransformerLens model class.
+
+:class:`ModelAdapter` hides the differences between ``TransformerBridge`` (TransformerLens 3.x/4.x)
+and ``HookedTransformer`` / ``HookedEncoder`` (TransformerLens 2.x/3.x): which hook points exist, how
+to tokenize, and how to run a forward pass with an attention mask. Everything else in the package
+talks to models only through hook names and this adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Int
+
+from skillneuron_lens.errors import HookNotFoundError, SkillNeuronError
+
+__all__ = [
+    "DEFAULT_HOOK",
+    "PaddingSide",
+    "HookFn",
+    "StopForward",
+    "TokenBatch",
+    "hook_templates",
+    "ModelAdapter",
+]
+
+DEFAULT_HOOK = "blocks.{layer}.mlp.hook_post"
+PaddingSide = Literal["left", "right"]
+HookFn = Callable[..., Any]
+
+
+class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside a hook to end a forward pass once every needed activation has been seen."""
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Token ids and masks for one batch, padded on one side."""
+
+    input_ids: Int[torch.Tensor, "batch pos"]
+    attention_mask: Int[torch.Tensor, "batch pos"]
+    token_type_ids: Int[torch.Tensor, "batch pos"] | None = None
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """The same batch on another device."""
+        token_types = None if self.token_type_ids is None else self.token_type_ids.to(device)
+        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device), token_types)
+
+    @property
+    def is_left_padded(self) -> bool:
+        """Whether any row has padding before its first token."""
+        return bool((self.attention_mask[:, 0] == 0).any())
+
+
+def _model_kind(model: Any) -> str:
+    names = {cls.__name__ for cls in type(model).__mro__}
+    if "TransformerBridge" in names:
+        return "bridge"
+    if "HookedEncoder" in names:
+        return "hooked_encoder"
+    if "HookedTransformer" in names:
+        return "hooked_transformer"
+    if hasattr(model, "hook_dict") and hasattr(model, "hooks"):
+        return "hooked_root"
+    raise SkillNeuronError(
+        f"{type(model).__name__} is not a TransformerLens model (it has no hook_dict / hooks). Pass a "
+        "TransformerBridge, HookedTransformer or HookedEncoder, or load one with "
+        "skillneuron_lens.load_model(...)."
+    )
+
+
+def hook_templates(hook_names: Sequence[str]) -> list[str]:
+    """Collapse hook names into per-layer templates, e.g. ``blocks.{layer}.mlp.hook_post``."""
+    return sorted({re.sub(r"^blocks\.\d+\.", "blocks.{layer}.", name) for name in hook_names})
+
+
+class ModelAdapter:
+    """Uniform access to a TransformerLens model: hooks, tokenization, forward passes.
+
+    Args:
+        model: A ``TransformerBridge``, ``HookedTransformer``, ``HookedEncoder`` or another
+            ``HookedRootModule`` with a ``cfg.n_layers``.
+    """
+
+    def __init__(self, model: Any) -> None:
+        """Wrap a model."""
+        self.model = model
+        self.kind = _model_kind(model)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer blocks."""
+        return int(self.model.cfg.n_layers)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's first parameter (CPU for a parameter-free model)."""
+        for parameter in self.model.parameters():
+            return parameter.device
+        return torch.device("cpu")
+
+    @property
+    def is_encoder(self) -> bool:
+        """Whether the model attends in both directions (BERT-like) rather than causally."""
+        if self.kind == "hooked_encoder":
+            return True
+        if self.kind != "bridge":
+            return False
+        name = type(getattr(self.model, "original_model", None)).__name__
+        return not any(marker in name for marker in ("CausalLM", "LMHead"))
+
+    @property
+    def d_model(self) -> int:
+        """Width of the residual stream."""
+        return int(self.model.cfg.d_model)
+
+    @property
+    def n_ctx(self) -> int | None:
+        """Longest input the model accepts, when the config says."""
+        value = getattr(self.model.cfg, "n_ctx", None)
+        return None if value is None else int(value)
+
+    @property
+    def token_embedding_hook(self) -> str:
+        """The hook whose output is the token embeddings (before position embeddings are added).
+
+        Raises:
+            HookNotFoundError: If the model has none of the known names.
+        """
+        available = set(self.hook_names())
+        # Bridges: ``embed.hook_out`` is the word-embedding module's output (their ``hook_embed``
+        # alias can point at the embedding block's LayerNorm output on BERT). HookedEncoder:
+        # ``embed.hook_embed``. HookedTransformer: ``hook_embed``.
+        for name in ("embed.hook_out", "embed.hook_embed", "hook_embed"):
+            if name in available:
+                return name
+        raise HookNotFoundError(
+            "The model has no token-embedding hook (hook_embed / embed.hook_embed), so soft prompts "
+            "cannot be spliced in."
+        )
+
+    def hook_names(self) -> list[str]:
+        """Every hook point name the model accepts (aliases included on bridges)."""
+        return list(self.model.hook_dict.keys())
+
+    def resolve_hooks(self, template: str, layers: Sequence[int] | None = None) -> list[str]:
+        """Hook names for a per-layer template.
+
+        Args:
+            template: A hook name with a ``{layer}`` field, e.g. ``blocks.{layer}.mlp.hook_pre``.
+            layers: Layers to read; ``None`` means every layer.
+
+        Returns:
+            One hook name per layer, in the order given.
+
+        Raises:
+            HookNotFoundError: If the template has no ``{layer}`` field, a layer is out of range,
+                or the model has no such hook (the message lists the templates it does have).
+        """
+        if "{layer}" not in template:
+            raise HookNotFoundError(
+                f"Hook template {template!r} has no '{{layer}}' field. Write it like "
+                f"{DEFAULT_HOOK!r}."
+            )
+        chosen = list(range(self.n_layers)) if layers is None else [int(layer) for layer in layers]
+        if not chosen:
+            raise HookNotFoundError("layers is empty: choose at least one layer.")
+        if len(set(chosen)) != len(chosen):
+            raise HookNotFoundError(f"layers has repeated entries: {chosen}.")
+        bad = [layer for layer in chosen if not 0 <= layer < self.n_layers]
+        if bad:
+            raise HookNotFoundError(
+                f"Layer(s) {bad} do not exist: the model has layers 0..{self.n_layers - 1}."
+            )
+        available = set(self.hook_names())
+        names = [template.format(layer=layer) for layer in chosen]
+        missing = [name for name in names if name not in available]
+        if missing:
+            listing = "\n  ".join(hook_templates(sorted(available)))
+            raise HookNotFoundError(
+                f"The model ({type(self.model).__name__}) has no hook {missing[0]!r}. Per-layer hooks "
+                f"it has:\n  {listing}"
+            )
+        return names
+
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterator[None]:
+        """Attach forward hooks for the body of a ``with`` block; they are removed on exit."""
+        with self.model.hooks(fwd_hooks=list(fwd_hooks)):
+            yield
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer; a clear error when it has none."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            raise SkillNeuronError(
+                "The model has no tokenizer, so texts cannot be encoded. Attach one "
+                "(model.tokenizer = ...) or pass token ids instead of texts."
+            )
+        return tokenizer
+
+    def _pad_id(self) -> int:
+        tokenizer = self.tokenizer
+        for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+            if candidate is not None:
+                return int(candidate)
+        return 0
+
+    def tokenize(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        max_length: int = 128,
+        padding_side: PaddingSide = "right",
+        prepend_bos: bool = False,
+    ) -> TokenBatch:
+        """Encode texts (or text pairs) into one padded batch.
+
+        The tokenizer is never modified: padding is applied here, on the requested side.
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            max_length: Truncate longer encodings to this many tokens.
+            padding_side: ``"right"`` or ``"left"``.
+            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+
+        Returns:
+            The padded batch on the model's device.
+        """
+        rows, types = self.encode_rows(texts, text_pairs, max_length=max_length, prepend_bos=prepend_bos)
+        return self.pad_rows(rows, types, padding_side)
+
+    def min_max_length(self, pair: bool = False) -> int:
+        """The smallest ``max_length`` that keeps the special tokens and one token of each text."""
+        count = getattr(self.tokenizer, "num_special_tokens_to_add", None)
+        special = int(count(pair=pair)) if callable(count) else 0
+        return special + (2 if pair else 1)
+
+    def check_max_length(
+        self,
+        max_length: int,
+        *,
+        pair: bool = False,
+        reserved: int = 0,
+        option: str = "max_length",
+        what_is_reserved: str = "",
+    ) -> int:
+        """Check a truncation length against the tokenizer and the model's context, before any work.
+
+        Args:
+            max_length: Tokens each text (with its special tokens) is truncated to.
+            pair: Whether inputs are text pairs (each text needs a token).
+            reserved: Tokens added on top of the truncated text (a soft prompt, a BOS token).
+            option: How the user gave the length, for messages (e.g. ``"--max-length"``).
+            what_is_reserved: What ``reserved`` stands for, for messages.
+
+        Returns:
+            ``max_length``.
+
+        Raises:
+            SkillNeuronError: If it is not a positive int, is below what the tokenizer needs (the
+                tokenizer would silently stop truncating), or with ``reserved`` exceeds the
+                model's context.
+        """
+        self._check_tokenizer_room(max_length, pair, option)
+        context = self.n_ctx
+        if context is not None and max_length + reserved > context:
+            extra = f" plus {reserved} token(s) for {what_is_reserved or 'added slots'}" if reserved else ""
+            raise SkillNeuronError(
+                f"{option} {max_length}{extra} exceeds the model's context of {context} tokens; use "
+                f"{option} {context - reserved} or less."
+            )
+        return max_length
+
+    def bos_added_here(self) -> bool:
+        """Whether ``prepend_bos=True`` adds a token (the tokenizer has a BOS but does not add it)."""
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer("a")["input_ids"][:1] != [bos]
+
+    def _check_tokenizer_room(self, max_length: int, pair: bool, option: str) -> None:
+        if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1:
+            raise SkillNeuronError(f"{option} must be a positive int, got {max_length!r}.")
+        smallest = self.min_max_length(pair)
+        if max_length < smallest:
+            raise SkillNeuronError(
+                f"{option} {max_length} is too small: the tokenizer adds {smallest - (2 if pair else 1)} "
+                f"special token(s) and each text needs at least one token, so truncation would be "
+                f"switched off. Use {option} {smallest} or more."
+            )
+
+    def encode_rows(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        max_length: int = 128,
+        prepend_bos: bool = False,
+    ) -> tuple[list[list[int]], list[list[int]] | None]:
+        """Token ids (and token-type ids, if the tokenizer makes them) of each text, unpadded.
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            max_length: Truncate longer encodings to this many tokens.
+            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+
+        Returns:
+            One id list per text, and the matching token-type lists or ``None``.
+
+        Raises:
+            SkillNeuronError: If ``max_length`` is below what the tokenizer needs (special tokens and
+                one token of each text). A ``max_length`` beyond the model's context truncates at
+                the context instead, so a long text never overflows the position embeddings.
+        """
+        self._check_tokenizer_room(max_length, text_pairs is not None, "max_length")
+        bos = self.tokenizer.bos_token_id
+        if self.n_ctx is not None:
+            max_length = min(max_length, self.n_ctx - int(prepend_bos and self.bos_added_here()))
+        encoded = self.tokenizer(
+            list(texts),
+            list(text_pairs) if text_pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+        )
+        rows: list[list[int]] = [list(ids) for ids in encoded["input_ids"]]
+        types: list[list[int]] | None = encoded.get("token_type_ids")
+        if prepend_bos and bos is not None:
+            for index, row in enumerate(rows):
+                if not row or row[0] != bos:
+                    rows[index] = [bos, *row]
+                    if types is not None:
+                        types[index] = [0, *types[index]]
+        return rows, types
+
+    def pad_rows(
+        self,
+        rows: list[list[int]],
+        types: list[list[int]] | None = None,
+        padding_side: PaddingSide = "right",
+    ) -> TokenBatch:
+        """Pad id lists into one batch on the model's device.
+
+        Raises:
+            SkillNeuronError: For an unknown padding side.
+        """
+        if padding_side not in ("left", "right"):
+            raise SkillNeuronError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+        return self._pad(rows, types, padding_side)
+
+    def _pad(
+        self, rows: list[list[int]], types: list[list[int]] | None, padding_side: PaddingSide
+    ) -> TokenBatch:
+        width = max(len(row) for row in rows)
+        pad_id = self._pad_id()
+
+        def padded(values: list[int], fill: int) -> list[int]:
+            extra = [fill] * (width - len(values))
+            return extra + values if padding_side == "left" else values + extra
+
+        ids = torch.tensor([padded(row, pad_id) for row in rows])
+        mask = torch.tensor([padded([1] * len(row), 0) for row in rows])
+        token_types = None if types is None else torch.tensor([padded(t, 0) for t in types])
+        return TokenBatch(ids, mask, token_types).to(self.device)
+
+    def forward(self, batch: TokenBatch) -> Any:
+        """Run the model on a batch with its attention mask (output is rarely needed).
+
+        Raises:
+            SkillNeuronError: For a left-padded batch on ``HookedEncoder``, which cannot take
+                position ids from the mask (use right padding there).
+        """
+        model = self.model
+        if self.kind == "bridge":
+            extra = {} if batch.token_type_ids is None else {"token_type_ids": batch.token_type_ids}
+            return model(batch.input_ids, attention_mask=batch.attention_mask, **extra)
+        if self.kind == "hooked_encoder":
+            if batch.is_left_padded:
+                raise SkillNeuronError(
+                    "HookedEncoder numbers positions from the first slot, so left padding would shift "
+                    "every position embedding. Use padding_side='right' with HookedEncoder."
+                )
+            return model(
+                batch.input_ids,
+                token_type_ids=batch.token_type_ids,
+                one_zero_attention_mask=batch.attention_mask,
+            )
+        return model(batch.input_ids, attention_mask=batch.attention_mask)
+
+    def run_until_stopped(self, batch: TokenBatch, fwd_hooks: Sequence[tuple[str, HookFn]]) -> None:
+        """Run a forward pass with hooks that may end it early by raising :class:`StopForward`."""
+        with torch.inference_mode(), self.hooks(fwd_hooks), contextlib.suppress(StopForward):
+            self.forward(batch)

@@ -1,0 +1,226 @@
+"""Record neuron activations through hooks, reducing each batch into accumulators on the fly.
+
+The recorder never keeps activations: inside each hook it reduces the batch to the requested
+positions (float64) and adds it to an accumulator, then drops it. The forward pass ends right after
+the last recorded layer's hook (no later layers, no unembedding or MLM head) and runs without
+gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import torch
+from jaxtyping import Float, Int
+from tqdm.auto import tqdm
+
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.models.adapter import (
+    DEFAULT_HOOK,
+    ModelAdapter,
+    PaddingSide,
+    StopForward,
+    TokenBatch,
+)
+from skillneuron_lens.record.positions import PositionsLike, PositionSpec, reduce_positions
+
+__all__ = [
+    "InputBuilder",
+    "LayerAccumulator",
+    "RecordingConfig",
+    "Recorder",
+]
+
+
+class InputBuilder(Protocol):
+    """Builds model inputs for a recorder when plain tokenization is not enough (e.g. soft prompts).
+
+    ``encode`` makes the batch; ``hooks`` are attached for that batch's forward pass before the
+    recording hooks (e.g. splicing soft-prompt vectors into the embeddings); ``region`` is the mask
+    of the tokens whose positions the recorder reads (content coordinates count inside it).
+    """
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> TokenBatch:
+        """Encode one batch."""
+
+    def hooks(self, batch: TokenBatch) -> list[tuple[str, Any]]:
+        """Hooks to run with this batch."""
+
+    def region(self, batch: TokenBatch) -> Int[torch.Tensor, "batch pos"]:
+        """1 for the tokens positions are counted in, 0 elsewhere."""
+
+
+class LayerAccumulator(Protocol):
+    """What the recorder feeds: per-batch example counts and per-layer reduced activations."""
+
+    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
+        """Count a batch's examples."""
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "batch slot neuron"],
+        targets: Int[torch.Tensor, "batch subtask"],
+        where: str,
+    ) -> None:
+        """Add one layer's reduced activations."""
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    """Where and how to read neurons.
+
+    Attributes:
+        hook: Hook-name template with a ``{layer}`` field.
+        layers: Layers to record (sorted); ``None`` for all.
+        positions: Positions to read (see :mod:`skillneuron_lens.record.positions`).
+        batch_size: Examples per forward pass.
+        max_length: Truncate encodings to this many tokens.
+        padding_side: ``"right"`` or ``"left"``; results do not depend on it.
+        prepend_bos: Prepend the BOS token when the tokenizer does not.
+        progress: Show a progress bar.
+    """
+
+    hook: str = DEFAULT_HOOK
+    layers: tuple[int, ...] | None = None
+    positions: PositionsLike = 0
+    batch_size: int = 32
+    max_length: int = 128
+    padding_side: PaddingSide = "right"
+    prepend_bos: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Validate numbers and normalise layers."""
+        if self.batch_size < 1:
+            raise SkillNeuronError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if self.max_length < 1:
+            raise SkillNeuronError(f"max_length must be at least 1, got {self.max_length}.")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(sorted(int(layer) for layer in self.layers)))
+        object.__setattr__(self, "positions", PositionSpec.parse(self.positions))
+
+    @property
+    def position_spec(self) -> PositionSpec:
+        """The parsed positions."""
+        assert isinstance(self.positions, PositionSpec)
+        return self.positions
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        out = asdict(self)
+        out["positions"] = self.position_spec.to_json()
+        out["layers"] = None if self.layers is None else list(self.layers)
+        return out
+
+
+class Recorder:
+    """Runs a model over examples and feeds reduced activations to an accumulator.
+
+    Args:
+        model: Any supported TransformerLens model.
+        config: What to record.
+        inputs: Optional input builder (soft prompts and other tuned inputs); default: plain
+            tokenization with the config's padding.
+    """
+
+    def __init__(self, model: Any, config: RecordingConfig, inputs: InputBuilder | None = None) -> None:
+        """Resolve hooks and positions up front, so bad settings fail before any forward pass."""
+        self.adapter = ModelAdapter(model)
+        self.config = config
+        self.inputs = inputs
+        self.hook_names = self.adapter.resolve_hooks(config.hook, config.layers)
+        self.layers = (
+            tuple(range(self.adapter.n_layers)) if config.layers is None else config.layers
+        )
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> TokenBatch:
+        """Tokenize one batch with the configured padding (or the input builder)."""
+        if self.inputs is not None:
+            return self.inputs.encode(texts, text_pairs)
+        return self.adapter.tokenize(
+            texts,
+            text_pairs,
+            max_length=self.config.max_length,
+            padding_side=self.config.padding_side,
+            prepend_bos=self.config.prepend_bos,
+        )
+
+    def _batches(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None,
+        targets: Int[torch.Tensor, "example subtask"],
+    ) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
+        used = (targets >= 0).any(dim=1).nonzero().flatten().tolist()
+        size = self.config.batch_size
+        for start in range(0, len(used), size):
+            rows = used[start : start + size]
+            pairs = None if text_pairs is None else [text_pairs[i] for i in rows]
+            yield self.encode([texts[i] for i in rows], pairs), targets[rows]
+
+    def n_batches(self, targets: Int[torch.Tensor, "example subtask"]) -> int:
+        """How many forward passes :meth:`accumulate` will make."""
+        used = int((targets >= 0).any(dim=1).sum())
+        return -(-used // self.config.batch_size)
+
+    def accumulate(
+        self,
+        accumulator: LayerAccumulator,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None,
+        targets: Int[torch.Tensor, "example subtask"],
+        description: str = "recording",
+    ) -> None:
+        """Stream examples through the model into ``accumulator``.
+
+        Examples whose targets are all ``-1`` (in no subtask) are skipped without a forward pass.
+        """
+        batches = self._batches(texts, text_pairs, targets)
+        progress = tqdm(
+            batches,
+            total=self.n_batches(targets),
+            desc=description,
+            disable=not self.config.progress,
+            unit="batch",
+        )
+        for batch, batch_targets in progress:
+            self.accumulate_batch(accumulator, batch, batch_targets.to(self.adapter.device))
+
+    def accumulate_batch(
+        self,
+        accumulator: LayerAccumulator,
+        batch: TokenBatch,
+        targets: Int[torch.Tensor, "batch subtask"],
+    ) -> None:
+        """Run one batch and feed every recorded layer to ``accumulator``."""
+        accumulator.add_examples(targets)
+        spec = self.config.position_spec
+        region = batch.attention_mask if self.inputs is None else self.inputs.region(batch)
+        fired: list[str] = []
+
+        def make_hook(layer_slot: int, name: str) -> Any:
+            def hook(activations: torch.Tensor, hook: Any) -> None:
+                values = reduce_positions(activations, region, spec)
+                accumulator.add_layer(layer_slot, values, targets, where=name)
+                fired.append(name)
+                if len(fired) == len(self.hook_names):
+                    raise StopForward
+
+            return hook
+
+        hooks = [(name, make_hook(slot, name)) for slot, name in enumerate(self.hook_names)]
+        self.run(batch, hooks)
+        if len(fired) != len(self.hook_names):
+            silent = sorted(set(self.hook_names) - set(fired))
+            raise SkillNeuronError(
+                f"Hook(s) {silent} never fired during the forward pass, so their neurons cannot be "
+                "recorded. Choose hooks on the path of the forward pass."
+            )
+
+    def run(self, batch: TokenBatch, hooks: Sequence[tuple[str, Any]]) -> None:
+        """One forward pass with the input builder's hooks (if any) followed by ``hooks``."""
+        extra = [] if self.inputs is None else self.inputs.hooks(batch)
+        self.adapter.run_until_stopped(batch, [*extra, *hooks])

@@ -1,0 +1,346 @@
+"""Label read-outs for a frozen model: a linear head on pooled features, or a verbalizer.
+
+* :class:`LinearReadout` — a logistic-regression head (L2-regularised, fitted by L-BFGS on standardised
+  features) on the last layer's residual stream, pooled at ``[CLS]`` (position 0), the mean of the
+  tokens, or the last token. Works for any model, including checkpoints without an LM/MLM head.
+* :class:`VerbalizerReadout` — zero-shot classification from the LM (or MLM) head: fill a template,
+  read the logits of one label word per class at the last token (decoders) or at the mask slot
+  (encoders). Refuses checkpoints whose head was not trained.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from safetensors import safe_open
+from tqdm.auto import tqdm
+
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.models.adapter import ModelAdapter
+from skillneuron_lens.predictivity.compute import _as_split
+from skillneuron_lens.record.positions import PositionsLike, PositionSpec, gather_indices
+from skillneuron_lens.record.recorder import Recorder, RecordingConfig
+
+__all__ = [
+    "pooled_features",
+    "LogisticHead",
+    "LinearReadout",
+    "lm_head_is_pretrained",
+    "label_word_ids",
+    "VerbalizerReadout",
+]
+
+
+def _split_parts(split: Any) -> tuple[list[str], list[int], list[str] | None]:
+    return _as_split(split, "given")
+
+
+class _Collector:
+    """An accumulator that keeps one pooled vector per example (small: ``d_model`` floats each)."""
+
+    def __init__(self) -> None:
+        self.rows: list[torch.Tensor] = []
+
+    def add_examples(self, targets: torch.Tensor) -> None:
+        del targets
+
+    def add_layer(self, layer_slot: int, values: torch.Tensor, targets: torch.Tensor, where: str) -> None:
+        del layer_slot, targets, where
+        self.rows.append(values[:, 0].float().cpu())
+
+
+def pooled_features(
+    model: Any,
+    split: Any,
+    *,
+    pooling: PositionsLike = 0,
+    hook: str = "blocks.{layer}.hook_resid_post",
+    layer: int | None = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> Float[torch.Tensor, "example d"]:
+    """One feature vector per example: a hook's output pooled at one position.
+
+    Args:
+        model: Any supported TransformerLens model.
+        split: ``(texts, labels)`` or an object with ``.texts`` (and ``.text_pairs``).
+        pooling: ``0`` ([CLS] / first token), ``"mean"``, ``"max"`` or ``"last"``.
+        hook: Hook template; default the residual stream after a block.
+        layer: Which block; default the last.
+        batch_size: Examples per forward pass.
+        max_length: Truncation length.
+        progress: Show a progress bar.
+
+    Returns:
+        Float32 features in example order.
+    """
+    spec = PositionSpec.parse(pooling)
+    if spec.n_slots != 1:
+        raise SkillNeuronError(f"Pool at one position for features, got {spec.to_json()!r}.")
+    adapter = ModelAdapter(model)
+    chosen = adapter.n_layers - 1 if layer is None else layer
+    config = RecordingConfig(
+        hook=hook, layers=(chosen,), positions=spec, batch_size=batch_size, max_length=max_length,
+        progress=progress,
+    )
+    texts, _, pairs = _split_parts(split)
+    collector = _Collector()
+    everyone = torch.zeros(len(texts), 1, dtype=torch.long)
+    Recorder(model, config).accumulate(collector, texts, pairs, everyone, "features")
+    return torch.cat(collector.rows)
+
+
+@dataclass
+class LogisticHead:
+    """Multinomial logistic regression with L2 penalty, fitted by L-BFGS on standardised features."""
+
+    l2: float = 0.1
+    max_iter: int = 200
+    weight: torch.Tensor | None = field(default=None, repr=False)
+    bias: torch.Tensor | None = field(default=None, repr=False)
+    mean: torch.Tensor | None = field(default=None, repr=False)
+    scale: torch.Tensor | None = field(default=None, repr=False)
+
+    def fit(self, features: torch.Tensor, labels: Sequence[int], n_classes: int) -> LogisticHead:
+        """Fit on features ``[example, d]`` and integer labels."""
+        x = features.double()
+        y = torch.as_tensor(list(labels), dtype=torch.long)
+        self.mean, self.scale = x.mean(dim=0), x.std(dim=0).clamp_min(1e-8)
+        z = (x - self.mean) / self.scale
+        weight = torch.zeros(z.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS(
+            [weight, bias], max_iter=self.max_iter, line_search_fn="strong_wolfe"
+        )
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(z @ weight + bias, y)
+            loss = loss + self.l2 * (weight**2).sum()
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimizer.step(closure)
+        self.weight, self.bias = weight.detach(), bias.detach()
+        return self
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Class scores for features ``[example, d]``."""
+        if self.weight is None or self.bias is None or self.mean is None or self.scale is None:
+            raise SkillNeuronError("The head is not fitted yet: call fit() first.")
+        return ((features.double() - self.mean) / self.scale) @ self.weight + self.bias
+
+
+@dataclass
+class LinearReadout:
+    """A logistic-regression head on pooled last-layer features of a frozen model.
+
+    Attributes:
+        model: Any supported TransformerLens model.
+        pooling: ``0`` ([CLS] / first token), ``"mean"`` or ``"last"``.
+        batch_size: Examples per forward pass.
+        max_length: Truncation length.
+        l2_grid: L2 penalties to try; with a dev split, the one with the best dev accuracy is kept
+            (the first on ties), else the first.
+        progress: Show progress bars.
+    """
+
+    model: Any
+    pooling: PositionsLike = 0
+    batch_size: int = 32
+    max_length: int = 128
+    l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    progress: bool = True
+    head: LogisticHead = field(init=False)
+    dev_accuracy: dict[float, float] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Create an unfitted head."""
+        if not self.l2_grid:
+            raise SkillNeuronError("l2_grid needs at least one penalty.")
+        self.head = LogisticHead(l2=self.l2_grid[0])
+
+    def _features(self, split: Any) -> torch.Tensor:
+        return pooled_features(
+            self.model, split, pooling=self.pooling, batch_size=self.batch_size,
+            max_length=self.max_length, progress=self.progress,
+        )
+
+    def fit(self, split: Any, dev: Any = None, n_classes: int | None = None) -> LinearReadout:
+        """Fit the head on a (train) split, choosing the L2 penalty on ``dev`` when given."""
+        _, labels, _ = _split_parts(split)
+        if len(set(labels)) < 2:
+            raise SkillNeuronError("The read-out needs at least two classes in its training split.")
+        classes = n_classes or max(labels) + 1
+        features = self._features(split)
+        if dev is None:
+            self.head = LogisticHead(l2=self.l2_grid[0]).fit(features, labels, classes)
+            return self
+        dev_features, dev_labels = self._features(dev), torch.tensor(_split_parts(dev)[1])
+        best: tuple[float, LogisticHead] | None = None
+        for l2 in self.l2_grid:
+            head = LogisticHead(l2=l2).fit(features, labels, classes)
+            score = float((head.logits(dev_features).argmax(dim=1) == dev_labels).double().mean())
+            self.dev_accuracy[l2] = score
+            if best is None or score > best[0]:
+                best = (score, head)
+        assert best is not None
+        self.head = best[1]
+        return self
+
+    def predict(self, split: Any) -> Int[torch.Tensor, " example"]:
+        """Predicted class of every example."""
+        return self.head.logits(self._features(split)).argmax(dim=1)
+
+    def accuracy(self, split: Any) -> float:
+        """Share of the split's examples predicted correctly."""
+        _, labels, _ = _split_parts(split)
+        return float((self.predict(split) == torch.tensor(labels)).double().mean())
+
+
+def lm_head_is_pretrained(model: Any) -> bool:
+    """Whether the model's LM/MLM head comes from its checkpoint (rather than random init).
+
+    For a bridge loaded from a local directory, the checkpoint's tensor names tell: a BERT-style
+    checkpoint needs ``cls.predictions.*``; a decoder needs ``lm_head.*`` or tied embeddings. When the
+    checkpoint cannot be inspected, the head is assumed to be trained.
+    """
+    hf_model = getattr(model, "original_model", None)
+    config = getattr(hf_model, "config", None)
+    directory = Path(str(getattr(config, "_name_or_path", "") or ""))
+    files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+    if not files:
+        return True
+    keys: set[str] = set()
+    for file in files:
+        with safe_open(str(file), "pt") as handle:
+            keys.update(handle.keys())
+    if getattr(config, "is_decoder", False) or "CausalLM" in type(hf_model).__name__:
+        return bool(getattr(config, "tie_word_embeddings", False)) or any("lm_head" in k for k in keys)
+    return any("predictions.transform" in k for k in keys)
+
+
+def label_word_ids(tokenizer: Any, words: Sequence[str], *, is_encoder: bool) -> list[int]:
+    """The token id read for each label word.
+
+    Decoders read the word with a leading space (as it follows ``"Sentiment:"``); encoders read it
+    as is. A word of several tokens is read by its first token, with a warning naming that token.
+
+    Raises:
+        SkillNeuronError: For fewer than two words, a word with no tokens, or two words that share
+            their first token.
+    """
+    if len(words) < 2:
+        raise SkillNeuronError("Give one label word per class (at least two).")
+    ids: list[int] = []
+    for word in words:
+        spaced = word if is_encoder else " " + word.strip()
+        encoded = tokenizer(spaced, add_special_tokens=False)["input_ids"]
+        if not encoded:
+            raise SkillNeuronError(f"Label word {word!r} encodes to no tokens.")
+        if len(encoded) > 1:
+            warnings.warn(
+                f"Label word {word!r} is {len(encoded)} tokens; its first token "
+                f"{tokenizer.convert_ids_to_tokens(encoded[:1])[0]!r} is used.",
+                stacklevel=3,
+            )
+        ids.append(int(encoded[0]))
+    if len(set(ids)) != len(ids):
+        raise SkillNeuronError(f"Label words {list(words)} share a first token: choose distinct words.")
+    return ids
+
+
+@dataclass
+class VerbalizerReadout:
+    """Zero-shot classification by comparing label-word logits from the model's own head.
+
+    Attributes:
+        model: A model with a trained LM (decoder) or MLM (encoder) head.
+        template: Text with ``{text}`` (and ``{text_b}`` for pairs); encoders also need ``{mask}``.
+        label_words: One word per class, in label order.
+        batch_size: Examples per forward pass.
+        max_length: Truncation length.
+        progress: Show a progress bar.
+    """
+
+    model: Any
+    template: str
+    label_words: Sequence[str]
+    batch_size: int = 16
+    max_length: int = 256
+    progress: bool = True
+    label_token_ids: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Check the head, the template and the label words."""
+        self.adapter = ModelAdapter(self.model)
+        self.is_encoder = self.adapter.is_encoder
+        if not lm_head_is_pretrained(self.model):
+            raise SkillNeuronError(
+                "This checkpoint has no trained LM/MLM head (its weights file lacks the head), so a "
+                "verbalizer would read random logits. Use LinearReadout (--readout linear) instead."
+            )
+        if "{text}" not in self.template:
+            raise SkillNeuronError(f"The template must contain '{{text}}', got {self.template!r}.")
+        if self.is_encoder and "{mask}" not in self.template:
+            raise SkillNeuronError(
+                "Encoders read the label at a mask slot: put '{mask}' in the template, e.g. "
+                "'{text} It was {mask}.'"
+            )
+        self.label_token_ids = label_word_ids(
+            self.adapter.tokenizer, self.label_words, is_encoder=self.is_encoder
+        )
+        template_tokens = len(self.adapter.tokenizer(self._fill("", None))["input_ids"])
+        if self.max_length < template_tokens + 1:
+            raise SkillNeuronError(
+                f"max_length {self.max_length} leaves no room for the text: the template alone is "
+                f"{template_tokens} tokens, and truncation would cut it. Use max_length "
+                f"{template_tokens + 1} or more."
+            )
+
+    def _fill(self, text: str, pair: str | None) -> str:
+        mask = getattr(self.adapter.tokenizer, "mask_token", None) or ""
+        return self.template.format(text=text, text_b=pair or "", mask=mask)
+
+    def _read_positions(self, batch: Any) -> torch.Tensor:
+        if not self.is_encoder:
+            return gather_indices(PositionSpec.parse("last"), batch.attention_mask)[:, 0]
+        mask_id = self.adapter.tokenizer.mask_token_id
+        hits = batch.input_ids == mask_id
+        if not bool(hits.any(dim=1).all()):
+            raise SkillNeuronError("The mask slot was truncated away: raise max_length.")
+        return hits.int().argmax(dim=1)
+
+    def label_logits(self, split: Any) -> Float[torch.Tensor, "example label"]:
+        """Logits of the label words for every example."""
+        texts, _, pairs = _split_parts(split)
+        rows = []
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="verbalizer", disable=not self.progress, unit="batch"):
+            chunk = range(start, min(start + self.batch_size, len(texts)))
+            filled = [self._fill(texts[i], None if pairs is None else pairs[i]) for i in chunk]
+            batch = self.adapter.tokenize(filled, max_length=self.max_length)
+            with torch.inference_mode():
+                logits = self.adapter.forward(batch)
+            logits = getattr(logits, "logits", logits)
+            where = self._read_positions(batch)
+            picked = logits[torch.arange(len(chunk)), where][:, self.label_token_ids]
+            rows.append(picked.float().cpu())
+        return torch.cat(rows)
+
+    def predict(self, split: Any) -> Int[torch.Tensor, " example"]:
+        """Predicted class of every example."""
+        return self.label_logits(split).argmax(dim=1)
+
+    def accuracy(self, split: Any) -> float:
+        """Share of the split's examples predicted correctly."""
+        _, labels, _ = _split_parts(split)
+        return float((self.predict(split) == torch.tensor(labels)).double().mean())

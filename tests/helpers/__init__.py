@@ -1,0 +1,1 @@
+"""Shared test helpers: tiny models, slow references, and scripts run in a subprocess."""
