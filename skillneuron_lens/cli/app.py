@@ -37,7 +37,8 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import TUNED_RUN_PREFIX
 from skillneuron_lens.io import check_destination, dumps_strict, staged_directory
 from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter
-from skillneuron_lens.models.load import KNOWN_MODELS, load_model
+from skillneuron_lens.models.load import load_model
+from skillneuron_lens.models.offline import KNOWN_MODELS
 from skillneuron_lens.neurons.evidence import (
     evidence_line,
     held_out_summary,
