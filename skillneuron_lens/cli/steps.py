@@ -52,7 +52,8 @@ from skillneuron_lens.predictivity.compute import TENSOR_FILE, PredictivityResul
 from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.tasks.catalog import load_task
 from skillneuron_lens.tasks.provenance import check_data
-from skillneuron_lens.tasks.task import Task, task_from_files
+from skillneuron_lens.tasks.readers import task_from_files
+from skillneuron_lens.tasks.task import Task
 from skillneuron_lens.tuning.classifier import TunedClassifier
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Tasks.
 
-Texts, labels and splits; readers for user data; the catalog of named tasks; binary subtasks; data
-fingerprints.
+Texts, labels and splits (task); label encoding (labels); readers for user data (readers); the catalog of
+named tasks (catalog); binary subtasks (subtasks); data fingerprints (provenance).
 """
 
 from skillneuron_lens.tasks.catalog import (
@@ -13,11 +13,22 @@ from skillneuron_lens.tasks.catalog import (
     load_task,
     packaged_data_record,
 )
+from skillneuron_lens.tasks.labels import (
+    encode_labels,
+)
 from skillneuron_lens.tasks.provenance import (
     FILE_ROLES,
     check_data,
     data_record,
     file_record,
+)
+from skillneuron_lens.tasks.readers import (
+    TEXT_JOINER,
+    infer_split_roles,
+    task_from_dataframe,
+    task_from_files,
+    task_from_hf_dataset,
+    task_from_lists,
 )
 from skillneuron_lens.tasks.subtasks import (
     SCHEMES,
@@ -32,13 +43,8 @@ from skillneuron_lens.tasks.task import (
     SPLIT_NAMES,
     Split,
     Task,
-    infer_split_roles,
     make_splits,
     split_pool,
-    task_from_dataframe,
-    task_from_files,
-    task_from_hf_dataset,
-    task_from_lists,
 )
 
 __all__ = [
@@ -52,11 +58,13 @@ __all__ = [
     "Split",
     "Subtask",
     "TASKS",
+    "TEXT_JOINER",
     "Task",
     "TaskSpec",
     "check_data",
     "data_record",
     "describe_subtasks",
+    "encode_labels",
     "file_record",
     "infer_split_roles",
     "list_tasks",

@@ -55,7 +55,8 @@ from typing import Any
 
 from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
 from skillneuron_lens.io import path_sha256
-from skillneuron_lens.tasks.task import Split, Task, split_pool, task_from_hf_dataset
+from skillneuron_lens.tasks.readers import task_from_hf_dataset
+from skillneuron_lens.tasks.task import Split, Task, split_pool
 
 __all__ = [
     "TASKS",
