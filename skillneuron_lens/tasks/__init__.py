@@ -1,7 +1,8 @@
 """Tasks.
 
 Texts, labels and splits (task); label encoding (labels); readers for user data (readers); the catalog of
-named tasks (catalog); binary subtasks (subtasks); data fingerprints (provenance).
+named tasks (catalog) and the readers of its packaged files (packaged); binary subtasks (subtasks); data
+fingerprints (provenance).
 """
 
 from skillneuron_lens.tasks.catalog import (
@@ -15,6 +16,14 @@ from skillneuron_lens.tasks.catalog import (
 )
 from skillneuron_lens.tasks.labels import (
     encode_labels,
+)
+from skillneuron_lens.tasks.packaged import (
+    Rows,
+    read_bbc_news,
+    read_rotten_tomatoes,
+    read_subjectivity,
+    read_tweets,
+    split_sentences,
 )
 from skillneuron_lens.tasks.provenance import (
     FILE_ROLES,
@@ -53,6 +62,7 @@ __all__ = [
     "FILE_ROLES",
     "HubSource",
     "PackagedSource",
+    "Rows",
     "SCHEMES",
     "SPLIT_NAMES",
     "Split",
@@ -71,7 +81,12 @@ __all__ = [
     "load_task",
     "make_splits",
     "packaged_data_record",
+    "read_bbc_news",
+    "read_rotten_tomatoes",
+    "read_subjectivity",
+    "read_tweets",
     "split_pool",
+    "split_sentences",
     "subtask_targets",
     "subtasks_for",
     "task_from_dataframe",
