@@ -29,9 +29,9 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import CFG_FILE, PERTURBATION_FILE, REPORT_FILE, SUMMARY_FILE
 from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count, smallest_fraction
-from skillneuron_lens.plot.figures import (
+from skillneuron_lens.plot.perturbation import perturbation_curves
+from skillneuron_lens.plot.predictivity import (
     layer_distribution,
-    perturbation_curves,
     position_layer_heatmap,
     predictivity_heatmap,
     skill_counts,
@@ -500,7 +500,7 @@ def render_report(
         run_dir: A directory written by ``skillneuron-lens find`` or :meth:`PredictivityResult.save`.
         top_k: Rows of the top-neuron table.
         max_columns: Widest heatmap before neurons are binned (see
-            :func:`skillneuron_lens.plot.figures.predictivity_heatmap`).
+            :func:`skillneuron_lens.plot.predictivity.predictivity_heatmap`).
         fraction: Share of each layer's neurons shown as skill neurons; default: the run's
             (``summary.json``), else 0.02.
 

@@ -32,7 +32,7 @@ from skillneuron_lens.files import CROSS_TASK_PAGE, CROSS_TASK_SUMMARY
 from skillneuron_lens.io import check_destination, staged_directory
 from skillneuron_lens.models.fingerprint import same_model
 from skillneuron_lens.neurons.sets import NeuronSet, checked_count
-from skillneuron_lens.plot.figures import similarity_matrix
+from skillneuron_lens.plot.comparison import similarity_matrix
 
 __all__ = [
     "MATRIX_FILE",

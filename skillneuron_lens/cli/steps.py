@@ -47,7 +47,7 @@ from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.majority import warn_about_constant_neurons
 from skillneuron_lens.neurons.sets import NeuronSet, checked_count
-from skillneuron_lens.plot.figures import similarity_matrix
+from skillneuron_lens.plot.comparison import similarity_matrix
 from skillneuron_lens.predictivity.compute import TENSOR_FILE, PredictivityResult
 from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.tasks.catalog import load_task

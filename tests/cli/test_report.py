@@ -191,7 +191,7 @@ def test_load_perturbation_reads_what_perturbation_curve_writes(tmp_path):
     assert len(loaded) == 1 and loaded[0].mode == "zero" and loaded[0].fractions == curve.fractions
     for key, value in tensors.items():
         torch.testing.assert_close(getattr(loaded[0], key), value.double())
-    from skillneuron_lens.plot.figures import perturbation_curves
+    from skillneuron_lens.plot.perturbation import perturbation_curves
 
     drawn, reread = perturbation_curves(curve), perturbation_curves(loaded[0])
     assert [t.name for t in drawn.data] == [t.name for t in reread.data]
