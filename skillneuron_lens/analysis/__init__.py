@@ -17,15 +17,14 @@ from skillneuron_lens.analysis.curves import (
     FORMAT_VERSION,
     Evaluator,
     PerturbationCurve,
-    bootstrap_ci,
+    evaluate_correctness,
+    load_perturbation,
     perturbation_curve,
-    sign_flip_test,
 )
 from skillneuron_lens.analysis.specificity import (
     KIND,
     CrossTaskMatrix,
     cross_task_matrix,
-    holm,
 )
 
 __all__ = [
@@ -42,12 +41,11 @@ __all__ = [
     "TaskComparison",
     "activated_overlap",
     "activation_means",
-    "bootstrap_ci",
     "compare_runs",
     "cross_task_matrix",
-    "holm",
+    "evaluate_correctness",
     "hypergeometric_pmf",
+    "load_perturbation",
     "perturbation_curve",
-    "sign_flip_test",
     "skill_overlap",
 ]

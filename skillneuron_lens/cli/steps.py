@@ -377,10 +377,12 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
             f"mode {args.mode}"
         )
         print("fraction  skill   random(mean)  bottom  p-value  draw p-value")
+        bottom, p_values = curve.bottom, curve.p_values
+        assert bottom is not None and p_values is not None  # perturbation_curve fills every entry
         for index, fraction in enumerate(curve.fractions):
             print(
                 f"{fraction:>8.3f}  {float(curve.skill[index]):.3f}   {float(curve.random_mean[index]):.3f}"
-                f"         {float(curve.bottom[index]):.3f}   {float(curve.p_values[index]):<7.2g}  "
+                f"         {float(bottom[index]):.3f}   {float(p_values[index]):<7.2g}  "
                 f"{float(curve.draw_p_values[index]):.2g}"
             )
         print(f"saved {target}")
