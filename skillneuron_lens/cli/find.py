@@ -34,7 +34,7 @@ from skillneuron_lens.runs.config import (
     TUNE_CHOICES,
     FindConfig,
 )
-from skillneuron_lens.runs.find import find
+from skillneuron_lens.runs.finding import find
 from skillneuron_lens.stats.significance import FDR_METHODS, FdrMethod
 from skillneuron_lens.tasks.catalog import TASKS
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 import skillneuron_lens as snl
 import skillneuron_lens.cli.app as cli
-import skillneuron_lens.runs.find as runs_find
+import skillneuron_lens.runs.finding as runs_find
 from skillneuron_lens.neurons.majority import skill_neurons_at_share
 
 

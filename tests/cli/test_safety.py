@@ -23,7 +23,7 @@ import torch
 
 import skillneuron_lens as snl
 import skillneuron_lens.cli.app as cli
-import skillneuron_lens.runs.find as runs_find
+import skillneuron_lens.runs.finding as runs_find
 from skillneuron_lens.io import (
     MARKER_FILE,
     check_destination,

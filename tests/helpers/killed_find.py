@@ -23,7 +23,7 @@ from typing import Any
 
 import skillneuron_lens.cli.app as cli
 import skillneuron_lens.io as io
-import skillneuron_lens.runs.find as runs_find
+import skillneuron_lens.runs.finding as runs_find
 
 
 def _die_at(step: str, out: Path) -> None:
