@@ -7,6 +7,7 @@ The argument types turn text into values; the rules a value must follow live wit
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,24 +71,24 @@ def positions(text: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def _number(text: str, convert: Callable[[str], Any], what: str, problem: Callable[[Any], str | None]) -> Any:
+    """``text`` converted by ``convert``, refused when it is not ``what`` or ``problem`` finds one."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    _refuse(problem(value))
+    return value
+
+
 def probability(text: str) -> float:
     """Parse a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    _refuse(probability_problem(value))
-    return value
+    return float(_number(text, float, "a number", probability_problem))
 
 
 def non_negative_int(text: str) -> int:
     """Parse an integer that is 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    _refuse(non_negative_problem(value))
-    return value
+    return int(_number(text, int, "an integer", non_negative_problem))
 
 
 def fraction_list(text: str) -> list[float]:

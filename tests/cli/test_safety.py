@@ -294,8 +294,8 @@ def test_the_swap_rechecks_the_destination(tmp_path):
 @pytest.mark.models
 def test_find_tune_writes_the_tuned_runs_before_the_swap(tuned):
     names = sorted(p.name for p in tuned.iterdir())
-    assert names == [MARKER_FILE, "cfg.json", "predictivity.safetensors", "report.html", "summary.json",
-                     "tuned-run0", "tuned-run1"]
+    assert names == [MARKER_FILE, "cfg.json", "find_config.json", "predictivity.safetensors", "report.html",
+                     "summary.json", "tuned-run0", "tuned-run1"]
     assert json.loads((tuned / "tuned-run1" / MARKER_FILE).read_text())["kind"] == "tuned_classifier"
     assert _scratch_left(tuned.parent) == []
 
