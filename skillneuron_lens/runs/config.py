@@ -328,4 +328,5 @@ class FindConfig:
         return cls(**options)
 
     def _fields(self) -> dict[str, Any]:
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        """Every option by name, in the command line's order (lists copied: the config stays as it is)."""
+        return dataclasses.asdict(self)
