@@ -14,7 +14,8 @@ The subpackages follow the method's flow, one room per step:
 7. :mod:`~skillneuron_lens.analysis`: perturbation curves, task specificity, task comparison;
 8. :mod:`~skillneuron_lens.tuning`: the prompt-tuned classifier of the paper's setting;
 9. :mod:`~skillneuron_lens.plot` and :mod:`~skillneuron_lens.report`: figures and the HTML report;
-10. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
+10. :mod:`~skillneuron_lens.runs`: a run as an object (``FindConfig``, ``find``, ``Run``);
+11. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
 
 :mod:`~skillneuron_lens.stats` holds every statistic (p-values, multiple testing, intervals, resampling,
 correlation). The top level keeps what a notebook user types daily; everything else is one attribute
@@ -37,6 +38,7 @@ from skillneuron_lens import (  # noqa: E402  (subpackages as attributes)
     predictivity,
     record,
     report,
+    runs,
     stats,
     tasks,
     tuning,
@@ -87,6 +89,11 @@ from skillneuron_lens.record import (
 )
 from skillneuron_lens.report import (
     write_report,
+)
+from skillneuron_lens.runs import (
+    FindConfig,
+    Run,
+    find,
 )
 from skillneuron_lens.tasks import (
     Split,
@@ -166,6 +173,8 @@ __all__ = [
     "compare_runs",
     "compute_predictivity",
     "cross_task_matrix",
+    "find",
+    "FindConfig",
     "layer_distribution",
     "list_tasks",
     "load_model",
@@ -187,6 +196,7 @@ __all__ = [
     "prune_model",
     "Recorder",
     "RecordingConfig",
+    "Run",
     "save_pruned",
     "skill_counts",
     "skill_overlap",
@@ -208,6 +218,7 @@ __all__ = [
     "plot",
     "predictivity",
     "record",
+    "runs",
     "stats",
     "tasks",
     "tuning",

@@ -33,9 +33,7 @@ KNOWN_PRIVATE_IMPORTS = {
     "skillneuron_lens.tuning.training": "tuning/training.py imports predictivity.compute._as_split",
 }
 # Subpackages whose __init__ does not re-export every module's __all__ yet (owned by another helper).
-KNOWN_PARTIAL_REEXPORTS = {
-    "skillneuron_lens.cli": "cli/__init__.py re-exports only main (cli/ is being rewritten)",
-}
+KNOWN_PARTIAL_REEXPORTS: dict[str, str] = {}
 
 
 def _module_names() -> list[str]:
