@@ -19,29 +19,8 @@ from skillneuron_lens.analysis.compare import (
     skill_overlap,
 )
 from skillneuron_lens.stats.correlation import rankdata, spearman, spearman_per_layer
+from tests.helpers.results import HOOK, make_result
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
-
-HOOK = "blocks.{layer}.mlp.hook_post"
-
-
-def make_result(scores, baseline=None, *, layers=None, hook=HOOK, fingerprint=None):
-    """A result whose predictivity equals ``scores`` [layer, neuron] (values in [0.5, 1])."""
-    scores = torch.as_tensor(scores, dtype=torch.float64)
-    accuracy = scores[None, None, None]
-    base = torch.zeros_like(accuracy)
-    if baseline is not None:
-        base = torch.as_tensor(baseline).double()[None, None, None]
-    return snl.PredictivityResult(
-        accuracy=accuracy,
-        baseline=base,
-        n_train=torch.ones(1, 1, dtype=torch.long),
-        n_dev=torch.ones(1, 1, dtype=torch.long),
-        layers=tuple(range(scores.shape[0])) if layers is None else layers,
-        hook=hook,
-        slot_names=("pos 0",),
-        subtask_names=("binary",),
-        fingerprint={"weights_sha256": "abc"} if fingerprint is None else fingerprint,
-    )
 
 
 # ---- Spearman: brute-force references ---------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 import skillneuron_lens as snl
 from skillneuron_lens.analysis.curves import sign_flip_test
 from skillneuron_lens.analysis.specificity import CrossTaskMatrix, cross_task_matrix
-from tests.analysis.test_perturbation import WIDTH, FakeNeurons, make_task
+from tests.helpers.fake_neurons import WIDTH, FakeNeurons, make_task
 
 TASKS = {"a": [(0, 1)] * 5 + [(1, 2)] * 5, "b": [(1, 6)] * 4 + [(0, 1)] * 1 + [(0, 9)] * 5}
 SETS = {

@@ -162,10 +162,9 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
 def test_ablation_culprits_agrees_with_the_perturbation_curve(tmp_path):
     pytest.importorskip("transformer_lens.model_bridge")
     import skillneuron_lens.cli.app as cli
-    from tests.models.test_models import _write_bert
-    from tests.test_cuda import word_rows, write_split
+    from tests.helpers.checkpoints import word_rows, write_bert, write_split
 
-    _write_bert(tmp_path / "bert")
+    write_bert(tmp_path / "bert")
     run = tmp_path / "run"
     files = [
         "--train-file", write_split(tmp_path / "train.csv", word_rows(96, 0)),
