@@ -144,7 +144,7 @@ def ablation_test(
     significant_correct = ablated(significant).double()
     controls = significant.random_controls(draws, seed, exclude_self=exclude_self)
     random_correct = torch.stack([ablated(control) for control in controls]).double()  # [draw, example]
-    statistic, p_value, method = snl.sign_flip_test(
+    statistic, p_value, method = snl.analysis.sign_flip_test(
         random_correct.mean(dim=0) - significant_correct, n_permutations=n_permutations, seed=seed
     )
     accuracy = float(significant_correct.mean())

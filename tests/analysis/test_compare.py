@@ -18,6 +18,7 @@ from skillneuron_lens.analysis.compare import (
     hypergeometric_pmf,
     skill_overlap,
 )
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.stats.correlation import rankdata, spearman, spearman_per_layer
 from tests.helpers.results import HOOK, make_result
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
@@ -205,7 +206,7 @@ def test_compare_save_load_roundtrip(tmp_path):
         comparison.save(tmp_path / "cmp")
     comparison.save(tmp_path / "cmp", overwrite=True)
     (tmp_path / "cmp" / "compare.safetensors").write_bytes(b"broken")
-    with pytest.raises(snl.ResultFileError, match="damaged"):
+    with pytest.raises(ResultFileError, match="damaged"):
         TaskComparison.load(tmp_path / "cmp")
 
 

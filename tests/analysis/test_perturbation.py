@@ -15,6 +15,7 @@ from skillneuron_lens.analysis.curves import (
     perturbation_curve,
     sign_flip_test,
 )
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.models.adapter import ModelAdapter
 from tests.helpers.fake_neurons import N_LAYERS, WIDTH, FakeNeurons, make_task
 from tests.helpers.results import make_result
@@ -210,18 +211,18 @@ def test_save_load_roundtrip_and_refusal_to_overwrite(curve, tmp_path):
 def test_loading_a_damaged_or_foreign_file(curve, tmp_path):
     damaged = tmp_path / "damaged.json"
     damaged.write_text(json.dumps(curve.to_dict())[:-20])
-    with pytest.raises(snl.ResultFileError, match="damaged"):
+    with pytest.raises(ResultFileError, match="damaged"):
         PerturbationCurve.load(damaged)
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"kind": "predictivity"}))
-    with pytest.raises(snl.ResultFileError, match="not a 'perturbation_curve'"):
+    with pytest.raises(ResultFileError, match="not a 'perturbation_curve'"):
         PerturbationCurve.load(foreign)
     broken = curve.to_dict()
     broken["skill"] = broken["skill"][:1]
     foreign.write_text(json.dumps(broken))
-    with pytest.raises(snl.ResultFileError, match=r"skill has shape \(1,\)"):
+    with pytest.raises(ResultFileError, match=r"skill has shape \(1,\)"):
         PerturbationCurve.load(foreign)
-    with pytest.raises(snl.ResultFileError, match="does not exist"):
+    with pytest.raises(ResultFileError, match="does not exist"):
         PerturbationCurve.load(tmp_path / "missing.json")
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import HookNotFoundError
 from skillneuron_lens.intervene.hooks import neuron_means, neuron_pool, perturb, perturbation_hooks
 from skillneuron_lens.models.adapter import ModelAdapter
 from tests.helpers.interventions import CHOSEN, TEXTS, WIDTH, columns, neurons, others, spies, trace
@@ -221,10 +222,10 @@ def test_neurons_from_another_model_or_hook(model, batch):
         trace(model, batch, narrow, "zero")
     assert live_hooks(model) == 0
     deep = snl.NeuronSet.from_list([(5, 1)], layers=range(6), n_neurons=WIDTH)
-    with pytest.raises(snl.HookNotFoundError, match=r"Layer\(s\) \[3, 4, 5\] do not exist"):
+    with pytest.raises(HookNotFoundError, match=r"Layer\(s\) \[3, 4, 5\] do not exist"):
         perturbation_hooks(model, deep, "zero")
     elsewhere = snl.NeuronSet(torch.ones(3, WIDTH, dtype=torch.bool), (0, 1, 2), "blocks.{layer}.nope")
-    with pytest.raises(snl.HookNotFoundError, match=r"has no hook"):
+    with pytest.raises(HookNotFoundError, match=r"has no hook"):
         perturbation_hooks(model, elsewhere, "zero")
     with pytest.raises(snl.SkillNeuronError, match=r"must be a NeuronSet"):
         perturbation_hooks(model, [(0, 1)], "zero")

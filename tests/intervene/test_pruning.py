@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.intervene.prune import (
     baseline_means_from_result,
     count_parameters,
@@ -191,7 +192,7 @@ def test_save_and_load_rebuild_the_same_model(tmp_path):
     from_loader = load_pruned(tmp_path / "pruned", lambda: tiny_llama())
     assert max_diff(run(from_loader)[0], run(pruned)[0]) == 0.0
 
-    with pytest.raises(snl.ResultFileError, match="another model"):
+    with pytest.raises(ResultFileError, match="another model"):
         load_pruned(tmp_path / "pruned", tiny_llama(seed=1))
     with pytest.raises(snl.SkillNeuronError, match="no pruning metadata"):
         save_pruned(model, tmp_path / "other")

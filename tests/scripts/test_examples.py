@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import skillneuron_lens as snl
+from skillneuron_lens.stats.correlation import spearman
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -147,7 +147,7 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
         assert set(summary) == {"predictivity_spearman", "activated_overlap"}
         for indicator, statistics in summary.items():
             values = torch.tensor([[pair[indicator], pair[kind]] for pair in pairs], dtype=torch.float64)
-            expected = snl.spearman(*values.round(decimals=12).T)
+            expected = spearman(*values.round(decimals=12).T)
             assert statistics["spearman"] == pytest.approx(expected, nan_ok=True)
             assert 1 / 120 <= statistics["mantel_p"] <= 1.0 or math.isnan(statistics["mantel_p"])
     rescored = run_example("transferability.py", str(out), "--rescore", cwd=tmp_path, quick=False)
