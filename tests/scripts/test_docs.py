@@ -3,7 +3,7 @@
 * Every Python snippet of the README runs, in order, in one namespace, on a tiny model and a toy task
   (the model, the task and the number of training steps are swapped in by exact text substitutions,
   each of which must still find its text); the docs' snippets that build on it run after it.
-* Every command in a fenced block names a script that exists, and only options that script defines;
+* Every command in a code block names a script that exists, and only options that script defines;
   ``skillneuron-lens`` commands are parsed by the real command-line parser.
 * Every repository path that the README, the docs, the examples, the benchmarks and the tests name
   exists (with its test function for ``file.py::test_name``).
@@ -121,12 +121,20 @@ def shell_commands(block: str) -> list[list[str]]:
     return commands
 
 
+def indented_commands(path: Path) -> list[str]:
+    """The Markdown code blocks of ``path`` indented by four spaces that run a program (one line each)."""
+    outside_fences = FENCE.sub("", path.read_text(encoding="utf-8"))
+    blocks = re.findall(r"(?:^|\n\n)((?: {4}.*\S.*(?:\n|$))+)", outside_fences)
+    runs_a_program = re.compile(r"\s*(?:[A-Z_]+=\S+\s+)*\S*(?:python|skillneuron-lens)\s")
+    return [block for block in blocks if runs_a_program.match(block)]
+
+
 def documented_commands() -> list:
-    """One ``pytest.param(where, command)`` per command of a fenced shell block of the README and docs."""
+    """One ``pytest.param(where, command)`` per command of a shell code block of the README and docs."""
     return [
         pytest.param(where := f"{path.name}: {' '.join(command)}", command, id=where[:90])
         for path in DOCS
-        for block in fenced_blocks(path, SHELL_LANGUAGES)
+        for block in [*fenced_blocks(path, SHELL_LANGUAGES), *indented_commands(path)]
         for command in shell_commands(block)
     ]
 
