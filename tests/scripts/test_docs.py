@@ -22,9 +22,9 @@ import pytest
 
 import skillneuron_lens as snl
 from skillneuron_lens.cli.app import build_parser
+from tests.helpers.scripts import ROOT
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "results.md")]
 SHELL_LANGUAGES = {"", "bash", "sh", "console", "shell"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

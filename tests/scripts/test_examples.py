@@ -18,9 +18,8 @@ import pytest
 import torch
 
 from skillneuron_lens.stats.correlation import spearman
+from tests.helpers.scripts import EXAMPLES, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 TIMEOUT_S = 1200  # quick mode takes well under a minute on an idle machine; CI machines may be loaded
 
 WALKTHROUGH_FIGURES = (
@@ -50,6 +49,9 @@ def run_example(script: str, *args: str, cwd: Path, quick: bool = True) -> subpr
     # while two other jobs kept both cores busy). Results are not compared.
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # A top-level name that moved to a subpackage warns "skillneuron_lens.X moved to ...": an error here.
+    moved_is_an_error = "error:skillneuron_lens.:FutureWarning"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), moved_is_an_error]))
     if quick:
         env["SNL_EXAMPLE_QUICK"] = "1"
     else:
