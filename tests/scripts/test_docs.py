@@ -7,13 +7,15 @@
   ``skillneuron-lens`` commands are parsed by the real command-line parser.
 * Every repository path that the README, the docs, the examples, the benchmarks and the tests name
   exists (with its test function for ``file.py::test_name``).
-* No top-level name that moved to a subpackage is used by them (the forwarding warns).
+* Every package name the README, the docs, the examples and the benchmarks use exists, and no
+  top-level name that moved to a subpackage is used by them (the forwarding warns).
 
 ``docs/results.md`` (the lead's record of measured numbers) is left out.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 from pathlib import Path
@@ -213,3 +215,49 @@ def test_no_moved_top_level_name_is_used_outside_the_package():
             names += [name for name in re.findall(r"\w+", statement.group(1)) if name in snl._MOVED]
         uses += [f"{file.relative_to(ROOT)}: {name} (now {snl._MOVED[name]}.{name})" for name in names]
     assert not uses, "old top-level names still used:\n" + "\n".join(uses)
+
+
+def resolve(dotted: str) -> object:
+    """The object ``skillneuron_lens.<dotted>`` names, importing submodules on the way."""
+    found: object = snl
+    prefix = "skillneuron_lens"
+    for part in dotted.split("."):
+        prefix = f"{prefix}.{part}"
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            found = importlib.import_module(prefix)  # a submodule not imported yet
+    return found
+
+
+def imported_names(statement_tail: str) -> list[str]:
+    """The names a ``from ... import`` statement imports, from the text after ``import``."""
+    if statement_tail.startswith("("):
+        statement_tail = statement_tail[1 : statement_tail.index(")")]
+    else:
+        statement_tail = re.split(r"[#;\"]", statement_tail)[0]
+    items = (item.split("#")[0].split() for item in statement_tail.split(","))
+    return [words[0] for words in items if words]
+
+
+def test_every_package_name_the_docs_and_scripts_use_exists():
+    """``snl.a.b``, ``skillneuron_lens.a.b`` and ``from skillneuron_lens.a import b`` all resolve.
+
+    The tests are left out: they run, so a name they use that does not exist fails them anyway.
+    """
+    chain = re.compile(r"\b(?:snl|skillneuron_lens)\.(\w+(?:\.\w+)*)")
+    imported = re.compile(r"from skillneuron_lens((?:\.\w+)*) import (\([^)]*\)|[^\n]*)")
+    scripts = [*sorted((ROOT / "examples").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+    unknown = []
+    for file in [*DOCS, *scripts]:
+        text = file.read_text(encoding="utf-8")
+        names = {m.group(1) for m in chain.finditer(text) if not m.group(1).endswith(".py")}
+        for statement in imported.finditer(text):
+            module = statement.group(1).lstrip(".")
+            names |= {f"{module}.{name}".lstrip(".") for name in imported_names(statement.group(2))}
+        for name in sorted(names):
+            try:
+                resolve(name)
+            except (AttributeError, ImportError) as error:
+                unknown.append(f"{file.relative_to(ROOT)}: {name} ({error})")
+    assert not unknown, "names that do not exist:\n" + "\n".join(unknown)
