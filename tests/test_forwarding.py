@@ -2,8 +2,8 @@
 
 pyproject.toml's ``filterwarnings`` turns "skillneuron_lens.X moved to ..." into an error, so any test or
 in-process README snippet that still uses a name that left the top level fails. The forwarding itself
-(every moved name reachable from its home, with the warning) is checked by the layout test (test_layout.py) under
-``pytest.warns``.
+(every moved name reachable from its home, with the warning) is checked by the layout test
+(test_layout.py) under ``pytest.warns``.
 """
 
 from __future__ import annotations
