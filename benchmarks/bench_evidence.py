@@ -58,7 +58,8 @@ import bench_predictivity as base
 import torch
 from jaxtyping import Float, Int
 
-from skillneuron_lens import MeanAccumulator, Recorder, RecordingConfig, TokenBatch, compute_predictivity
+from skillneuron_lens import Recorder, RecordingConfig, compute_predictivity
+from skillneuron_lens.models.adapter import TokenBatch
 from skillneuron_lens.predictivity.compute import (
     DEFAULT_PERMUTATIONS,
     FRAGILE_TOLERANCE,
@@ -67,6 +68,7 @@ from skillneuron_lens.predictivity.compute import (
 )
 from skillneuron_lens.record.accumulators import (
     ColumnFanOut,
+    MeanAccumulator,
     ThresholdAccuracyAccumulator,
     _Accumulator,
     _check_finite,

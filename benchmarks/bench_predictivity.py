@@ -66,15 +66,10 @@ from typing import Any
 
 import torch
 
-from skillneuron_lens import (
-    MeanAccumulator,
-    ModelAdapter,
-    Recorder,
-    RecordingConfig,
-    TokenBatch,
-    compute_predictivity,
-    model_fingerprint,
-)
+from skillneuron_lens import ModelAdapter, Recorder, RecordingConfig, compute_predictivity
+from skillneuron_lens.models.adapter import TokenBatch
+from skillneuron_lens.models.fingerprint import model_fingerprint
+from skillneuron_lens.record.accumulators import MeanAccumulator
 from skillneuron_lens.tasks.catalog import load_task
 
 HOOK = "blocks.{layer}.mlp.hook_post"

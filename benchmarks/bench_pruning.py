@@ -72,7 +72,7 @@ def layer_list(text: str) -> list[int]:
 
 def encoder_parameters(model: Any) -> int:
     """Parameters of the transformer layers alone (no embeddings, no heads)."""
-    return snl.count_parameters(model.original_model.bert.encoder)
+    return snl.intervene.count_parameters(model.original_model.bert.encoder)
 
 
 def paired_timing(
@@ -128,7 +128,7 @@ def measure(
     for fraction in args.keep:
         keep = snl.NeuronSet.top(result, fraction=fraction)
         pruned, prune_s = timed(lambda keep=keep: snl.prune_model(model, keep, means, layers=args.layers))
-        info = snl.pruning_info(pruned)
+        info = snl.intervene.pruning_info(pruned)
         assert info is not None
         bound = classifier.bind(pruned)
         predictions = bound.predict(split, progress=False)
@@ -221,11 +221,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     results, model, task = begin(args)
     classifier, result = classifier_and_predictivity(model, task, args, results)
     if args.means == "tokens":
-        means = snl.token_mean_activations(
+        means = snl.intervene.token_mean_activations(
             model, task.train.texts, layers=list(result.layers), max_length=args.max_length
         )
     else:
-        means = snl.baseline_means_from_result(result)
+        means = snl.intervene.baseline_means_from_result(result)
     results["timing"] = measure(model, classifier, result, means, task.splits[args.split], args)
     finish(results, args, print_results)
 

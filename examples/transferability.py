@@ -14,10 +14,11 @@ Run with ``.venv/bin/python examples/transferability.py OUT.json [--n 1000] [--s
    Transfer = the target test accuracy so obtained divided by the target's own tuned accuracy.
 4. Indicators for each pair: the paper's (Spearman correlation of the two tasks' per-neuron predictivity)
    and the baseline of Su et al. 2022 (Jaccard overlap of the neurons each task activates,
-   :func:`skillneuron_lens.activated_overlap`).
+   :func:`skillneuron_lens.analysis.activated_overlap`).
 5. Prints and saves the Spearman correlation of each indicator with each kind of transfer over all pairs
-   (20 ordered pairs), with the one-sided p-value of a Mantel test (:func:`skillneuron_lens.mantel_test`:
-   the pairs share tasks, so the p-value comes from relabelling the tasks, all 120 ways for 5 tasks).
+   (20 ordered pairs), with the one-sided p-value of a Mantel test
+   (:func:`skillneuron_lens.stats.mantel_test`: the pairs share tasks, so the p-value comes from
+   relabelling the tasks, all 120 ways for 5 tasks).
 
 ``--rescore`` reads a JSON file this script wrote and prints its statistics again, with the Mantel test
 (files written before the test existed get it this way), without tuning anything.
@@ -71,7 +72,7 @@ def indicator_vs_transfer(pairs: list[dict]) -> dict[str, dict[str, dict[str, fl
         summary[transfer_kind] = {}
         for indicator in ("predictivity_spearman", "activated_overlap"):
             try:
-                statistic, p_value, _ = snl.mantel_test(matrix(indicator), matrix(transfer_kind))
+                statistic, p_value, _ = snl.stats.mantel_test(matrix(indicator), matrix(transfer_kind))
             except snl.SkillNeuronError as error:  # e.g. every pair transfers equally well: undefined
                 print(f"{indicator} vs {transfer_kind} transfer: {error}")
                 summary[transfer_kind][indicator] = {"spearman": float("nan"), "mantel_p": float("nan")}
@@ -154,8 +155,8 @@ def main() -> None:
                     "zero_shot_relative": zero_shot / own[target],
                     "accuracy": accuracy,
                     "relative": accuracy / own[target],
-                    "predictivity_spearman": snl.spearman(results[source], results[target]),
-                    "activated_overlap": snl.activated_overlap(results[source], results[target]),
+                    "predictivity_spearman": snl.stats.spearman(results[source], results[target]),
+                    "activated_overlap": snl.analysis.activated_overlap(results[source], results[target]),
                 }
             )
             print(

@@ -173,7 +173,7 @@ save(snl.predictivity_heatmap(result), "predictivity_heatmap")
 save(snl.predictivity_heatmap(result, order="sorted"), "predictivity_heatmap_sorted")
 save(snl.layer_distribution(result, "violin"), "layer_distribution")
 save(snl.skill_counts(skill, layout={"height": 380}), "skill_counts")
-save(snl.position_layer_heatmap(result), "position_layer_heatmap")
+save(snl.plot.position_layer_heatmap(result), "position_layer_heatmap")
 
 # %% [markdown]
 # ## One neuron: activations by class against its threshold
@@ -198,7 +198,7 @@ class OneNeuron:
 
 
 layer, neuron = top[0]["layer"], top[0]["neuron"]
-threshold, slot = snl.neuron_baseline(result, layer, neuron)
+threshold, slot = snl.plot.neuron_baseline(result, layer, neuron)
 recorder = snl.Recorder(
     model,
     snl.RecordingConfig(layers=(layer,), positions=[slot], batch_size=32, progress=False),

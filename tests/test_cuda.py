@@ -6,10 +6,8 @@ Skipped where no CUDA device is available (CI). On a GPU machine: ``python -m py
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import random
 
 import pytest
 import torch
@@ -18,17 +16,18 @@ from safetensors.torch import load_file
 import skillneuron_lens.cli.app as cli
 from skillneuron_lens.intervene.prune import prune_model
 from skillneuron_lens.models.adapter import ModelAdapter
-from tests.helpers.tiny_models import tiny_gpt2
-from tests.intervene.test_interventions import CHOSEN, TEXTS, columns, neurons, others, trace
-from tests.intervene.test_pruning import (
+from tests.helpers.checkpoints import word_rows, write_bert, write_llama, write_split
+from tests.helpers.interventions import CHOSEN, TEXTS, columns, neurons, others, trace
+from tests.helpers.pruning import (
     BUILDERS,
     assert_roundoff,
+    clamp_hooks,
     layer_counts,
     random_keep,
     random_means,
     run,
 )
-from tests.models.test_models import WORDS, _write_bert, _write_llama
+from tests.helpers.tiny_models import tiny_gpt2
 
 DEVICE = os.environ.get("SNL_TEST_DEVICE", "cuda")
 pytestmark = [
@@ -84,21 +83,6 @@ def test_same_seed_same_noise_on_the_device(gpu_model):
 
 
 # ---- pruning --------------------------------------------------------------------------------------
-def device_clamp_hooks(keep, means, device):
-    """The reference: removed neurons clamped to their means by hooks, on the model's device."""
-    hooks = []
-    for row, layer in enumerate(keep.layers):
-        removed = (~keep.mask[row]).to(device)
-        values = means[row].to(device=device, dtype=torch.float32)
-
-        def clamp(activations, hook, removed=removed, values=values):
-            activations[..., removed] = values[removed].to(activations.dtype)
-            return activations
-
-        hooks.append((f"blocks.{layer}.mlp.hook_post", clamp))
-    return hooks
-
-
 @pytest.mark.parametrize("kind", sorted(BUILDERS))
 def test_pruned_equals_clamped_on_the_device(kind):
     model = BUILDERS[kind]().to(DEVICE)
@@ -106,7 +90,7 @@ def test_pruned_equals_clamped_on_the_device(kind):
     means = random_means(keep)  # on the CPU, in float64: prune_model must move them
     pruned = prune_model(model, keep, means)
     assert all(on_device(parameter) for parameter in pruned.parameters())
-    logits_ref, resid_ref, _ = run(model, device_clamp_hooks(keep, means, DEVICE))
+    logits_ref, resid_ref, _ = run(model, clamp_hooks(keep, means))
     logits, resid, _ = run(pruned)
     assert on_device(logits)
     assert_roundoff(logits, logits_ref)
@@ -114,29 +98,11 @@ def test_pruned_equals_clamped_on_the_device(kind):
 
 
 # ---- the command line -----------------------------------------------------------------------------
-def word_rows(n: int, seed: int) -> list[tuple[str, int]]:
-    """Sentences over the tiny checkpoints' vocabulary; the label is whether 'delight' occurs."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
-        rows.append((text, int("delight" in text.split())))
-    return rows
-
-
-def write_split(path, rows) -> str:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def checkpoint_and_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu-cli")
-    _write_bert(root / "tiny-bert")
-    _write_llama(root / "tiny-llama")
+    write_bert(root / "tiny-bert")
+    write_llama(root / "tiny-llama")
     files = [
         "--train-file", write_split(root / "train.csv", word_rows(96, 0)),
         "--dev-file", write_split(root / "dev.csv", word_rows(64, 1)),

@@ -10,7 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.io import MARKER_FILE
+from skillneuron_lens.models.fingerprint import model_fingerprint
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 
@@ -64,7 +66,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, result, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(io, "save_file", boom)
-    with pytest.raises(snl.ResultFileError, match="No space left on device.*free some disk space"):
+    with pytest.raises(ResultFileError, match="No space left on device.*free some disk space"):
         result.save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
 
@@ -73,7 +75,7 @@ def test_truncated_file_is_detected(tmp_path, result):
     result.save(tmp_path / "run")
     path = tmp_path / "run" / "predictivity.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(snl.ResultFileError, match="damaged or truncated"):
+    with pytest.raises(ResultFileError, match="damaged or truncated"):
         snl.PredictivityResult.load(tmp_path / "run")
 
 
@@ -83,17 +85,17 @@ def test_flipped_byte_is_detected(tmp_path, result):
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(snl.ResultFileError, match="damaged or truncated"):
+    with pytest.raises(ResultFileError, match="damaged or truncated"):
         snl.PredictivityResult.load(tmp_path / "run")
 
 
 def test_damaged_or_missing_cfg(tmp_path, result):
     result.save(tmp_path / "run")
     (tmp_path / "run" / "cfg.json").write_text("{not json")
-    with pytest.raises(snl.ResultFileError, match="not valid JSON"):
+    with pytest.raises(ResultFileError, match="not valid JSON"):
         snl.PredictivityResult.load(tmp_path / "run")
     (tmp_path / "run" / "cfg.json").unlink()
-    with pytest.raises(snl.ResultFileError, match="cfg.json is missing"):
+    with pytest.raises(ResultFileError, match="cfg.json is missing"):
         snl.PredictivityResult.load(tmp_path / "run")
 
 
@@ -103,20 +105,20 @@ def test_inconsistent_cfg(tmp_path, result):
     cfg = json.loads(cfg_path.read_text())
     cfg["layers"] = [0, 1]
     cfg_path.write_text(json.dumps(cfg))
-    with pytest.raises(snl.ResultFileError, match="does not match its tensors"):
+    with pytest.raises(ResultFileError, match="does not match its tensors"):
         snl.PredictivityResult.load(tmp_path / "run")
 
 
 def test_loading_against_another_model_fails(tmp_path, result):
     result.save(tmp_path / "run")
     other = tiny_gpt2(seed=1)
-    with pytest.raises(snl.ResultFileError, match="computed on another model"):
+    with pytest.raises(ResultFileError, match="computed on another model"):
         snl.PredictivityResult.load(tmp_path / "run", model=other)
 
 
 def test_fingerprint_is_stable_and_weight_sensitive(model):
-    assert snl.model_fingerprint(model) == snl.model_fingerprint(model)
-    assert snl.model_fingerprint(model) != snl.model_fingerprint(tiny_gpt2(seed=1))
+    assert model_fingerprint(model) == model_fingerprint(model)
+    assert model_fingerprint(model) != model_fingerprint(tiny_gpt2(seed=1))
 
 
 def test_saved_directory_follows_the_umask(tmp_path, result):

@@ -18,30 +18,10 @@ from skillneuron_lens.analysis.compare import (
     hypergeometric_pmf,
     skill_overlap,
 )
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.stats.correlation import rankdata, spearman, spearman_per_layer
+from tests.helpers.results import HOOK, make_result
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
-
-HOOK = "blocks.{layer}.mlp.hook_post"
-
-
-def make_result(scores, baseline=None, *, layers=None, hook=HOOK, fingerprint=None):
-    """A result whose predictivity equals ``scores`` [layer, neuron] (values in [0.5, 1])."""
-    scores = torch.as_tensor(scores, dtype=torch.float64)
-    accuracy = scores[None, None, None]
-    base = torch.zeros_like(accuracy)
-    if baseline is not None:
-        base = torch.as_tensor(baseline).double()[None, None, None]
-    return snl.PredictivityResult(
-        accuracy=accuracy,
-        baseline=base,
-        n_train=torch.ones(1, 1, dtype=torch.long),
-        n_dev=torch.ones(1, 1, dtype=torch.long),
-        layers=tuple(range(scores.shape[0])) if layers is None else layers,
-        hook=hook,
-        slot_names=("pos 0",),
-        subtask_names=("binary",),
-        fingerprint={"weights_sha256": "abc"} if fingerprint is None else fingerprint,
-    )
 
 
 # ---- Spearman: brute-force references ---------------------------------------------------------
@@ -226,7 +206,7 @@ def test_compare_save_load_roundtrip(tmp_path):
         comparison.save(tmp_path / "cmp")
     comparison.save(tmp_path / "cmp", overwrite=True)
     (tmp_path / "cmp" / "compare.safetensors").write_bytes(b"broken")
-    with pytest.raises(snl.ResultFileError, match="damaged"):
+    with pytest.raises(ResultFileError, match="damaged"):
         TaskComparison.load(tmp_path / "cmp")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from skillneuron_lens.plot.figures import perturbation_curves
+from skillneuron_lens.plot.perturbation import perturbation_curves
 
 import skillneuron_lens as snl
 from skillneuron_lens.analysis.curves import PerturbationCurve, load_perturbation

@@ -3,85 +3,21 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.analysis.curves import PerturbationCurve, perturbation_curve
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.models.adapter import ModelAdapter
 from skillneuron_lens.stats.resampling import sign_flip_test
+from tests.helpers.fake_neurons import N_LAYERS, WIDTH, FakeNeurons, make_task
+from tests.helpers.results import make_result
 from tests.helpers.tiny_models import tiny_gpt2
 
-try:
-    from transformer_lens import HookedRootModule
-except ImportError:  # TransformerLens 2.x
-    from transformer_lens.hook_points import HookedRootModule
-from transformer_lens.hook_points import HookPoint
-
-N_LAYERS, WIDTH = 2, 20
-
-
-class _MLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hook_post = HookPoint()
-
-
-class _Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.mlp = _MLP()
-
-
-class FakeNeurons(HookedRootModule):
-    """A hooked module whose 'neurons' are all 1: each layer passes its input through hook_post."""
-
-    def __init__(self):
-        super().__init__()
-        self.cfg = SimpleNamespace(n_layers=N_LAYERS)
-        self.blocks = torch.nn.ModuleList([_Block() for _ in range(N_LAYERS)])
-        self.setup()
-
-    def forward(self, x):
-        return torch.stack([block.mlp.hook_post(x) for block in self.blocks])
-
-
-def make_task(model, depends_on: list[tuple[int, int]]):
-    """Example i is correct unless its neuron (layer, index) is perturbed. Counts evaluations."""
-    layers = torch.tensor([layer for layer, _ in depends_on])
-    index = torch.tensor([neuron for _, neuron in depends_on])
-    calls = []
-
-    def evaluate():
-        calls.append(1)
-        out = model(torch.ones(len(depends_on), 1, WIDTH))  # [layer, example, pos, neuron]
-        return (out[layers, torch.arange(len(depends_on)), 0, index] == 1.0).clone()
-
-    def reference(neuron_set: snl.NeuronSet) -> torch.Tensor:
-        return torch.tensor([(layer, n) not in neuron_set for layer, n in depends_on])
-
-    return evaluate, reference, calls
-
-
-def result_with_scores(scores: torch.Tensor) -> snl.PredictivityResult:
-    """A result whose predictivity is ``scores`` ([layer, neuron], values in [0.5, 1])."""
-    accuracy = scores[None, None, None].double()
-    return snl.PredictivityResult(
-        accuracy=accuracy,
-        baseline=torch.zeros_like(accuracy),
-        n_train=torch.ones(1, 1, dtype=torch.long),
-        n_dev=torch.ones(1, 1, dtype=torch.long),
-        layers=tuple(range(scores.shape[0])),
-        hook="blocks.{layer}.mlp.hook_post",
-        slot_names=("pos 0",),
-        subtask_names=("binary",),
-    )
-
-
 # Neuron n of every layer has predictivity 1 - n / 40: neuron 0 is the best skill neuron.
-RESULT = result_with_scores(1.0 - torch.arange(WIDTH).double().repeat(N_LAYERS, 1) / 40)
+RESULT = make_result(1.0 - torch.arange(WIDTH).double().repeat(N_LAYERS, 1) / 40)
 # 30 examples: most depend on the top neurons, a few on random ones.
 DEPENDS = [(i % 2, i % 3) for i in range(24)] + [(0, 7), (1, 11), (0, 15), (1, 19), (0, 4), (1, 9)]
 
@@ -230,18 +166,18 @@ def test_save_load_roundtrip_and_refusal_to_overwrite(curve, tmp_path):
 def test_loading_a_damaged_or_foreign_file(curve, tmp_path):
     damaged = tmp_path / "damaged.json"
     damaged.write_text(json.dumps(curve.to_dict())[:-20])
-    with pytest.raises(snl.ResultFileError, match="damaged"):
+    with pytest.raises(ResultFileError, match="damaged"):
         PerturbationCurve.load(damaged)
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"kind": "predictivity"}))
-    with pytest.raises(snl.ResultFileError, match="not a 'perturbation_curve'"):
+    with pytest.raises(ResultFileError, match="not a 'perturbation_curve'"):
         PerturbationCurve.load(foreign)
     broken = curve.to_dict()
     broken["skill"] = broken["skill"][:1]
     foreign.write_text(json.dumps(broken))
-    with pytest.raises(snl.ResultFileError, match=r"skill has shape \(1,\)"):
+    with pytest.raises(ResultFileError, match=r"skill has shape \(1,\)"):
         PerturbationCurve.load(foreign)
-    with pytest.raises(snl.ResultFileError, match="does not exist"):
+    with pytest.raises(ResultFileError, match="does not exist"):
         PerturbationCurve.load(tmp_path / "missing.json")
 
 
@@ -290,7 +226,7 @@ def test_end_to_end_on_a_tiny_transformer():
 
     labels = predictions()
     scores = 0.5 + torch.rand(3, 48, generator=torch.Generator().manual_seed(0)) / 2
-    result = result_with_scores(scores)
+    result = make_result(scores)
     curve = perturbation_curve(
         model, lambda: predictions() == labels, result, fractions=(0.1, 0.5), draws=2, std=2.0, progress=False
     )

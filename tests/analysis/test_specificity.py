@@ -7,9 +7,10 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.analysis.specificity import CrossTaskMatrix, cross_task_matrix
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.stats.resampling import sign_flip_test
 from skillneuron_lens.stats.significance import adjust_p_values
-from tests.analysis.test_perturbation import WIDTH, FakeNeurons, make_task
+from tests.helpers.fake_neurons import WIDTH, FakeNeurons, make_task
 
 TASKS = {"a": [(0, 1)] * 5 + [(1, 2)] * 5, "b": [(1, 6)] * 4 + [(0, 1)] * 1 + [(0, 9)] * 5}
 SETS = {
@@ -90,7 +91,7 @@ def test_a_matrix_without_correctness_loads_but_cannot_be_tested(matrix, tmp_pat
     payload["correct"] = {"a": ["01x"], "b": ["1"]}
     payload["clean_correct"] = {"a": "1", "b": "1"}
     (tmp_path / "bad.json").write_text(json.dumps(payload))
-    with pytest.raises(snl.ResultFileError, match="string of 0 and 1"):
+    with pytest.raises(ResultFileError, match="string of 0 and 1"):
         CrossTaskMatrix.load(tmp_path / "bad.json")
 
 
@@ -148,22 +149,22 @@ def test_loading_rejects_a_matrix_that_does_not_fit_its_names_or_its_correctness
     transposed = matrix.to_dict()
     transposed["accuracy"] = matrix.accuracy.T.tolist()  # [2, 4] where [4, 2] is expected
     (tmp_path / "t.json").write_text(json.dumps(transposed))
-    with pytest.raises(snl.ResultFileError, match=r"accuracy has shape \(2, 4\), expected \(4, 2\)"):
+    with pytest.raises(ResultFileError, match=r"accuracy has shape \(2, 4\), expected \(4, 2\)"):
         CrossTaskMatrix.load(tmp_path / "t.json")
     tampered = matrix.to_dict()
     tampered["accuracy"][0][0] = 0.5
     (tmp_path / "a.json").write_text(json.dumps(tampered))
-    with pytest.raises(snl.ResultFileError, match="does not match the per-example correctness"):
+    with pytest.raises(ResultFileError, match="does not match the per-example correctness"):
         CrossTaskMatrix.load(tmp_path / "a.json")
     tampered = matrix.to_dict()
     tampered["clean_accuracy"][1] = 0.5
     (tmp_path / "b.json").write_text(json.dumps(tampered))
-    with pytest.raises(snl.ResultFileError, match="does not match the per-example correctness"):
+    with pytest.raises(ResultFileError, match="does not match the per-example correctness"):
         CrossTaskMatrix.load(tmp_path / "b.json")
     clashing = matrix.to_dict()
     clashing["controls"] = ["b"]
     (tmp_path / "c.json").write_text(json.dumps(clashing))
-    with pytest.raises(snl.ResultFileError, match=r"controls \['b'\] are also evaluated tasks"):
+    with pytest.raises(ResultFileError, match=r"controls \['b'\] are also evaluated tasks"):
         CrossTaskMatrix.load(tmp_path / "c.json")
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import HookNotFoundError
 from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
@@ -41,7 +42,7 @@ def test_bad_splits(model, train, dev, message):
 
 @pytest.mark.models
 def test_unknown_hook_lists_the_hooks_the_model_has(model):
-    with pytest.raises(snl.HookNotFoundError) as error:
+    with pytest.raises(HookNotFoundError) as error:
         snl.compute_predictivity(model, TRAIN, DEV, hook="blocks.{layer}.mlp.hook_nope", progress=False)
     text = str(error.value)
     assert "no hook 'blocks.0.mlp.hook_nope'" in text

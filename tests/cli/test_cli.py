@@ -265,10 +265,10 @@ def test_perturb_needs_a_run_directory(tmp_path, capsys):
 
 @pytest.mark.models
 def test_balance_option_and_the_imbalance_warning(tmp_path, caplog):
-    from tests.models.test_models import WORDS, _write_bert
+    from tests.helpers.checkpoints import word_sentences, write_bert
 
-    _write_bert(tmp_path / "bert")
-    sentences = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 5)) for i in range(60)]
+    write_bert(tmp_path / "bert")
+    sentences = word_sentences(60)
     rows = [(text, int(i % 5 == 0)) for i, text in enumerate(sentences)]  # 80% label 0
     for name, part in (("train", rows[:30]), ("dev", rows[30:50]), ("test", rows[50:])):
         write_csv(tmp_path / f"{name}.csv", part)

@@ -53,11 +53,11 @@ def _write_csv(path: Path, rows: list[tuple[str, int]]) -> None:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """A tiny random BERT folder and train/dev/test CSVs (in a folder of their own)."""
-    from tests.models.test_models import WORDS, _write_bert
+    from tests.helpers.checkpoints import word_sentences, write_bert
 
     root = tmp_path_factory.mktemp("safety")
-    _write_bert(root / "bert")
-    sentences = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 5)) for i in range(60)]
+    write_bert(root / "bert")
+    sentences = word_sentences(60)
     rows = [(text, i % 2) for i, text in enumerate(sentences)]
     (root / "data").mkdir()
     for name, part in (("train", rows[:30]), ("dev", rows[30:45]), ("test", rows[45:])):

@@ -48,10 +48,11 @@ def make_tokenizer(directory: Path | None = None) -> Any:
     return transformers.AutoTokenizer.from_pretrained(directory)
 
 
-def make_hf_gpt2(seed: int = 0, n_layer: int = 3) -> Any:
+def make_hf_gpt2(seed: int = 0, n_layer: int = 3, d_mlp: int = 48) -> Any:
+    """A Hugging Face GPT-2 with seeded weights: ``n_layer`` layers of ``d_mlp`` MLP neurons."""
     cfg = transformers.GPT2Config(
         bos_token_id=2, eos_token_id=2, pad_token_id=0,
-        vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=n_layer, n_head=4, n_inner=48,
+        vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=n_layer, n_head=4, n_inner=d_mlp,
         activation_function="gelu_new",
     )
     model = transformers.GPT2LMHeadModel(cfg)
@@ -62,9 +63,9 @@ def make_hf_gpt2(seed: int = 0, n_layer: int = 3) -> Any:
     return model.eval()
 
 
-def tiny_gpt2(backend: str = "auto", seed: int = 0) -> Any:
-    """The tiny GPT-2 as a TransformerBridge (4.x) or HookedTransformer (2.x)."""
-    hf_model, tokenizer = make_hf_gpt2(seed), make_tokenizer()
+def tiny_gpt2(backend: str = "auto", seed: int = 0, d_mlp: int = 48) -> Any:
+    """The tiny GPT-2 (3 layers of ``d_mlp`` neurons): TransformerBridge (4.x) or HookedTransformer (2.x)."""
+    hf_model, tokenizer = make_hf_gpt2(seed, d_mlp=d_mlp), make_tokenizer()
     if backend == "auto":
         backend = "bridge" if has_bridge() else "hooked"
     if backend == "bridge":
@@ -75,7 +76,7 @@ def tiny_gpt2(backend: str = "auto", seed: int = 0) -> Any:
     from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
 
     cfg = HookedTransformerConfig(
-        n_layers=hf_model.config.n_layer, d_model=32, n_ctx=64, d_head=8, n_heads=4, d_mlp=48,
+        n_layers=hf_model.config.n_layer, d_model=32, n_ctx=64, d_head=8, n_heads=4, d_mlp=d_mlp,
         d_vocab=VOCAB, act_fn="gelu_new", normalization_type="LN", default_prepend_bos=False,
     )
     model = HookedTransformer(cfg)

@@ -6,15 +6,13 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import HookNotFoundError
 from skillneuron_lens.intervene.hooks import neuron_means, neuron_pool, perturb, perturbation_hooks
 from skillneuron_lens.models.adapter import ModelAdapter
+from tests.helpers.interventions import CHOSEN, TEXTS, WIDTH, columns, neurons, others, spies, trace
 from tests.helpers.tiny_models import tiny_encoder, tiny_gpt2
 
 pytestmark = pytest.mark.models
-
-HOOK = "blocks.{layer}.mlp.hook_post"
-TEXTS = ["w1 w2 w3 w4 w5", "w6 w7", "w8 w9 w10 w11", "w12 w13 w14"]
-WIDTH = 48
 
 
 @pytest.fixture(scope="module")
@@ -29,42 +27,6 @@ def batch(model):
 
 def live_hooks(model) -> int:
     return sum(len(hp._forward_hooks) + len(hp.fwd_hooks) for hp in model.hook_dict.values())
-
-
-def neurons(pairs, n_layers=3, width=WIDTH) -> snl.NeuronSet:
-    return snl.NeuronSet.from_list(pairs, layers=range(n_layers), n_neurons=width)
-
-
-def spies(store: dict, n_layers: int = 3) -> list:
-    def make(layer):
-        return lambda act, hook: store.__setitem__(layer, act.detach().clone())
-
-    return [(HOOK.format(layer=layer), make(layer)) for layer in range(n_layers)]
-
-
-def trace(model, batch, chosen, mode, n_layers=3, **kwargs):
-    """Activations just before and just after the intervention, at every layer, in one pass."""
-    before, after = {}, {}
-    adapter = ModelAdapter(model)
-    with (
-        torch.no_grad(),
-        model.hooks(fwd_hooks=spies(before, n_layers)),  # registered first: runs first
-        perturb(model, chosen, mode, **kwargs),
-        model.hooks(fwd_hooks=spies(after, n_layers)),
-    ):
-        adapter.forward(batch)
-    return before, after
-
-
-CHOSEN = [(0, 1), (0, 5), (1, 0), (2, 7), (2, 47)]
-
-
-def columns(layer: int) -> list[int]:
-    return [n for row, n in CHOSEN if row == layer]
-
-
-def others(layer: int) -> list[int]:
-    return [n for n in range(WIDTH) if n not in columns(layer)]
 
 
 @pytest.mark.parametrize(
@@ -261,10 +223,10 @@ def test_neurons_from_another_model_or_hook(model, batch):
         trace(model, batch, narrow, "zero")
     assert live_hooks(model) == 0
     deep = snl.NeuronSet.from_list([(5, 1)], layers=range(6), n_neurons=WIDTH)
-    with pytest.raises(snl.HookNotFoundError, match=r"Layer\(s\) \[3, 4, 5\] do not exist"):
+    with pytest.raises(HookNotFoundError, match=r"Layer\(s\) \[3, 4, 5\] do not exist"):
         perturbation_hooks(model, deep, "zero")
     elsewhere = snl.NeuronSet(torch.ones(3, WIDTH, dtype=torch.bool), (0, 1, 2), "blocks.{layer}.nope")
-    with pytest.raises(snl.HookNotFoundError, match=r"has no hook"):
+    with pytest.raises(HookNotFoundError, match=r"has no hook"):
         perturbation_hooks(model, elsewhere, "zero")
     with pytest.raises(snl.SkillNeuronError, match=r"must be a NeuronSet"):
         perturbation_hooks(model, [(0, 1)], "zero")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.intervene.prune import (
     baseline_means_from_result,
     count_parameters,
@@ -21,93 +22,28 @@ from skillneuron_lens.intervene.prune import (
     token_mean_activations,
 )
 from skillneuron_lens.models.adapter import ModelAdapter
+from tests.helpers.pruning import (
+    BUILDERS,
+    HOOK,
+    assert_roundoff,
+    clamp_hooks,
+    layer_counts,
+    max_diff,
+    n_layers,
+    random_keep,
+    random_means,
+    run,
+    width,
+)
 from tests.helpers.tiny_llama import tiny_llama
-from tests.helpers.tiny_models import has_bridge, tiny_encoder, tiny_gpt2, toy_texts
+from tests.helpers.tiny_models import has_bridge, tiny_gpt2, toy_texts
 
 pytestmark = pytest.mark.models
-
-HOOK = "blocks.{layer}.mlp.hook_post"
-TOL = 1e-5
-BUILDERS = {"gpt2": tiny_gpt2, "bert": tiny_encoder, "llama": tiny_llama}
-TEXTS = toy_texts(6, seed=3, min_len=3, max_len=9)[0]
 
 
 @pytest.fixture(params=sorted(BUILDERS))
 def kind_and_model(request):
     return request.param, BUILDERS[request.param]()
-
-
-def n_layers(model) -> int:
-    return int(model.cfg.n_layers)
-
-
-def width(model) -> int:
-    return int(model.cfg.d_mlp)
-
-
-def random_keep(model, counts, seed=0) -> snl.NeuronSet:
-    """Keep ``counts[i]`` random neurons in layer ``i``."""
-    generator = torch.Generator().manual_seed(seed)
-    mask = torch.zeros(len(counts), width(model), dtype=torch.bool)
-    for row, count in enumerate(counts):
-        mask[row, torch.randperm(width(model), generator=generator)[:count]] = True
-    return snl.NeuronSet(mask, tuple(range(len(counts))), HOOK)
-
-
-def random_means(keep: snl.NeuronSet, seed=1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(keep.mask.shape, generator=generator, dtype=torch.float64) * 0.5
-
-
-def layer_counts(model) -> list[int]:
-    """Different widths per layer, one layer down to a single neuron."""
-    return [7, 1, 20][: n_layers(model)] if n_layers(model) >= 3 else [7, 1]
-
-
-def run(model, extra_hooks=(), capture=()):
-    """Logits, the last layer's residual stream and the captured hook activations."""
-    adapter = ModelAdapter(model)
-    batch = adapter.tokenize(TEXTS, padding_side="right")
-    captured: dict[str, torch.Tensor] = {}
-
-    def keep_as(name):
-        def hook(activations, hook):
-            captured[name] = activations.detach().clone()
-
-        return hook
-
-    last = f"blocks.{n_layers(model) - 1}.hook_resid_post"
-    hooks = [*extra_hooks, (last, keep_as("resid"))] + [(name, keep_as(name)) for name in capture]
-    with torch.no_grad(), adapter.hooks(hooks):
-        output = adapter.forward(batch)
-    logits = output if isinstance(output, torch.Tensor) else output.logits
-    mask = batch.attention_mask.bool()
-    return logits[mask], captured["resid"][mask], captured
-
-
-def clamp_hooks(keep: snl.NeuronSet, means: torch.Tensor, layers=None):
-    hooks = []
-    for row, layer in enumerate(keep.layers):
-        if layers is not None and layer not in layers:
-            continue
-        removed = ~keep.mask[row]
-
-        def clamp(activations, hook, removed=removed, mean=means[row]):
-            activations[..., removed] = mean[removed].to(activations.dtype)
-            return activations
-
-        hooks.append((HOOK.format(layer=layer), clamp))
-    return hooks
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max())
-
-
-def assert_roundoff(got: torch.Tensor, reference: torch.Tensor) -> None:
-    """Equal up to float32 round-off: max abs difference below 1e-5 on the reference's scale."""
-    scale = max(1.0, float(reference.abs().max()))
-    assert max_diff(got, reference) < TOL * scale
 
 
 # ---- exactness --------------------------------------------------------------------------------
@@ -256,7 +192,7 @@ def test_save_and_load_rebuild_the_same_model(tmp_path):
     from_loader = load_pruned(tmp_path / "pruned", lambda: tiny_llama())
     assert max_diff(run(from_loader)[0], run(pruned)[0]) == 0.0
 
-    with pytest.raises(snl.ResultFileError, match="another model"):
+    with pytest.raises(ResultFileError, match="another model"):
         load_pruned(tmp_path / "pruned", tiny_llama(seed=1))
     with pytest.raises(snl.SkillNeuronError, match="no pruning metadata"):
         save_pruned(model, tmp_path / "other")

@@ -23,6 +23,7 @@ from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
 from skillneuron_lens.files import CACHE_MARKER
 from skillneuron_lens.models.load import load_model
 from skillneuron_lens.models.offline import KNOWN_MODELS
+from tests.helpers.checkpoints import write_bert, write_llama
 
 HAS_BRIDGE = backends.detect_backend() == "bridge"
 BACKEND = "bridge" if HAS_BRIDGE else "hooked"
@@ -103,71 +104,14 @@ def assert_matches(actual, expected):
 # Tiny random checkpoints written to disk (no packages needed; both TransformerLens versions)
 # --------------------------------------------------------------------------------------------
 
-WORDS = ["the", "film", "was", "a", "quiet", "delight", "dull", "and", "lifeless", "mess", "plot"]
-
-
-def _write_bert(directory: Path) -> None:
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=48,
-        max_position_embeddings=64,
-        initializer_range=0.2,
-    )
-    torch.manual_seed(0)
-    BertForMaskedLM(config).save_pretrained(directory)
-
-
-def _write_llama(directory: Path) -> None:
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers.models import WordLevel
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = ["<unk>", "<s>", "</s>", "<pad>", *WORDS]
-    backend = Tokenizer(WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-    )
-    tokenizer.save_pretrained(directory)
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        rope_theta=50000.0,  # not the 10000 default: TransformerLens 2.18's converter drops it
-        initializer_range=0.2,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(directory)
-
 
 @pytest.fixture(scope="module")
 def tiny_dirs(tmp_path_factory):
     # "llama" in the folder name also exercises TransformerLens 2.18's local-path naming trap.
     bert = tmp_path_factory.mktemp("tiny-bert")
     llama = tmp_path_factory.mktemp("tiny-llama")
-    _write_bert(bert)
-    _write_llama(llama)
+    write_bert(bert)
+    write_llama(llama)
     return {"bert": bert, "llama": llama}
 
 

@@ -13,7 +13,7 @@ from skillneuron_lens.neurons.majority import (
     skill_neurons_at_share,
     warn_about_constant_neurons,
 )
-from tests.analysis.test_compare import make_result
+from tests.helpers.results import make_result
 
 
 def test_majority_share():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.models.adapter import TokenBatch
 from tests.helpers.reference import collect, reference_accuracy, reference_predictivity
 from tests.helpers.tiny_models import tiny_encoder, tiny_gpt2, toy_texts
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.models
 POSITION_MODES = [0, [0, 1, -1], "last", "mean", "max"]
 
 
-def batches_of(recorder: snl.Recorder, texts: list[str], size: int) -> list[snl.TokenBatch]:
+def batches_of(recorder: snl.Recorder, texts: list[str], size: int) -> list[TokenBatch]:
     return [recorder.encode(texts[i : i + size], None) for i in range(0, len(texts), size)]
 
 

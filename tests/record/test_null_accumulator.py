@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 
 import skillneuron_lens as snl
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.record.accumulators import MeanAccumulator, ThresholdAccuracyAccumulator
 from skillneuron_lens.record.permutation_null import (
     PermutationNullAccumulator,
     aggregate_null_scores,
@@ -228,7 +229,7 @@ def test_fed_by_the_recorder_each_permutation_equals_the_threshold_accumulator_o
     recorder = snl.Recorder(model, snl.RecordingConfig(positions="mean", progress=False))
     train_texts, train_labels = toy_texts(24, 1)
     dev_texts, dev_labels = toy_texts(20, 2)
-    means = snl.MeanAccumulator(1, 1, recorder.adapter.n_layers, 48)
+    means = MeanAccumulator(1, 1, recorder.adapter.n_layers, 48)
     recorder.accumulate(means, train_texts, None, torch.tensor(train_labels)[:, None])
     dev_targets = torch.tensor(dev_labels)[:, None]
     dev_targets[3] = -1  # one dev example in no subtask: skipped by the recorder
@@ -237,7 +238,7 @@ def test_fed_by_the_recorder_each_permutation_equals_the_threshold_accumulator_o
     null = PermutationNullAccumulator(1, 1, recorder.adapter.n_layers, 48, n_permutations, means.means())
     recorder.accumulate(null, dev_texts, None, permuted)
     for p in range(n_permutations):
-        plain = snl.ThresholdAccuracyAccumulator(1, 1, recorder.adapter.n_layers, 48, baselines=means.means())
+        plain = ThresholdAccuracyAccumulator(1, 1, recorder.adapter.n_layers, 48, baselines=means.means())
         recorder.accumulate(plain, dev_texts, None, permuted[:, p : p + 1].long())
         assert torch.equal(null.correct[p], plain.correct)
         assert torch.equal(null.counts, plain.counts)

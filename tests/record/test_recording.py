@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.record.accumulators import MeanAccumulator
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 pytestmark = pytest.mark.models
@@ -29,7 +30,7 @@ def test_stops_after_the_last_recorded_layer(model):
     batch = recorder.encode(["w1 w2 w3"], None)
     spy = ("blocks.2.mlp.hook_post", lambda act, hook: later.append(1))
     with model.hooks(fwd_hooks=[spy]):
-        recorder.accumulate_batch(snl.MeanAccumulator(1, 1, 1, 48), batch, torch.ones(1, 1).long())
+        recorder.accumulate_batch(MeanAccumulator(1, 1, 1, 48), batch, torch.ones(1, 1).long())
     assert later == []  # layer 2 never ran
 
 
@@ -38,7 +39,7 @@ def test_no_hooks_left_behind_even_after_an_error(model):
     recorder = snl.Recorder(model, snl.RecordingConfig(positions=40, progress=False))
     batch = recorder.encode(["w1 w2"], None)
     with pytest.raises(snl.SkillNeuronError, match="does not exist"):
-        recorder.accumulate_batch(snl.MeanAccumulator(1, 1, 3, 48), batch, torch.ones(1, 1).long())
+        recorder.accumulate_batch(MeanAccumulator(1, 1, 3, 48), batch, torch.ones(1, 1).long())
     assert count_live_hooks(model) == before
     snl.compute_predictivity(model, toy_texts(10, 1), toy_texts(10, 2), progress=False)
     assert count_live_hooks(model) == before
@@ -50,7 +51,7 @@ def test_runs_without_gradients(model):
     batch = recorder.encode(["w1 w2"], None)
     spy = ("blocks.0.mlp.hook_post", lambda act, hook: grads.append(act.requires_grad))
     with model.hooks(fwd_hooks=[spy]):
-        recorder.accumulate_batch(snl.MeanAccumulator(1, 1, 3, 48), batch, torch.ones(1, 1).long())
+        recorder.accumulate_batch(MeanAccumulator(1, 1, 3, 48), batch, torch.ones(1, 1).long())
     assert grads == [False]
 
 
@@ -76,7 +77,7 @@ def test_accumulators_merge_to_the_single_pass_answer(model):
     texts, labels = toy_texts(30, 3)
     targets = torch.tensor(labels)[:, None]
     recorder = snl.Recorder(model, snl.RecordingConfig(progress=False))
-    whole, first, second = (snl.MeanAccumulator(1, 1, 3, 48) for _ in range(3))
+    whole, first, second = (MeanAccumulator(1, 1, 3, 48) for _ in range(3))
     recorder.accumulate(whole, texts, None, targets)
     recorder.accumulate(first, texts[:13], None, targets[:13])
     recorder.accumulate(second, texts[13:], None, targets[13:])
@@ -86,7 +87,7 @@ def test_accumulators_merge_to_the_single_pass_answer(model):
 
 
 def test_memory_does_not_grow_with_examples(model):
-    small = snl.MeanAccumulator(1, 1, 3, 48)
+    small = MeanAccumulator(1, 1, 3, 48)
     recorder = snl.Recorder(model, snl.RecordingConfig(progress=False))
     texts, labels = toy_texts(64, 4)
     recorder.accumulate(small, texts, None, torch.tensor(labels)[:, None])

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from skillneuron_lens import Recorder, RecordingConfig, compute_predictivity
+from tests.helpers.scripts import import_benchmark
+from tests.helpers.tiny_models import tiny_encoder, toy_texts
 
-import bench_evidence  # noqa: E402
-
-from skillneuron_lens import Recorder, RecordingConfig, compute_predictivity  # noqa: E402
-from tests.helpers.tiny_models import tiny_encoder, toy_texts  # noqa: E402
+bench_evidence = import_benchmark("bench_evidence")
 
 BATCH = 12
 MAX_LENGTH = 16

@@ -2,16 +2,14 @@
 
 import json
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import skillneuron_lens as snl
+from tests.helpers.scripts import import_benchmark
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import calibration as cal  # noqa: E402
+cal = import_benchmark("calibration")
 
 
 def synthetic(n_train=400, n_dev=600, n_layers=3, n_neurons=40, seed=0) -> "cal.Recorded":
@@ -121,7 +119,7 @@ def test_measure_writes_the_fields_the_doc_uses(tmp_path):
         assert key in loaded["calibration"]
     for key in ("strengths", "cells", "summary", "n_planted", "planted_per_layer"):
         assert key in loaded["power"]
-    needed = snl.significance.dev_size_for_effect(0.8, 120, 0.05)
+    needed = snl.stats.dev_size_for_effect(0.8, 120, 0.05)
     assert loaded["power"]["strengths"][0]["dev_size_single_discovery"] == needed
     assert "| 100 | shuffled |" in loaded["markdown"]
     assert "Share of planted neurons recovered" in loaded["markdown"]

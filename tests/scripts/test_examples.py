@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import skillneuron_lens as snl
+from skillneuron_lens.stats.correlation import spearman
+from tests.helpers.scripts import EXAMPLES, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 TIMEOUT_S = 1200  # quick mode takes well under a minute on an idle machine; CI machines may be loaded
 
 WALKTHROUGH_FIGURES = (
@@ -50,6 +49,9 @@ def run_example(script: str, *args: str, cwd: Path, quick: bool = True) -> subpr
     # while two other jobs kept both cores busy). Results are not compared.
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # A top-level name that moved to a subpackage warns "skillneuron_lens.X moved to ...": an error here.
+    moved_is_an_error = "error:skillneuron_lens.:FutureWarning"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), moved_is_an_error]))
     if quick:
         env["SNL_EXAMPLE_QUICK"] = "1"
     else:
@@ -147,7 +149,7 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
         assert set(summary) == {"predictivity_spearman", "activated_overlap"}
         for indicator, statistics in summary.items():
             values = torch.tensor([[pair[indicator], pair[kind]] for pair in pairs], dtype=torch.float64)
-            expected = snl.spearman(*values.round(decimals=12).T)
+            expected = spearman(*values.round(decimals=12).T)
             assert statistics["spearman"] == pytest.approx(expected, nan_ok=True)
             assert 1 / 120 <= statistics["mantel_p"] <= 1.0 or math.isnan(statistics["mantel_p"])
     rescored = run_example("transferability.py", str(out), "--rescore", cwd=tmp_path, quick=False)
@@ -162,10 +164,9 @@ def test_transferability_runs_at_a_tiny_size_and_keeps_an_existing_file(tmp_path
 def test_ablation_culprits_agrees_with_the_perturbation_curve(tmp_path):
     pytest.importorskip("transformer_lens.model_bridge")
     import skillneuron_lens.cli.app as cli
-    from tests.models.test_models import _write_bert
-    from tests.test_cuda import word_rows, write_split
+    from tests.helpers.checkpoints import word_rows, write_bert, write_split
 
-    _write_bert(tmp_path / "bert")
+    write_bert(tmp_path / "bert")
     run = tmp_path / "run"
     files = [
         "--train-file", write_split(tmp_path / "train.csv", word_rows(96, 0)),

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.tuning.classifier import ClassifierConfig, TunedClassifier
 from skillneuron_lens.tuning.training import TrainConfig, train_classifier
 from tests.helpers.reference import reference_accuracy
@@ -212,7 +213,7 @@ def test_save_load_roundtrip_and_model_check(decoder, tmp_path, data):
     assert torch.equal(loaded.predict(data[1], progress=False), classifier.predict(data[1], progress=False))
     assert loaded.history == classifier.history
     other = tiny_gpt2(seed=7)
-    with pytest.raises(snl.ResultFileError, match="another model"):
+    with pytest.raises(ResultFileError, match="another model"):
         TunedClassifier.load(tmp_path / "clf", other)
 
 
