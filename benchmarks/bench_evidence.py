@@ -69,7 +69,7 @@ from skillneuron_lens.record.accumulators import (
     ColumnFanOut,
     ThresholdAccuracyAccumulator,
     _Accumulator,
-    _check_finite,
+    check_finite,
 )
 from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
@@ -146,7 +146,7 @@ class CorrectCountAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Count, per subtask, the included examples whose thresholded activation matches the label."""
-        _check_finite(values, where)
+        check_finite(values, where)
         for subtask in range(self.n_subtasks):
             keep = targets[:, subtask] >= 0
             above = values[keep] > self.baselines[subtask, :, layer_slot, :]

@@ -36,7 +36,7 @@ from skillneuron_lens.plot.figures import (
     predictivity_heatmap,
     skill_counts,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 
 __all__ = [
     "PERTURBATION_FILE",

@@ -47,12 +47,11 @@ import torch
 from jaxtyping import Bool, Float
 from tqdm.auto import tqdm
 
-from skillneuron_lens.analysis.compare import activation_means
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.intervene.hooks import Mode, perturb, perturbation_hooks
 from skillneuron_lens.io import atomic_write_text, dumps_strict
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 
 __all__ = [
     "Evaluator",
@@ -490,7 +489,7 @@ def perturbation_curve(
     options = dict(mode_kwargs)
     mean_source = None
     if mode == "mean" and options.get("mean") is None:
-        options["mean"] = activation_means(result).float()
+        options["mean"] = result.mean_baselines().float()
         mean_source = "result.baseline averaged over runs, subtasks and slots"
 
     skills = [NeuronSet.top(result, fraction=f) for f in values]

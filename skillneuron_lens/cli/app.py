@@ -46,12 +46,9 @@ from skillneuron_lens.neurons.evidence import (
 )
 from skillneuron_lens.neurons.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count
-from skillneuron_lens.predictivity.compute import (
-    DEFAULT_PERMUTATIONS,
-    PredictivityResult,
-    compute_predictivity,
-    hook_width,
-)
+from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS, compute_predictivity, hook_width
+from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.recorder import RecordingConfig
 from skillneuron_lens.report import write_report
 from skillneuron_lens.stats.significance import FDR_METHODS, FdrMethod
 from skillneuron_lens.tasks.catalog import TASKS
@@ -60,7 +57,7 @@ from skillneuron_lens.tasks.subtasks import describe_subtasks
 from skillneuron_lens.tasks.task import Task
 from skillneuron_lens.tuning.classifier import ClassifierConfig
 from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
-from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
+from skillneuron_lens.tuning.readouts import FEATURE_HOOK, LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
 __all__ = [
@@ -253,9 +250,10 @@ def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> A
     pooling = args.readout_pooling
     if pooling == "auto":
         pooling = "mean" if ModelAdapter(model).is_encoder else "last"
-    readout = LinearReadout(
-        model, pooling=pooling, batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
+    recording = RecordingConfig(
+        hook=FEATURE_HOOK, batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
     )
+    readout = LinearReadout(model, pooling=pooling, recording=recording)
     return readout.fit(task.train, task.dev, n_classes=task.n_classes)
 
 
@@ -367,10 +365,11 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
             positions = 0 if ModelAdapter(model).is_encoder else "last"
         readout = _readout(args, model, task, quiet)
         test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+        recording = RecordingConfig(batch_size=args.batch_size, max_length=args.max_length, progress=not quiet)
         result = compute_predictivity(
             model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
-            n_classes=task.n_classes, batch_size=args.batch_size, max_length=args.max_length,
-            seed=args.seed, balance=_balance(args), progress=not quiet, test=test_split,
+            recording=recording,
+            n_classes=task.n_classes, seed=args.seed, balance=_balance(args), test=test_split,
             n_permutations=args.null_permutations, histograms=args.histograms,
         )
     else:
@@ -485,7 +484,7 @@ def _input_control(args: argparse.Namespace, tuned: TunedRuns, task: Task, quiet
     for pooling in ("mean", "max"):
         result = classifier.predictivity(
             task.train, task.dev, region="input", positions=pooling, hook=args.hook, layers=args.layers,
-            progress=not quiet,
+            recording=RecordingConfig(batch_size=classifier.config.batch_size, progress=not quiet),
         )
         out[f"input_{pooling}"] = _headline(result)
     return out

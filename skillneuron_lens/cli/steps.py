@@ -27,11 +27,9 @@ from skillneuron_lens.files import (
 )
 from skillneuron_lens.intervene.hooks import MODES
 from skillneuron_lens.intervene.prune import (
-    baseline_means_from_result,
     count_parameters,
     prune_model,
     save_pruned,
-    token_mean_activations,
 )
 from skillneuron_lens.io import (
     CFG_FILE,
@@ -48,7 +46,8 @@ from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.majority import warn_about_constant_neurons
 from skillneuron_lens.neurons.sets import NeuronSet, checked_count
 from skillneuron_lens.plot.figures import similarity_matrix
-from skillneuron_lens.predictivity.compute import TENSOR_FILE, PredictivityResult
+from skillneuron_lens.predictivity.result import TENSOR_FILE, PredictivityResult
+from skillneuron_lens.record.activations import neuron_means
 from skillneuron_lens.report import REPORT_FILE, write_report
 from skillneuron_lens.tasks.catalog import load_task
 from skillneuron_lens.tasks.provenance import check_data
@@ -427,9 +426,9 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
     if args.means == "tokens":
-        means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
+        means = neuron_means(model, task.train.texts, per="token", layers=list(run.result.layers))
     else:
-        means = baseline_means_from_result(run.result)
+        means = run.result.mean_baselines(subtask=0)
     layers = args.layers or list(run.result.layers)
     pruned = prune_model(model, keep, means, layers=layers)
     summary: dict[str, Any] = {

@@ -9,8 +9,6 @@ from skillneuron_lens.intervene.hooks import (
     MODES,
     Mode,
     PositionFilter,
-    neuron_means,
-    neuron_pool,
     perturb,
     perturbation_hooks,
 )
@@ -18,14 +16,12 @@ from skillneuron_lens.intervene.prune import (
     PRUNING_ATTR,
     TENSOR_FILE,
     PruningInfo,
-    baseline_means_from_result,
     count_parameters,
     load_pruned,
     prune_model,
     pruned_neuron_indices,
     pruning_info,
     save_pruned,
-    token_mean_activations,
 )
 
 __all__ = [
@@ -36,16 +32,12 @@ __all__ = [
     "PositionFilter",
     "PruningInfo",
     "TENSOR_FILE",
-    "baseline_means_from_result",
     "count_parameters",
     "load_pruned",
-    "neuron_means",
-    "neuron_pool",
     "perturb",
     "perturbation_hooks",
     "prune_model",
     "pruned_neuron_indices",
     "pruning_info",
     "save_pruned",
-    "token_mean_activations",
 ]

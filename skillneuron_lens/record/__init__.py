@@ -1,13 +1,18 @@
 """Recording.
 
-Token positions, hooks that reduce activations on the fly, and the mergeable accumulators they fill.
+Token positions, hooks that reduce activations on the fly, the mergeable accumulators they fill, and
+the per-neuron activations built on them (means, resampling pools, one neuron's values).
 """
 
 from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
     ColumnFanOut,
     MeanAccumulator,
     ThresholdAccuracyAccumulator,
+    WeightedMeanAccumulator,
+    check_finite,
 )
+from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
 from skillneuron_lens.record.histograms import (
     DEFAULT_BINS,
     DEFAULT_MAX_BYTES,
@@ -36,11 +41,14 @@ from skillneuron_lens.record.positions import (
 from skillneuron_lens.record.recorder import (
     InputBuilder,
     LayerAccumulator,
+    MeanWeighting,
     Recorder,
     RecordingConfig,
+    recording_config,
 )
 
 __all__ = [
+    "ActivationCollector",
     "ClassHistogramAccumulator",
     "ColumnFanOut",
     "DEFAULT_BINS",
@@ -48,6 +56,7 @@ __all__ = [
     "InputBuilder",
     "LayerAccumulator",
     "MIN_BINS",
+    "MeanWeighting",
     "MeanAccumulator",
     "NeuronHistograms",
     "PermutationNullAccumulator",
@@ -58,13 +67,19 @@ __all__ = [
     "Recorder",
     "RecordingConfig",
     "ThresholdAccuracyAccumulator",
+    "WeightedMeanAccumulator",
     "aggregate_null_scores",
+    "check_finite",
     "check_permutations_reach",
     "content_bounds",
     "gather_indices",
     "minimum_permutations",
     "monte_carlo_p_values",
+    "neuron_activations",
+    "neuron_means",
+    "neuron_pool",
     "null_layer_maxima",
     "permuted_targets",
+    "recording_config",
     "reduce_positions",
 ]

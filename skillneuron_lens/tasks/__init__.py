@@ -13,6 +13,7 @@ from skillneuron_lens.tasks.catalog import (
     load_task,
     packaged_data_record,
 )
+from skillneuron_lens.tasks.labelled import LabelledSplit, label_id, labelled_split
 from skillneuron_lens.tasks.provenance import (
     FILE_ROLES,
     check_data,
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_TEST_FRACTION",
     "FILE_ROLES",
     "HubSource",
+    "LabelledSplit",
     "PackagedSource",
     "SCHEMES",
     "SPLIT_NAMES",
@@ -70,4 +72,6 @@ __all__ = [
     "task_from_files",
     "task_from_hf_dataset",
     "task_from_lists",
+    "label_id",
+    "labelled_split",
 ]

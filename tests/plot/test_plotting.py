@@ -24,7 +24,8 @@ from skillneuron_lens.plot.figures import (
     skill_counts,
     slot_predictivity,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult, compute_predictivity
+from skillneuron_lens.predictivity.compute import compute_predictivity
+from skillneuron_lens.predictivity.result import PredictivityResult
 
 # Dev accuracy of 2 layers x 4 neurons (one run, one subtask, one slot). Predictivity is
 # max(Acc, 1 - Acc) and polarity is +1 where Acc >= 0.5.
