@@ -448,9 +448,7 @@ def run_defaults(model: Any, splits: Splits, batch_size: int, max_length: int) -
         (data.dev_texts, data.dev_labels),
         test=(splits.test_texts, splits.test_labels),
         positions=0,
-        batch_size=batch_size,
-        max_length=max_length,
-        progress=False,
+        recording=RecordingConfig(batch_size=batch_size, max_length=max_length, progress=False),
     )
 
 

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 import skillneuron_lens as snl
 from skillneuron_lens.io import MARKER_FILE
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 
@@ -22,7 +23,7 @@ def model():
 @pytest.fixture(scope="module")
 def result(model):
     return snl.compute_predictivity(
-        model, toy_texts(20, 1), toy_texts(20, 2), positions=[0, -1], progress=False
+        model, toy_texts(20, 1), toy_texts(20, 2), positions=[0, -1], recording=QUIET
     )
 
 

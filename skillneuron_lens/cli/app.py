@@ -57,7 +57,7 @@ from skillneuron_lens.tasks.subtasks import describe_subtasks
 from skillneuron_lens.tasks.task import Task
 from skillneuron_lens.tuning.classifier import ClassifierConfig
 from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
-from skillneuron_lens.tuning.readouts import FEATURE_HOOK, LinearReadout, VerbalizerReadout
+from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
 __all__ = [
@@ -250,9 +250,7 @@ def _readout(args: argparse.Namespace, model: Any, task: Task, quiet: bool) -> A
     pooling = args.readout_pooling
     if pooling == "auto":
         pooling = "mean" if ModelAdapter(model).is_encoder else "last"
-    recording = RecordingConfig(
-        hook=FEATURE_HOOK, batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
-    )
+    recording = RecordingConfig(batch_size=args.batch_size, max_length=args.max_length, progress=not quiet)
     readout = LinearReadout(model, pooling=pooling, recording=recording)
     return readout.fit(task.train, task.dev, n_classes=task.n_classes)
 
@@ -365,7 +363,9 @@ def run_find(args: argparse.Namespace) -> dict[str, Any]:
             positions = 0 if ModelAdapter(model).is_encoder else "last"
         readout = _readout(args, model, task, quiet)
         test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
-        recording = RecordingConfig(batch_size=args.batch_size, max_length=args.max_length, progress=not quiet)
+        recording = RecordingConfig(
+            batch_size=args.batch_size, max_length=args.max_length, progress=not quiet
+        )
         result = compute_predictivity(
             model, task.train, task.dev, hook=args.hook, layers=args.layers, positions=positions,
             recording=recording,

@@ -48,20 +48,19 @@ def pooled_features(
     *,
     pooling: PositionsLike = 0,
     layer: int | None = None,
+    hook: str = FEATURE_HOOK,
     recording: RecordingConfig | None = None,
-    hook: str | None = None,
 ) -> Float[torch.Tensor, "example d"]:
     """One feature vector per example: a hook's output pooled at one position.
 
     Args:
         model: Any supported TransformerLens model.
         split: ``(texts, labels)`` or an object with ``.texts`` (and ``.text_pairs``).
-        pooling: ``0`` ([CLS] / first token), ``"mean"``, ``"max"`` or ``"last"`` (replaces the
-            config's positions).
-        layer: Which block; default the last (replaces the config's layers).
-        recording: Hook, batch size, truncation and progress bar; default
-            ``RecordingConfig(hook=FEATURE_HOOK)``.
-        hook: Shortcut for the config's hook template.
+        pooling: ``0`` ([CLS] / first token), ``"mean"``, ``"max"`` or ``"last"``.
+        layer: Which block; default the last.
+        hook: Hook template; default the residual stream after a block (:data:`FEATURE_HOOK`).
+        recording: Batch size, truncation, padding and progress bar (its hook, layers and positions
+            are replaced by ``hook``, ``layer`` and ``pooling``); default ``RecordingConfig()``.
 
     Returns:
         Float32 features in example order.
@@ -70,9 +69,7 @@ def pooled_features(
     if spec.n_slots != 1:
         raise SkillNeuronError(f"Pool at one position for features, got {spec.to_json()!r}.")
     chosen = ModelAdapter(model).n_layers - 1 if layer is None else layer
-    config = recording_config(
-        recording, hook=hook, layers=(chosen,), positions=spec, default=RecordingConfig(hook=FEATURE_HOOK)
-    )
+    config = recording_config(recording, hook=hook, layers=(chosen,), positions=spec)
     texts, _, pairs = labelled_split(split, "given")
     return Recorder(model, config).activations(texts, pairs)[0][:, 0]
 
@@ -128,8 +125,8 @@ class LinearReadout:
         pooling: ``0`` ([CLS] / first token), ``"mean"`` or ``"last"``.
         l2_grid: L2 penalties to try; with a dev split, the one with the best dev accuracy is kept
             (the first on ties), else the first.
-        recording: Hook, batch size, truncation and progress bar of the feature pass (see
-            :func:`pooled_features`); default ``RecordingConfig(hook=FEATURE_HOOK)``.
+        recording: Batch size, truncation, padding and progress bar of the feature pass (see
+            :func:`pooled_features`, which reads :data:`FEATURE_HOOK`); default ``RecordingConfig()``.
     """
 
     model: Any

@@ -13,6 +13,8 @@ import skillneuron_lens as snl
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import calibration as cal  # noqa: E402
 
+from tests.helpers.recording import QUIET
+
 
 def synthetic(n_train=400, n_dev=600, n_layers=3, n_neurons=40, seed=0) -> "cal.Recorded":
     """GELU of Gaussian noise, balanced labels, no neuron related to the labels."""
@@ -145,7 +147,7 @@ def test_record_matches_compute_predictivity_on_a_tiny_model(tmp_path):
     assert recorded.train.shape[0] == 20 and recorded.dev.shape[0] == 16
     from_activations = cal.score(recorded.train, recorded.train_labels, recorded.dev, recorded.dev_labels)
     streamed = snl.compute_predictivity(
-        model, (train.texts[:20], train.labels[:20]), dev, positions=0, progress=False, n_permutations=0,
+        model, (train.texts[:20], train.labels[:20]), dev, positions=0, recording=QUIET, n_permutations=0,
         n_classes=2,
     )
     assert torch.allclose(from_activations.accuracy, streamed.accuracy)
