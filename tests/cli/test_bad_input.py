@@ -60,14 +60,16 @@ def test_unknown_hook_lists_the_hooks_the_model_has(model):
         ({"positions": "middle"}, "Unknown position mode"),
         ({"positions": []}, "empty list"),
         ({"positions": 30}, "Position 30 does not exist"),
-        ({"batch_size": 0}, "batch_size must be at least 1"),
-        ({"padding_side": "top"}, "padding_side must be"),
+        ({"recording": {"batch_size": 0}}, "batch_size must be at least 1"),
+        ({"recording": {"padding_side": "top"}}, "padding_side must be"),
         ({"scheme": "paper"}, "paper's scheme is defined for 3 or 4 classes"),
     ],
 )
 def test_bad_settings(model, kwargs, message):
     with pytest.raises(snl.SkillNeuronError, match=message):
-        snl.compute_predictivity(model, TRAIN, DEV, recording=QUIET, **kwargs)
+        settings = dict(kwargs)
+        recording = replace(QUIET, **settings.pop("recording", {}))  # a bad field fails here or in the call
+        snl.compute_predictivity(model, TRAIN, DEV, recording=recording, **settings)
 
 
 def test_nan_or_inf_activations_are_refused():
