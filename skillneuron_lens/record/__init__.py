@@ -9,6 +9,7 @@ from skillneuron_lens.record.accumulators import (
     ColumnFanOut,
     MeanAccumulator,
     ThresholdAccuracyAccumulator,
+    TokenMeanAccumulator,
     WeightedMeanAccumulator,
     check_finite,
 )
@@ -37,6 +38,7 @@ from skillneuron_lens.record.positions import (
     content_bounds,
     gather_indices,
     reduce_positions,
+    token_sums,
 )
 from skillneuron_lens.record.recorder import (
     InputBuilder,
@@ -44,6 +46,7 @@ from skillneuron_lens.record.recorder import (
     MeanWeighting,
     Recorder,
     RecordingConfig,
+    Reduction,
     recording_config,
 )
 
@@ -65,8 +68,10 @@ __all__ = [
     "PositionsLike",
     "RELATIVE_FLOOR",
     "Recorder",
+    "Reduction",
     "RecordingConfig",
     "ThresholdAccuracyAccumulator",
+    "TokenMeanAccumulator",
     "WeightedMeanAccumulator",
     "aggregate_null_scores",
     "check_finite",
@@ -82,4 +87,5 @@ __all__ = [
     "permuted_targets",
     "recording_config",
     "reduce_positions",
+    "token_sums",
 ]

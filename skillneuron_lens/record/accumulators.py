@@ -24,6 +24,7 @@ __all__ = [
     "ColumnFanOut",
     "MeanAccumulator",
     "ThresholdAccuracyAccumulator",
+    "TokenMeanAccumulator",
     "WeightedMeanAccumulator",
     "check_finite",
 ]
@@ -282,12 +283,11 @@ class ColumnFanOut:
             accumulator.add_layer(layer_slot, values, targets[:, columns], where)
 
 
-class WeightedMeanAccumulator:
-    """Float64 weighted sums of each example's activation averaged over its slots, per layer.
+class _LayerSums:
+    """Float64 sums per layer and a total weight; the mean is their ratio. Merges by adding.
 
-    The weight of each example is its first target column (e.g. 1 for every example, or its
-    number of tokens), so the result is ``sum_b w_b * mean_slot(a_b) / sum_b w_b``. Layers are
-    kept apart until :meth:`means`, so layers of different widths are reported clearly.
+    Layers are kept apart until :meth:`means`, so layers of different widths are reported clearly.
+    Targets carry each example's weight in their first column.
 
     Args:
         n_layers: Recorded layers (slots of the recorder).
@@ -302,31 +302,24 @@ class WeightedMeanAccumulator:
         """Add the batch's weights (the first column) to the total."""
         self.weight += int(targets[:, 0].sum())
 
-    def add_layer(
-        self,
-        layer_slot: int,
-        values: Float[torch.Tensor, "batch slot neuron"],
-        targets: Int[torch.Tensor, "batch weight"],
-        where: str,
-    ) -> None:
-        """Add one layer's weighted per-example means."""
-        check_finite(values, where)
-        weights = targets[:, 0].to(device=values.device, dtype=values.dtype)
-        added = torch.einsum("b,bn->n", weights, values.mean(dim=1)).cpu()
+    def _add(self, layer_slot: int, added: Float[torch.Tensor, " neuron"]) -> None:
         current = self.sums[layer_slot]
         self.sums[layer_slot] = added if current is None else current + added
 
-    def merge(self, other: WeightedMeanAccumulator) -> None:
+    def merge(self, other: _LayerSums) -> None:
         """Add another accumulator's sums and weight (over other examples) into this one."""
-        if len(other.sums) != len(self.sums):
-            raise SkillNeuronError(f"Cannot merge sums over {len(other.sums)} layers into {len(self.sums)}.")
+        if type(other) is not type(self) or len(other.sums) != len(self.sums):
+            raise SkillNeuronError(
+                f"Cannot merge a {type(other).__name__} over {len(other.sums)} layers into a "
+                f"{type(self).__name__} over {len(self.sums)}."
+            )
         for slot, theirs in enumerate(other.sums):
-            mine = self.sums[slot]
-            self.sums[slot] = theirs if mine is None else (mine if theirs is None else mine + theirs)
+            if theirs is not None:
+                self._add(slot, theirs)
         self.weight += other.weight
 
     def means(self) -> Float[torch.Tensor, "layer neuron"]:
-        """The weighted means, ``[layer, neuron]`` in float64.
+        """The means, ``[layer, neuron]`` in float64 on the CPU.
 
         Raises:
             SkillNeuronError: With no weight, a layer never added, or layers of different widths.
@@ -341,7 +334,53 @@ class WeightedMeanAccumulator:
                 "The layers have different widths (an already pruned model?); read them one layer at a "
                 "time with layers=[l]."
             )
-        return torch.stack(sums) / self.weight
+        return torch.stack(sums).cpu() / self.weight
+
+
+class WeightedMeanAccumulator(_LayerSums):
+    """Weighted mean of each example's activation averaged over its slots, per layer.
+
+    The weight of each example is its first target column (e.g. 1 for every example), so the result
+    is ``sum_b w_b * mean_slot(a_b) / sum_b w_b``.
+    """
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "batch slot neuron"],
+        targets: Int[torch.Tensor, "batch weight"],
+        where: str,
+    ) -> None:
+        """Add one layer's weighted per-example means."""
+        check_finite(values, where)
+        weights = targets[:, 0].to(device=values.device, dtype=values.dtype)
+        self._add(layer_slot, torch.einsum("b,bn->n", weights, values.mean(dim=1)).cpu())
+
+
+class TokenMeanAccumulator(_LayerSums):
+    """Mean over every token: adds batch totals over tokens and counts the tokens.
+
+    Fed by a recorder that reduces each batch with :func:`~skillneuron_lens.record.positions.token_sums`
+    (values ``[1, 1, neuron]``: the batch's sum over its tokens), with each example's number of tokens
+    as its target.
+    """
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "1 1 neuron"],
+        targets: Int[torch.Tensor, "batch weight"],
+        where: str,
+    ) -> None:
+        """Add one layer's batch total."""
+        del targets
+        check_finite(values, where)
+        if tuple(values.shape[:2]) != (1, 1):
+            raise SkillNeuronError(
+                f"TokenMeanAccumulator takes one batch total per layer ([1, 1, neuron]), got "
+                f"{tuple(values.shape)} at {where}; record with token_sums."
+            )
+        self._add(layer_slot, values[0, 0])
 
 
 class ActivationCollector:

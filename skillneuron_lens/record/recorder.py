@@ -8,7 +8,7 @@ gradients.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -24,19 +24,26 @@ from skillneuron_lens.models.adapter import (
     StopForward,
     TokenBatch,
 )
-from skillneuron_lens.record.accumulators import ActivationCollector, WeightedMeanAccumulator
-from skillneuron_lens.record.positions import PositionsLike, PositionSpec, reduce_positions
+from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
+    TokenMeanAccumulator,
+    WeightedMeanAccumulator,
+)
+from skillneuron_lens.record.positions import PositionsLike, PositionSpec, reduce_positions, token_sums
 
 __all__ = [
     "InputBuilder",
     "LayerAccumulator",
     "MeanWeighting",
+    "Reduction",
     "RecordingConfig",
     "Recorder",
     "recording_config",
 ]
 
 MeanWeighting = Literal["token", "example"]
+Reduction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(activations [batch, pos, neuron], region [batch, pos]) -> values`` for the accumulator."""
 
 
 class InputBuilder(Protocol):
@@ -238,8 +245,17 @@ class Recorder:
         accumulator: LayerAccumulator,
         batch: TokenBatch,
         targets: Int[torch.Tensor, "batch subtask"],
+        reduce: Reduction | None = None,
     ) -> None:
-        """Run one batch and feed every recorded layer to ``accumulator``."""
+        """Run one batch and feed every recorded layer to ``accumulator``.
+
+        Args:
+            accumulator: What receives the reduced activations.
+            batch: The encoded batch.
+            targets: Per-example targets (or weights) handed to the accumulator.
+            reduce: How a hook's activations become the accumulator's values; default the configured
+                positions (:func:`~skillneuron_lens.record.positions.reduce_positions`).
+        """
         accumulator.add_examples(targets)
         spec = self.config.position_spec
         region = self.region(batch)
@@ -247,7 +263,10 @@ class Recorder:
 
         def make_hook(layer_slot: int, name: str) -> Any:
             def hook(activations: torch.Tensor, hook: Any) -> None:
-                values = reduce_positions(activations, region, spec)
+                if reduce is None:
+                    values = reduce_positions(activations, region, spec)
+                else:
+                    values = reduce(activations, region)
                 accumulator.add_layer(layer_slot, values, targets, where=name)
                 fired.append(name)
                 if len(fired) == len(self.hook_names):
@@ -320,14 +339,16 @@ class Recorder:
                 f"{self.config.position_spec.to_json()!r}. Record with positions='mean', or use "
                 "per='example' to average the chosen positions over examples."
             )
-        accumulator = WeightedMeanAccumulator(len(self.layers))
+        if per == "token":
+            by_token = TokenMeanAccumulator(len(self.layers))
+            for batch in self.text_batches(texts, text_pairs, "neuron means"):
+                counts = self.region(batch).sum(dim=1)[:, None].long()
+                self.accumulate_batch(by_token, batch, counts, reduce=token_sums)
+            return by_token.means()
+        by_example = WeightedMeanAccumulator(len(self.layers))
         for batch in self.text_batches(texts, text_pairs, "neuron means"):
-            if per == "token":
-                weights = self.region(batch).sum(dim=1)
-            else:
-                weights = torch.ones_like(batch.input_ids[:, 0])
-            self.accumulate_batch(accumulator, batch, weights[:, None].long())
-        return accumulator.means()
+            self.accumulate_batch(by_example, batch, torch.ones_like(batch.input_ids[:, :1]))
+        return by_example.means()
 
     def activations(
         self,

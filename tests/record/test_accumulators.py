@@ -13,9 +13,11 @@ from skillneuron_lens.record.accumulators import (
     ColumnFanOut,
     MeanAccumulator,
     ThresholdAccuracyAccumulator,
+    TokenMeanAccumulator,
     WeightedMeanAccumulator,
     check_finite,
 )
+from skillneuron_lens.record.positions import token_sums
 
 # Four examples, one slot, one layer, two neurons; two subtasks. Subtask 1 leaves example 2 out.
 VALUES = torch.tensor([[[1.0, -2.0]], [[3.0, 0.0]], [[5.0, 4.0]], [[7.0, 2.0]]], dtype=torch.float64)
@@ -167,8 +169,35 @@ def test_weighted_mean_refuses_nothing_missing_layers_and_different_widths():
         uneven.means()
     with pytest.raises(SkillNeuronError, match="NaN or infinite"):
         feed(WeightedMeanAccumulator(n_layers=1), torch.full((1, 1, 2), math.inf), torch.ones(1, 1).long())
-    with pytest.raises(SkillNeuronError, match="over 1 layers into 2"):
+    with pytest.raises(SkillNeuronError, match="over 1 layers into a WeightedMeanAccumulator over 2"):
         uneven.merge(WeightedMeanAccumulator(n_layers=1))
+    with pytest.raises(SkillNeuronError, match="Cannot merge a TokenMeanAccumulator"):
+        uneven.merge(TokenMeanAccumulator(n_layers=2))
+
+
+# ---- TokenMeanAccumulator with token_sums -----------------------------------------------------
+def test_token_mean_is_the_mean_over_every_unpadded_token_and_merges():
+    # two examples, right-padded: the first has 3 tokens, the second 1
+    activations = torch.tensor(
+        [[[1.0, 0.0], [2.0, 4.0], [3.0, 8.0]], [[10.0, -6.0], [99.0, 99.0], [99.0, 99.0]]]
+    )
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    totals = token_sums(activations, mask)
+    assert totals.shape == (1, 1, 2) and totals.dtype == torch.float64
+    assert totals[0, 0].tolist() == [16.0, 6.0]
+    counts = mask.sum(dim=1)[:, None]
+    whole = TokenMeanAccumulator(n_layers=1)
+    feed(whole, totals, counts)
+    assert whole.means().tolist() == [[4.0, 1.5]]  # (1 + 2 + 3 + 10) / 4, (0 + 4 + 8 - 6) / 4
+    first, second = TokenMeanAccumulator(n_layers=1), TokenMeanAccumulator(n_layers=1)
+    feed(first, token_sums(activations[:1], mask[:1]), counts[:1])
+    feed(second, token_sums(activations[1:, :1], mask[1:, :1]), counts[1:])
+    first.merge(second)
+    assert torch.equal(first.means(), whole.means())
+    with pytest.raises(SkillNeuronError, match=r"one batch total per layer \(\[1, 1, neuron\]\)"):
+        feed(TokenMeanAccumulator(n_layers=1), VALUES, counts)
+    with pytest.raises(SkillNeuronError, match="Expected hook activations of shape"):
+        token_sums(activations[0], mask)
 
 
 # ---- ActivationCollector ----------------------------------------------------------------------
