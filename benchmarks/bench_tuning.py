@@ -98,11 +98,11 @@ def pristine_encoder(model: Any) -> Any:
     """A fresh Hugging Face ``BertModel`` from the same checkpoint, not patched by the bridge."""
     from transformers import BertModel
 
-    from skillneuron_lens.models.load import _minilm_checkpoint
+    from skillneuron_lens.models.offline import offline_checkpoint
 
     bridged = model.original_model.bert
     encoder = BertModel.from_pretrained(
-        str(_minilm_checkpoint()),
+        str(offline_checkpoint("minilm")),
         add_pooling_layer=False,
         attn_implementation=bridged.config._attn_implementation,
     )

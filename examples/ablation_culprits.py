@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from skillneuron_lens import NeuronSet
-from skillneuron_lens.cli.steps import Run
+from skillneuron_lens import NeuronSet, Run
 from skillneuron_lens.intervene.hooks import perturb
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
 

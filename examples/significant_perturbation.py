@@ -12,7 +12,7 @@ sets of the same size per layer drawn from the other neurons; the whole signific
 a third of the neurons) is reported beside it against random sets that may overlap it, without a bar.
 For each mode the script reports the clean accuracy, the significant
 set's accuracy, every random draw's accuracy, the rank of the significant set among the draws, and the
-one-sided paired sign-flip p-value (:func:`skillneuron_lens.analysis.curves.sign_flip_test`) of
+one-sided paired sign-flip p-value (:func:`skillneuron_lens.stats.resampling.sign_flip_test`) of
 ``d_i = mean over draws of random_correct_i - significant_correct_i``.
 
     python examples/significant_perturbation.py runs/significant-perturbation/rt.json
@@ -143,7 +143,7 @@ def ablation_test(
     significant_correct = ablated(significant).double()
     controls = significant.random_controls(draws, seed, exclude_self=exclude_self)
     random_correct = torch.stack([ablated(control) for control in controls]).double()  # [draw, example]
-    statistic, p_value, method = snl.sign_flip_test(
+    statistic, p_value, method = snl.stats.sign_flip_test(
         random_correct.mean(dim=0) - significant_correct, n_permutations=n_permutations, seed=seed
     )
     accuracy = float(significant_correct.mean())

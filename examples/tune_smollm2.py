@@ -54,7 +54,7 @@ def main() -> None:
     tuning_seconds = time.perf_counter() - tuning_started
     right_after = classifier.correct(task.test, progress=False).double()
     after = float(right_after.mean())
-    gain, p_value, method = snl.sign_flip_test(right_after - right_before, seed=args.seed)
+    gain, p_value, method = snl.stats.sign_flip_test(right_after - right_before, seed=args.seed)
     numbers = {
         "n_train": len(task.train), "n_dev": len(task.dev), "n_test": len(task.test),
         "prompt_slots": length, "trainable_parameters": classifier.parts.n_trainable(),

@@ -14,7 +14,8 @@ The subpackages follow the method's flow, one room per step:
 7. :mod:`~skillneuron_lens.analysis`: perturbation curves, task specificity, task comparison;
 8. :mod:`~skillneuron_lens.tuning`: the prompt-tuned classifier of the paper's setting;
 9. :mod:`~skillneuron_lens.plot` and :mod:`~skillneuron_lens.report`: figures and the HTML report;
-10. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
+10. :mod:`~skillneuron_lens.runs`: a run as an object (``FindConfig``, ``find``, ``Run``);
+11. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
 
 :mod:`~skillneuron_lens.stats` holds every statistic (p-values, multiple testing, intervals, resampling,
 correlation). The top level keeps what a notebook user types daily; everything else is one attribute
@@ -37,6 +38,7 @@ from skillneuron_lens import (  # noqa: E402  (subpackages as attributes)
     predictivity,
     record,
     report,
+    runs,
     stats,
     tasks,
     tuning,
@@ -88,6 +90,11 @@ from skillneuron_lens.record import (
 from skillneuron_lens.report import (
     write_report,
 )
+from skillneuron_lens.runs import (
+    FindConfig,
+    Run,
+    find,
+)
 from skillneuron_lens.tasks import (
     Split,
     Task,
@@ -109,13 +116,13 @@ __version__ = "0.1.0"
 # Names that left the top level in 0.2: still reachable here (with a FutureWarning), and from their home.
 _MOVED: dict[str, str] = {
     "activated_overlap": "skillneuron_lens.analysis",
-    "bootstrap_ci": "skillneuron_lens.analysis",
+    "bootstrap_ci": "skillneuron_lens.stats",
     "count_parameters": "skillneuron_lens.intervene",
     "CrossTaskMatrix": "skillneuron_lens.analysis",
     "DEFAULT_HOOK": "skillneuron_lens.models",
     "HookNotFoundError": "skillneuron_lens.errors",
     "KNOWN_MODELS": "skillneuron_lens.models",
-    "load_perturbation": "skillneuron_lens.report",
+    "load_perturbation": "skillneuron_lens.analysis",
     "mantel_test": "skillneuron_lens.stats",
     "MeanAccumulator": "skillneuron_lens.record",
     "MissingPackageError": "skillneuron_lens.errors",
@@ -129,7 +136,7 @@ _MOVED: dict[str, str] = {
     "pruning_info": "skillneuron_lens.intervene",
     "PruningInfo": "skillneuron_lens.intervene",
     "ResultFileError": "skillneuron_lens.errors",
-    "sign_flip_test": "skillneuron_lens.analysis",
+    "sign_flip_test": "skillneuron_lens.stats",
     "similarity_matrix": "skillneuron_lens.plot",
     "spearman": "skillneuron_lens.stats",
     "spearman_per_layer": "skillneuron_lens.stats",
@@ -172,6 +179,8 @@ __all__ = [
     "compare_runs",
     "compute_predictivity",
     "cross_task_matrix",
+    "find",
+    "FindConfig",
     "layer_distribution",
     "list_tasks",
     "load_model",
@@ -193,6 +202,7 @@ __all__ = [
     "prune_model",
     "Recorder",
     "RecordingConfig",
+    "Run",
     "save_pruned",
     "skill_counts",
     "skill_overlap",
@@ -214,6 +224,7 @@ __all__ = [
     "plot",
     "predictivity",
     "record",
+    "runs",
     "stats",
     "tasks",
     "tuning",

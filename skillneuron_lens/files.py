@@ -13,6 +13,7 @@ __all__ = [
     "COMPARE_TENSORS",
     "CROSS_TASK_PAGE",
     "CROSS_TASK_SUMMARY",
+    "FIND_CONFIG",
     "MARKER_FILE",
     "PERTURBATION_FILE",
     "PREDICTIVITY_TENSORS",
@@ -43,6 +44,8 @@ COMPARE_TENSORS = "compare.safetensors"
 # ---- a run directory made by ``skillneuron-lens find`` and the commands that read it -------------
 SUMMARY_FILE = "summary.json"
 """What ``find`` measured: data, read-out accuracy, skill set, significance, held-out scores."""
+FIND_CONFIG = "find_config.json"
+"""The ``find`` options the run was made with (a versioned :class:`~skillneuron_lens.runs.FindConfig`)."""
 REPORT_FILE = "report.html"
 """The self-contained HTML report."""
 PERTURBATION_FILE = "perturbation.json"

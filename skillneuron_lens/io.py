@@ -7,6 +7,9 @@ other silently. An existing directory is replaced only with ``overwrite=True``, 
 :func:`check_destination` finds it is a directory this tool wrote (never a folder of the user's own
 files, nor one that holds an input of the command). ``cfg.json`` records the SHA-256 of the tensor
 file, so a damaged or truncated file is detected on load.
+
+Results held in one JSON file (perturbation curves, cross-task matrices) are written with
+:func:`write_json` and read with :func:`read_json`, :func:`json_tensor` and :func:`check_tensor_shape`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,11 @@ __all__ = [
     "save_result_dir",
     "load_result_dir",
     "atomic_write_text",
+    "json_safe",
+    "write_json",
+    "read_json",
+    "json_tensor",
+    "check_tensor_shape",
 ]
 
 try:  # POSIX only; elsewhere writers are serialised by the exclusive ``mkdir`` claim alone
@@ -640,3 +648,82 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         Path(staging).unlink(missing_ok=True)
         raise
     return target
+
+
+# ---- single JSON result files ------------------------------------------------------------------
+def json_safe(value: Any) -> Any:
+    """Settings as JSON: tensors by shape and dtype, callables by name, the rest as is or by ``repr``."""
+    if isinstance(value, torch.Tensor):
+        return {"tensor": {"shape": list(value.shape), "dtype": str(value.dtype)}}
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if callable(value):
+        return {"callable": getattr(value, "__qualname__", repr(value))}
+    return repr(value)
+
+
+def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any], *, overwrite: bool = False) -> Path:
+    """Write ``payload`` as strict JSON with sorted keys, atomically (:func:`atomic_write_text`).
+
+    Raises:
+        FileExistsError: If the file exists and ``overwrite`` is false (nothing is written).
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; nothing was written. Choose another file name or pass "
+            "overwrite=True to replace it."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(target, dumps_strict(payload, sort_keys=True))
+
+
+def read_json(path: str | os.PathLike[str], kind: str | None = None) -> Any:
+    """Read a JSON file; with ``kind``, require an object whose ``"kind"`` entry is ``kind``.
+
+    Raises:
+        ResultFileError: If the file is missing, unreadable, not valid JSON, or of another kind.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ResultFileError(f"{source} does not exist or is not a file.")
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultFileError(
+            f"{source} is not valid JSON or cannot be read ({error}); it may be damaged."
+        ) from error
+    if kind is not None and (not isinstance(payload, dict) or payload.get("kind") != kind):
+        found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
+        raise ResultFileError(f"{source} holds a {found!r} result, not a {kind!r}.")
+    return payload
+
+
+def json_tensor(payload: Mapping[str, Any], name: str) -> torch.Tensor:
+    """Entry ``name`` of a JSON object (a number or a rectangular list of numbers) as a float64 tensor.
+
+    Raises:
+        SkillNeuronError: If the entry is missing or not a rectangular list of numbers.
+    """
+    try:
+        return torch.tensor(payload[name], dtype=torch.float64)
+    except KeyError as error:
+        raise SkillNeuronError(f"The dict has no {name!r} entry.") from error
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise SkillNeuronError(f"{name!r} is not a rectangular list of numbers: {error}") from error
+
+
+def check_tensor_shape(name: str, tensor: Any, shape: tuple[int, ...]) -> None:
+    """Raise a clear error unless ``tensor`` is a tensor of exactly ``shape`` (e.g. when a result is read).
+
+    Raises:
+        SkillNeuronError: Naming ``name``, the shape found and the shape expected.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise SkillNeuronError(f"{name} must be a tensor, got {type(tensor).__name__}.")
+    if tuple(tensor.shape) != shape:
+        raise SkillNeuronError(f"{name} has shape {tuple(tensor.shape)}, expected {shape}.")

@@ -15,23 +15,21 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import plotly.io as pio
 import plotly.offline
-import torch
-from jaxtyping import Float
 
+from skillneuron_lens.analysis.curves import load_perturbation
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import CFG_FILE, PERTURBATION_FILE, REPORT_FILE, SUMMARY_FILE
 from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count, smallest_fraction
-from skillneuron_lens.plot.figures import (
+from skillneuron_lens.plot.perturbation import perturbation_curves
+from skillneuron_lens.plot.predictivity import (
     layer_distribution,
-    perturbation_curves,
     position_layer_heatmap,
     predictivity_heatmap,
     skill_counts,
@@ -42,132 +40,13 @@ __all__ = [
     "PERTURBATION_FILE",
     "REPORT_FILE",
     "SUMMARY_FILE",
-    "CurveData",
-    "load_perturbation",
+    "load_perturbation",  # defined in skillneuron_lens.analysis.curves, kept here for old imports
     "render_report",
     "write_report",
 ]
 
 DEFAULT_FRACTION = 0.02
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "svg"}}
-
-
-# ---- perturbation.json ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CurveData:
-    """A perturbation curve read back from JSON, with the attributes of a ``PerturbationCurve``.
-
-    Attributes:
-        fractions: Fractions of each layer's neurons perturbed.
-        clean_accuracy: Accuracy without perturbation.
-        skill: Accuracy with the skill neurons perturbed.
-        random: Accuracy with layer-matched random neurons perturbed, per draw.
-        bottom: Accuracy with the least predictive neurons perturbed, if recorded.
-        skill_ci: Confidence interval of ``skill`` (low, high), if recorded.
-        random_ci: Confidence interval of the random controls, if recorded.
-        bottom_ci: Confidence interval of ``bottom``, if recorded.
-        p_values: Skill versus random p-value per fraction, if recorded.
-        mode: The perturbation (e.g. ``"zero"``), or ``""``.
-        name: Label of the curve (e.g. the task), or ``""``.
-    """
-
-    fractions: tuple[float, ...]
-    clean_accuracy: float
-    skill: Float[torch.Tensor, " fraction"]
-    random: Float[torch.Tensor, "draw fraction"]
-    bottom: Float[torch.Tensor, " fraction"] | None = None
-    skill_ci: Float[torch.Tensor, "fraction 2"] | None = None
-    random_ci: Float[torch.Tensor, "fraction 2"] | None = None
-    bottom_ci: Float[torch.Tensor, "fraction 2"] | None = None
-    p_values: Float[torch.Tensor, " fraction"] | None = None
-    mode: str = ""
-    name: str = ""
-
-
-def _tensor(entry: dict[str, Any], key: str, shape: tuple[int, ...], where: str) -> torch.Tensor:
-    try:
-        values = torch.tensor(entry[key], dtype=torch.float64)
-    except (TypeError, ValueError) as error:
-        raise SkillNeuronError(f"{where}: {key!r} is not an array of numbers ({error}).") from error
-    if key == "random" and values.ndim == 1:
-        values = values[None]
-    if key == "random":
-        ok = values.ndim == 2 and values.shape[1] == shape[0] and values.shape[0] >= 1
-    else:
-        ok = tuple(values.shape) == shape
-    if not ok:
-        want = "[draw, fraction]" if key == "random" else str(list(shape))
-        raise SkillNeuronError(f"{where}: {key!r} has shape {list(values.shape)}, expected {want}.")
-    return values
-
-
-def _curve_from_dict(entry: Any, name: str, where: str) -> CurveData:
-    if not isinstance(entry, dict):
-        raise SkillNeuronError(f"{where}: a curve must be a JSON object, got {type(entry).__name__}.")
-    missing = [key for key in ("fractions", "clean_accuracy", "skill", "random") if key not in entry]
-    if missing:
-        raise SkillNeuronError(f"{where}: missing {', '.join(missing)}.")
-    try:
-        fractions = tuple(float(value) for value in entry["fractions"])
-        clean = float(entry["clean_accuracy"])
-    except (TypeError, ValueError) as error:
-        raise SkillNeuronError(f"{where}: fractions / clean_accuracy are not numbers ({error}).") from error
-    n = len(fractions)
-    optional: dict[str, torch.Tensor | None] = {}
-    for key, shape in (
-        ("bottom", (n,)),
-        ("skill_ci", (n, 2)),
-        ("random_ci", (n, 2)),
-        ("bottom_ci", (n, 2)),
-        ("p_values", (n,)),
-    ):
-        optional[key] = None if entry.get(key) is None else _tensor(entry, key, shape, where)
-    return CurveData(
-        fractions=fractions,
-        clean_accuracy=clean,
-        skill=_tensor(entry, "skill", (n,), where),
-        random=_tensor(entry, "random", (n,), where),
-        mode=str(entry.get("mode") or ""),
-        name=str(entry.get("name") or entry.get("task") or name),
-        **optional,
-    )
-
-
-def load_perturbation(path: str | os.PathLike[str]) -> list[CurveData]:
-    """Read perturbation curves from JSON (the form of ``PerturbationCurve.to_dict()``).
-
-    Accepted layouts: one curve object (with ``fractions``, ``clean_accuracy``, ``skill``,
-    ``random`` and optionally ``bottom``, ``skill_ci``, ``random_ci``, ``bottom_ci``,
-    ``p_values``, ``mode``, ``name``/``task``); a list of them; ``{"curves": [...]}`` or
-    ``{"curves": {name: curve}}``; or ``{name: curve, ...}``. Unknown keys are ignored.
-
-    Args:
-        path: The JSON file.
-
-    Returns:
-        The curves, in file order.
-
-    Raises:
-        SkillNeuronError: If the file is not JSON or holds no well-formed curve.
-        OSError: If the file cannot be read.
-    """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise SkillNeuronError(f"{path} is not valid JSON: {error}.") from error
-    if isinstance(data, dict) and "curves" in data:
-        data = data["curves"]
-    if isinstance(data, dict) and "fractions" in data:
-        items: list[tuple[str, Any]] = [("", data)]
-    elif isinstance(data, list):
-        items = [(f"curve {index + 1}", entry) for index, entry in enumerate(data)]
-    elif isinstance(data, dict) and data and all(isinstance(entry, dict) for entry in data.values()):
-        items = [(str(name), entry) for name, entry in data.items()]
-    else:
-        raise SkillNeuronError(f"{path} holds no perturbation curve (expected an object with 'fractions').")
-    if not items:
-        raise SkillNeuronError(f"{path} holds an empty list of curves.")
-    return [_curve_from_dict(entry, name, f"{path} ({name or 'curve'})") for name, entry in items]
 
 
 # ---- small HTML helpers -----------------------------------------------------------------------
@@ -500,7 +379,7 @@ def render_report(
         run_dir: A directory written by ``skillneuron-lens find`` or :meth:`PredictivityResult.save`.
         top_k: Rows of the top-neuron table.
         max_columns: Widest heatmap before neurons are binned (see
-            :func:`skillneuron_lens.plot.figures.predictivity_heatmap`).
+            :func:`skillneuron_lens.plot.predictivity.predictivity_heatmap`).
         fraction: Share of each layer's neurons shown as skill neurons; default: the run's
             (``summary.json``), else 0.02.
 

@@ -16,15 +16,14 @@ from skillneuron_lens.analysis.curves import (
     FORMAT_VERSION,
     Evaluator,
     PerturbationCurve,
-    bootstrap_ci,
+    evaluate_correctness,
+    load_perturbation,
     perturbation_curve,
-    sign_flip_test,
 )
 from skillneuron_lens.analysis.specificity import (
     KIND,
     CrossTaskMatrix,
     cross_task_matrix,
-    holm,
 )
 
 __all__ = [
@@ -40,12 +39,11 @@ __all__ = [
     "TENSOR_FILE",
     "TaskComparison",
     "activated_overlap",
-    "bootstrap_ci",
     "compare_runs",
     "cross_task_matrix",
-    "holm",
+    "evaluate_correctness",
     "hypergeometric_pmf",
+    "load_perturbation",
     "perturbation_curve",
-    "sign_flip_test",
     "skill_overlap",
 ]

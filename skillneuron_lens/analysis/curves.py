@@ -13,7 +13,9 @@ Cost: one evaluation for the clean model plus one per perturbed condition (``len
 draws)``); no other forward pass is run. A fraction too small to select one neuron per layer is
 refused before the first evaluation.
 
-Statistics (all seeded, so the same inputs give the same numbers):
+Statistics (all seeded, so the same inputs give the same numbers; the functions are
+:func:`~skillneuron_lens.stats.resampling.bootstrap_ci` and
+:func:`~skillneuron_lens.stats.resampling.sign_flip_test`):
 
 * Confidence intervals are percentile bootstrap intervals over examples (``n_bootstrap`` resamples;
   the same resampled example sets for every condition). For the random control the per-example
@@ -36,7 +38,6 @@ Statistics (all seeded, so the same inputs give the same numbers):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,30 +49,50 @@ from jaxtyping import Bool, Float
 from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
-from skillneuron_lens.intervene.hooks import Mode, perturb, perturbation_hooks
-from skillneuron_lens.io import atomic_write_text, dumps_strict
+from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
+from skillneuron_lens.intervene.modes import Mode
+from skillneuron_lens.io import check_tensor_shape, json_safe, json_tensor, read_json, write_json
 from skillneuron_lens.neurons.sets import NeuronSet
 from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.stats.resampling import bootstrap_ci, sign_flip_test
 
 __all__ = [
     "Evaluator",
     "DEFAULT_FRACTIONS",
     "FORMAT_VERSION",
-    "bootstrap_ci",
-    "sign_flip_test",
+    "evaluate_correctness",
     "PerturbationCurve",
+    "load_perturbation",
     "perturbation_curve",
 ]
 
 Evaluator = Callable[[], Any]
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20)
 FORMAT_VERSION = 1
-_CHUNK_ELEMENTS = 1 << 22  # bound on temporary tensors in the bootstrap and the permutation test
+_KIND = "perturbation_curve"
+_OPTIONAL = ("bottom", "skill_ci", "random_ci", "bottom_ci", "p_values", "statistic")
 
 
 # ---- evaluation -------------------------------------------------------------------------------
-def _correctness(evaluate: Evaluator, expected: int | None, what: str) -> Bool[torch.Tensor, " example"]:
-    """Call the evaluator and check it returned per-example correctness."""
+def evaluate_correctness(
+    evaluate: Evaluator, expected: int | None, what: str
+) -> Bool[torch.Tensor, " example"]:
+    """Call an evaluator and check that it returned per-example correctness.
+
+    Args:
+        evaluate: No-argument callable returning per-example correctness ``[example]`` (bool, or 0/1
+            integers).
+        expected: The number of examples it must score (the clean model's), or ``None`` for the first
+            call.
+        what: The condition, for error messages (e.g. ``"skill neurons, p=0.02"``).
+
+    Returns:
+        A bool tensor ``[example]`` on the CPU.
+
+    Raises:
+        SkillNeuronError: If the output is not a non-empty 1-D bool or 0/1 tensor of ``expected``
+            entries.
+    """
     out = evaluate()
     tensor = torch.as_tensor(out).detach().cpu()
     if tensor.ndim != 1 or tensor.numel() == 0:
@@ -98,158 +119,18 @@ def _correctness(evaluate: Evaluator, expected: int | None, what: str) -> Bool[t
     return tensor
 
 
-# ---- statistics -------------------------------------------------------------------------------
-def bootstrap_ci(
-    values: Float[torch.Tensor, "condition example"],
-    *,
-    confidence: float = 0.95,
-    n_bootstrap: int = 2000,
-    seed: int = 0,
-) -> Float[torch.Tensor, "condition 2"]:
-    """Percentile bootstrap intervals of per-condition means, resampling examples (paired).
-
-    Every condition is averaged over the same resampled example sets.
-
-    Args:
-        values: Per-example values (e.g. 0/1 correctness) of each condition.
-        confidence: Coverage of the interval, in ``(0, 1)``.
-        n_bootstrap: Number of resamples.
-        seed: Seed of the resampling.
-
-    Returns:
-        ``[low, high]`` per condition (float64).
-    """
-    if not 0.0 < confidence < 1.0:
-        raise SkillNeuronError(f"confidence must be in (0, 1), got {confidence!r}.")
-    if n_bootstrap < 1:
-        raise SkillNeuronError(f"n_bootstrap must be at least 1, got {n_bootstrap}.")
-    data = values.double()
-    n_conditions, n_examples = data.shape
-    generator = torch.Generator().manual_seed(seed)
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, n_conditions * n_examples))
-    means = []
-    for start in range(0, n_bootstrap, chunk):
-        size = min(chunk, n_bootstrap - start)
-        index = torch.randint(n_examples, (size, n_examples), generator=generator)
-        means.append(data[:, index].mean(dim=2))  # [condition, size]
-    draws = torch.cat(means, dim=1)
-    alpha = (1.0 - confidence) / 2.0
-    quantiles = torch.tensor([alpha, 1.0 - alpha], dtype=torch.float64)
-    return torch.quantile(draws, quantiles, dim=1).T.contiguous()
-
-
-def sign_flip_test(
-    differences: Float[torch.Tensor, " example"],
-    *,
-    n_permutations: int = 10000,
-    seed: int = 0,
-) -> tuple[float, float, str]:
-    """One-sided paired sign-flip permutation test that the mean difference is above zero.
-
-    Under the null hypothesis each paired difference is symmetric around zero, so flipping its sign
-    leaves the distribution unchanged. Differences of exactly zero do not change under a flip and are
-    left out of the enumeration.
-
-    Args:
-        differences: Paired differences ``d_i`` (e.g. random-set correctness minus skill-set
-            correctness of example ``i``).
-        n_permutations: Random sign vectors when exact enumeration would need more than this many.
-        seed: Seed of the random sign vectors.
-
-    Returns:
-        ``(statistic, p_value, method)``: ``mean(d)``, the one-sided p-value, and ``"exact"`` or
-        ``"monte carlo"``.
-    """
-    if n_permutations < 1:
-        raise SkillNeuronError(f"n_permutations must be at least 1, got {n_permutations}.")
-    d = differences.double().flatten()
-    if d.numel() == 0:
-        raise SkillNeuronError("differences is empty: the test needs at least one example.")
-    statistic = float(d.mean())
-    nonzero = d[d != 0]
-    m = int(nonzero.numel())
-    observed = float(nonzero.sum())
-    tolerance = 1e-9 * (float(nonzero.abs().sum()) + 1.0)
-    if m == 0:
-        return statistic, 1.0, "exact"
-    if 2**m <= n_permutations:
-        codes = torch.arange(2**m, dtype=torch.int64)
-        bits = (codes[:, None] >> torch.arange(m, dtype=torch.int64)) & 1
-        totals = ((1 - 2 * bits).double() * nonzero).sum(dim=1)
-        return statistic, float((totals >= observed - tolerance).sum()) / 2**m, "exact"
-    generator = torch.Generator().manual_seed(seed)
-    chunk = max(1, _CHUNK_ELEMENTS // m)
-    hits = 0
-    for start in range(0, n_permutations, chunk):
-        size = min(chunk, n_permutations - start)
-        signs = torch.randint(2, (size, m), generator=generator).double() * 2 - 1
-        hits += int(((signs * nonzero).sum(dim=1) >= observed - tolerance).sum())
-    return statistic, (1 + hits) / (1 + n_permutations), "monte carlo"
-
-
-# ---- saving -----------------------------------------------------------------------------------
-def _json_safe(value: Any) -> Any:
-    """Config values as JSON: tensors by shape, callables by name, the rest as is or by repr."""
-    if isinstance(value, torch.Tensor):
-        return {"tensor": {"shape": list(value.shape), "dtype": str(value.dtype)}}
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if callable(value):
-        return {"callable": getattr(value, "__qualname__", repr(value))}
-    return repr(value)
-
-
-def _write_json(path: str | os.PathLike[str], payload: dict[str, Any], overwrite: bool) -> Path:
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"{target} already exists; nothing was written. Choose another file name or pass "
-            "overwrite=True to replace it."
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(target, dumps_strict(payload, sort_keys=True))
-
-
-def _read_json(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
-    source = Path(path)
-    if not source.is_file():
-        raise ResultFileError(f"{source} does not exist or is not a file.")
-    try:
-        payload = json.loads(source.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultFileError(
-            f"{source} is not a readable JSON file ({error}); it may be damaged."
-        ) from error
-    if not isinstance(payload, dict) or payload.get("kind") != kind:
-        found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        raise ResultFileError(f"{source} holds a {found!r} result, not a {kind!r}.")
-    return payload
-
-
-def _tensor(payload: Mapping[str, Any], name: str) -> torch.Tensor:
-    try:
-        return torch.tensor(payload[name], dtype=torch.float64)
-    except KeyError as error:
-        raise SkillNeuronError(f"The dict has no {name!r} entry.") from error
-    except (TypeError, ValueError) as error:
-        raise SkillNeuronError(f"{name!r} is not a rectangular list of numbers: {error}") from error
-
-
-def _check_shape(name: str, tensor: Any, shape: tuple[int, ...]) -> None:
-    if not isinstance(tensor, torch.Tensor):
-        raise SkillNeuronError(f"{name} must be a tensor, got {type(tensor).__name__}.")
-    if tuple(tensor.shape) != shape:
-        raise SkillNeuronError(f"{name} has shape {tuple(tensor.shape)}, expected {shape}.")
-
-
 # ---- the curve --------------------------------------------------------------------------------
+def _listed(values: torch.Tensor | None) -> list[Any] | None:
+    return None if values is None else values.tolist()
+
+
 @dataclass(frozen=True)
 class PerturbationCurve:
     """Task accuracy under perturbation of skill, random and bottom neuron sets, per fraction.
+
+    :func:`perturbation_curve` fills every attribute. A curve read from a file written by hand (or by
+    an older tool, see :func:`load_perturbation`) may lack the bottom set, the intervals, the p-values
+    and the statistic: those are then ``None``.
 
     Attributes:
         fractions: Fraction ``p`` of each layer's neurons perturbed, one entry per column.
@@ -262,37 +143,37 @@ class PerturbationCurve:
         bottom_ci: Bootstrap interval of ``bottom``.
         p_values: One-sided paired sign-flip p-value that skill neurons hurt more than random ones.
         statistic: Mean paired difference, random-draw-averaged accuracy minus skill accuracy.
-        mode: The perturbation mode.
+        mode: The perturbation mode (``""`` if not recorded).
         config: Settings, set sizes, test methods and the model fingerprint.
+        name: A label (e.g. the task) when several curves share a file; ``""`` otherwise.
     """
 
     fractions: tuple[float, ...]
     clean_accuracy: float
     skill: Float[torch.Tensor, " fraction"]
     random: Float[torch.Tensor, "draw fraction"]
-    bottom: Float[torch.Tensor, " fraction"]
-    skill_ci: Float[torch.Tensor, "fraction 2"]
-    random_ci: Float[torch.Tensor, "fraction 2"]
-    bottom_ci: Float[torch.Tensor, "fraction 2"]
-    p_values: Float[torch.Tensor, " fraction"]
-    statistic: Float[torch.Tensor, " fraction"]
-    mode: str
+    bottom: Float[torch.Tensor, " fraction"] | None = None
+    skill_ci: Float[torch.Tensor, "fraction 2"] | None = None
+    random_ci: Float[torch.Tensor, "fraction 2"] | None = None
+    bottom_ci: Float[torch.Tensor, "fraction 2"] | None = None
+    p_values: Float[torch.Tensor, " fraction"] | None = None
+    statistic: Float[torch.Tensor, " fraction"] | None = None
+    mode: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
 
     def __post_init__(self) -> None:
         """Check that every tensor has one entry (or column) per fraction."""
         n = len(self.fractions)
-        for name in ("skill", "bottom", "p_values", "statistic"):
-            _check_shape(name, getattr(self, name), (n,))
-        for name in ("skill_ci", "random_ci", "bottom_ci"):
-            _check_shape(name, getattr(self, name), (n, 2))
-        if (
-            not isinstance(self.random, torch.Tensor)
-            or self.random.ndim != 2
-            or self.random.shape[1] != n
-            or self.random.shape[0] < 1
-        ):
-            raise SkillNeuronError(f"random has shape {tuple(self.random.shape)}, expected [draw, {n}].")
+        check_tensor_shape("skill", self.skill, (n,))
+        for name, shape in zip(_OPTIONAL, ((n,), (n, 2), (n, 2), (n, 2), (n,), (n,)), strict=True):
+            if getattr(self, name) is not None:
+                check_tensor_shape(name, getattr(self, name), shape)
+        random = self.random
+        if not isinstance(random, torch.Tensor):
+            raise SkillNeuronError(f"random must be a tensor, got {type(random).__name__}.")
+        if random.ndim != 2 or random.shape[1] != n or random.shape[0] < 1:
+            raise SkillNeuronError(f"random has shape {tuple(random.shape)}, expected [draw, {n}].")
 
     @property
     def random_mean(self) -> Float[torch.Tensor, " fraction"]:
@@ -310,7 +191,14 @@ class PerturbationCurve:
         return (1.0 + at_most_skill) / (1.0 + self.random.shape[0])
 
     def table(self) -> list[dict[str, Any]]:
-        """One row per fraction, for printing (e.g. ``pandas.DataFrame(curve.table())``)."""
+        """One row per fraction, for printing (e.g. ``pandas.DataFrame(curve.table())``).
+
+        Entries the curve lacks (see the class docstring) are ``None``.
+        """
+
+        def entry(values: torch.Tensor | None, *index: int) -> float | None:
+            return None if values is None else float(values[index])
+
         sizes = self.config.get("set_sizes", [None] * len(self.fractions))
         rows = []
         for i, fraction in enumerate(self.fractions):
@@ -320,73 +208,77 @@ class PerturbationCurve:
                     "neurons": sizes[i] if i < len(sizes) else None,
                     "clean": self.clean_accuracy,
                     "skill": float(self.skill[i]),
-                    "skill_low": float(self.skill_ci[i, 0]),
-                    "skill_high": float(self.skill_ci[i, 1]),
+                    "skill_low": entry(self.skill_ci, i, 0),
+                    "skill_high": entry(self.skill_ci, i, 1),
                     "random": float(self.random[:, i].mean()),
-                    "random_low": float(self.random_ci[i, 0]),
-                    "random_high": float(self.random_ci[i, 1]),
-                    "bottom": float(self.bottom[i]),
-                    "bottom_low": float(self.bottom_ci[i, 0]),
-                    "bottom_high": float(self.bottom_ci[i, 1]),
-                    "random_minus_skill": float(self.statistic[i]),
-                    "p_value": float(self.p_values[i]),
+                    "random_low": entry(self.random_ci, i, 0),
+                    "random_high": entry(self.random_ci, i, 1),
+                    "bottom": entry(self.bottom, i),
+                    "bottom_low": entry(self.bottom_ci, i, 0),
+                    "bottom_high": entry(self.bottom_ci, i, 1),
+                    "random_minus_skill": entry(self.statistic, i),
+                    "p_value": entry(self.p_values, i),
                     "draw_p_value": float(self.draw_p_values[i]),
                 }
             )
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict that :meth:`from_dict` reads back."""
-        return {
-            "kind": "perturbation_curve",
+        """A JSON-friendly dict that :meth:`from_dict` reads back (missing entries as ``None``)."""
+        payload = {
+            "kind": _KIND,
             "format_version": FORMAT_VERSION,
             "fractions": list(self.fractions),
             "clean_accuracy": self.clean_accuracy,
-            **{
-                name: getattr(self, name).tolist()
-                for name in (
-                    "skill",
-                    "random",
-                    "bottom",
-                    "skill_ci",
-                    "random_ci",
-                    "bottom_ci",
-                    "p_values",
-                    "statistic",
-                )
-            },
+            "skill": self.skill.tolist(),
+            "random": self.random.tolist(),
+            **{name: _listed(getattr(self, name)) for name in _OPTIONAL},
             "mode": self.mode,
             "config": self.config,
         }
+        if self.name:
+            payload["name"] = self.name
+        return payload
 
     @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> PerturbationCurve:
-        """Rebuild a curve from :meth:`to_dict`'s output.
+    def from_dict(cls, payload: Mapping[str, Any], *, name: str = "") -> PerturbationCurve:
+        """Rebuild a curve from :meth:`to_dict`'s output, or from a curve object written by hand.
+
+        Needs ``fractions``, ``clean_accuracy``, ``skill`` and ``random`` (``[draw, fraction]``, or one
+        row ``[fraction]``); ``bottom``, ``skill_ci``, ``random_ci``, ``bottom_ci``, ``p_values``,
+        ``statistic``, ``mode``, ``config`` and ``name`` (or ``task``) may be missing or ``null``.
+        Unknown entries are ignored.
+
+        Args:
+            payload: The dict.
+            name: The label when the dict has no ``name`` or ``task`` entry.
 
         Raises:
-            SkillNeuronError: If an entry is missing or has the wrong shape.
+            SkillNeuronError: If a needed entry is missing, or an entry is not numbers of the right shape.
         """
-        if payload.get("kind", "perturbation_curve") != "perturbation_curve":
+        if not isinstance(payload, Mapping):
+            raise SkillNeuronError(f"A curve must be a JSON object, got {type(payload).__name__}.")
+        if payload.get("kind", _KIND) != _KIND:
             raise SkillNeuronError(f"The dict holds a {payload.get('kind')!r}, not a perturbation curve.")
+        missing = [key for key in ("fractions", "clean_accuracy", "skill", "random") if key not in payload]
+        if missing:
+            raise SkillNeuronError(f"The curve is missing {', '.join(missing)}.")
         try:
             fractions = tuple(float(f) for f in payload["fractions"])
-            clean, mode = float(payload["clean_accuracy"]), str(payload["mode"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise SkillNeuronError(f"The dict lacks fractions, clean_accuracy or mode: {error}") from error
-        random = _tensor(payload, "random")
+            clean = float(payload["clean_accuracy"])
+            config = dict(payload.get("config") or {})
+        except (TypeError, ValueError) as error:
+            raise SkillNeuronError(f"fractions, clean_accuracy or config is malformed: {error}") from error
+        random = json_tensor(payload, "random")
         return cls(
             fractions=fractions,
             clean_accuracy=clean,
-            skill=_tensor(payload, "skill"),
-            random=random,
-            bottom=_tensor(payload, "bottom"),
-            skill_ci=_tensor(payload, "skill_ci"),
-            random_ci=_tensor(payload, "random_ci"),
-            bottom_ci=_tensor(payload, "bottom_ci"),
-            p_values=_tensor(payload, "p_values"),
-            statistic=_tensor(payload, "statistic"),
-            mode=mode,
-            config=dict(payload.get("config", {})),
+            skill=json_tensor(payload, "skill"),
+            random=random[None] if random.ndim == 1 else random,
+            **{key: None if payload.get(key) is None else json_tensor(payload, key) for key in _OPTIONAL},
+            mode=str(payload.get("mode") or ""),
+            config=config,
+            name=str(payload.get("name") or payload.get("task") or name),
         )
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -395,20 +287,60 @@ class PerturbationCurve:
         Raises:
             FileExistsError: If the file exists and ``overwrite`` is false.
         """
-        return _write_json(path, self.to_dict(), overwrite)
+        return write_json(path, self.to_dict(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PerturbationCurve:
-        """Read a curve written by :meth:`save`.
+        """Read a curve written by :meth:`save` (for files with several curves: :func:`load_perturbation`).
 
         Raises:
             ResultFileError: If the file is missing, damaged or holds something else.
         """
-        payload = _read_json(path, "perturbation_curve")
+        payload = read_json(path, _KIND)
         try:
             return cls.from_dict(payload)
         except SkillNeuronError as error:
             raise ResultFileError(f"{path} is not a valid perturbation curve: {error}") from error
+
+
+def load_perturbation(path: str | os.PathLike[str]) -> list[PerturbationCurve]:
+    """Read one or several perturbation curves from a JSON file.
+
+    Accepted layouts: one curve object (what :meth:`PerturbationCurve.save` writes, or a hand-written
+    object, see :meth:`PerturbationCurve.from_dict`); a list of them; ``{"curves": [...]}`` or
+    ``{"curves": {name: curve}}``; or ``{name: curve, ...}``. A curve without its own ``name`` (or
+    ``task``) is named by its key, or ``"curve N"`` in a list.
+
+    Args:
+        path: The JSON file.
+
+    Returns:
+        The curves, in file order.
+
+    Raises:
+        SkillNeuronError: If the file cannot be read, is not JSON or holds no well-formed curve
+            (:class:`~skillneuron_lens.errors.ResultFileError` for an unreadable file).
+    """
+    data = read_json(path)
+    if isinstance(data, dict) and "curves" in data:
+        data = data["curves"]
+    if isinstance(data, dict) and "fractions" in data:
+        items: list[tuple[str, Any]] = [("", data)]
+    elif isinstance(data, list):
+        items = [(f"curve {index + 1}", entry) for index, entry in enumerate(data)]
+    elif isinstance(data, dict) and data and all(isinstance(entry, dict) for entry in data.values()):
+        items = [(str(name), entry) for name, entry in data.items()]
+    else:
+        raise SkillNeuronError(f"{path} holds no perturbation curve (expected an object with 'fractions').")
+    if not items:
+        raise SkillNeuronError(f"{path} holds an empty list of curves.")
+    curves = []
+    for name, entry in items:
+        try:
+            curves.append(PerturbationCurve.from_dict(entry, name=name))
+        except SkillNeuronError as error:
+            raise SkillNeuronError(f"{path} ({name or 'curve'}): {error}") from error
+    return curves
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
@@ -503,12 +435,12 @@ def perturbation_curve(
 
     def run(neurons: NeuronSet | None, noise_seed: int, what: str) -> torch.Tensor:
         if neurons is None:
-            out = _correctness(evaluate, None, what)
+            out = evaluate_correctness(evaluate, None, what)
         elif len(neurons) == 0:
             out = clean
         else:
             with perturb(model, neurons, mode, seed=noise_seed, **options):
-                out = _correctness(evaluate, int(clean.numel()), what)
+                out = evaluate_correctness(evaluate, int(clean.numel()), what)
         bar.update()
         return out
 
@@ -546,7 +478,7 @@ def perturbation_curve(
     config = {
         "fractions": list(values),
         "mode": mode,
-        "mode_options": _json_safe(mode_kwargs),
+        "mode_options": json_safe(mode_kwargs),
         "mean_source": mean_source,
         "draws": draws,
         "seed": seed,

@@ -4,7 +4,7 @@ The paper's evidence that skill neurons are task-specific: perturbing a task's o
 hurt it more than perturbing another task's, and more than perturbing layer-matched random neurons.
 :func:`cross_task_matrix` evaluates every (neuron set, task) pair once, keeps each evaluation's
 per-example correctness, and :meth:`CrossTaskMatrix.paired_test` compares two rows of the matrix on one
-task's examples with the paired sign-flip test of :mod:`skillneuron_lens.analysis.curves`.
+task's examples with the paired sign-flip test of :mod:`skillneuron_lens.stats.resampling`.
 
 Rows may be more than tasks: extra neuron sets (e.g. ``"random 1"``, from
 :meth:`~skillneuron_lens.neurons.sets.NeuronSet.random_controls`) named in ``controls`` are the random
@@ -23,29 +23,23 @@ import torch
 from jaxtyping import Bool, Float
 from tqdm.auto import tqdm
 
-from skillneuron_lens.analysis.curves import (
-    FORMAT_VERSION,
-    Evaluator,
-    _check_shape,
-    _correctness,
-    _json_safe,
-    _read_json,
-    _tensor,
-    _write_json,
-    sign_flip_test,
-)
+from skillneuron_lens.analysis.curves import FORMAT_VERSION, Evaluator, evaluate_correctness
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
-from skillneuron_lens.intervene.hooks import Mode, perturb, perturbation_hooks
+from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
+from skillneuron_lens.intervene.modes import Mode, check_options
+from skillneuron_lens.io import check_tensor_shape, json_safe, json_tensor, read_json, write_json
 from skillneuron_lens.neurons.sets import NeuronSet
+from skillneuron_lens.stats.resampling import sign_flip_test
+from skillneuron_lens.stats.significance import adjust_p_values
 
 __all__ = [
     "KIND",
-    "holm",
     "CrossTaskMatrix",
     "cross_task_matrix",
 ]
 
 KIND = "cross_task_matrix"
+_GENERIC = ("where", "layers")  # perturbation_hooks arguments that are not mode options
 
 
 def _bits(row: torch.Tensor) -> str:
@@ -70,17 +64,6 @@ def _check_controls(controls: Sequence[str], rows: Sequence[str], tasks: Sequenc
             f"controls {clash} are also evaluated tasks: a task's own set cannot be its random control; "
             "rename the control sets."
         )
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment of several p-values (controls the family-wise error rate)."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [0.0] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 @dataclass(frozen=True)
@@ -113,8 +96,8 @@ class CrossTaskMatrix:
     def __post_init__(self) -> None:
         """Check the shapes against the task names."""
         rows, columns = len(self.perturbed_tasks), len(self.evaluated_tasks)
-        _check_shape("accuracy", self.accuracy, (rows, columns))
-        _check_shape("clean_accuracy", self.clean_accuracy, (columns,))
+        check_tensor_shape("accuracy", self.accuracy, (rows, columns))
+        check_tensor_shape("clean_accuracy", self.clean_accuracy, (columns,))
         _check_controls(self.controls, self.perturbed_tasks, self.evaluated_tasks)
         if not self.correct and not self.clean_correct:
             return
@@ -126,8 +109,8 @@ class CrossTaskMatrix:
         for task, rows_correct, clean in zip(
             self.evaluated_tasks, self.correct, self.clean_correct, strict=True
         ):
-            _check_shape(f"clean_correct[{task!r}]", clean, (int(clean.numel()),))
-            _check_shape(f"correct[{task!r}]", rows_correct, (rows, int(clean.numel())))
+            check_tensor_shape(f"clean_correct[{task!r}]", clean, (int(clean.numel()),))
+            check_tensor_shape(f"correct[{task!r}]", rows_correct, (rows, int(clean.numel())))
         implied = torch.stack([rows_correct.double().mean(dim=1) for rows_correct in self.correct], dim=1)
         implied_clean = torch.stack([clean.double().mean() for clean in self.clean_correct])
         if not (
@@ -176,7 +159,7 @@ class CrossTaskMatrix:
         """Does perturbing ``source``'s neurons hurt ``target`` more than perturbing the ``against`` sets?
 
         One-sided paired sign-flip test over ``target``'s examples on ``d_i = mean over against of
-        correct_i - source's correct_i`` (see :func:`skillneuron_lens.analysis.curves.sign_flip_test`).
+        correct_i - source's correct_i`` (see :func:`skillneuron_lens.stats.resampling.sign_flip_test`).
 
         Args:
             target: The evaluated task.
@@ -234,8 +217,9 @@ class CrossTaskMatrix:
                 )
                 tests.append({"task": target, "against": label, "difference": difference, "p_value": p_value})
                 p_values.append(p_value)
-        for test, adjusted in zip(tests, holm(p_values), strict=True):
-            test["p_holm"] = adjusted
+        adjusted = adjust_p_values(torch.tensor(p_values, dtype=torch.float64), "holm").tolist()
+        for test, p_holm in zip(tests, adjusted, strict=True):
+            test["p_holm"] = p_holm
         return tests
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,12 +273,12 @@ class CrossTaskMatrix:
             )
         except (KeyError, TypeError, RuntimeError) as error:
             raise SkillNeuronError(f"The dict lacks task names, mode or correctness: {error}") from error
-        accuracy = _tensor(payload, "accuracy")
+        accuracy = json_tensor(payload, "accuracy")
         return cls(
             rows,
             columns,
             accuracy,
-            _tensor(payload, "clean_accuracy"),
+            json_tensor(payload, "clean_accuracy"),
             mode,
             dict(payload.get("config", {})),
             correct,
@@ -304,12 +288,12 @@ class CrossTaskMatrix:
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write to a JSON file, atomically; never replaces a file unless ``overwrite``."""
-        return _write_json(path, self.to_dict(), overwrite)
+        return write_json(path, self.to_dict(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CrossTaskMatrix:
         """Read a matrix written by :meth:`save`."""
-        payload = _read_json(path, KIND)
+        payload = read_json(path, KIND)
         try:
             return cls.from_dict(payload)
         except SkillNeuronError as error:
@@ -376,31 +360,33 @@ def cross_task_matrix(
                 f"target_options[{name!r}] must be a dict of mode options without seed (pass seed= once)."
             )
     options = {name: {**mode_kwargs, **per_target.get(name, {})} for name in evaluators}
+    for name, target_kwargs in options.items():
+        try:
+            check_options(mode, {key: value for key, value in target_kwargs.items() if key not in _GENERIC})
+        except SkillNeuronError as error:
+            raise SkillNeuronError(f"Bad mode options for task {name!r}: {error}") from None
     for neurons in neuron_sets.values():
-        for name, target_kwargs in options.items():
-            try:  # fail early on bad options
-                perturbation_hooks(model, neurons, mode, seed=seed, **target_kwargs)
-            except TypeError as error:
-                raise SkillNeuronError(f"Bad mode options for task {name!r}: {error}") from None
+        for target_kwargs in options.values():  # fail early on bad values
+            perturbation_hooks(model, neurons, mode, seed=seed, **target_kwargs)
     rows, columns = tuple(neuron_sets), tuple(evaluators)
     total = len(columns) * (1 + len(rows))
     with tqdm(total=total, desc=f"cross-task ({mode})", disable=not progress, unit="eval") as bar:
         clean = []
         for name in columns:
-            clean.append(_correctness(evaluators[name], None, f"task {name!r}, clean"))
+            clean.append(evaluate_correctness(evaluators[name], None, f"task {name!r}, clean"))
             bar.update()
         correct = [torch.zeros(len(rows), int(c.numel()), dtype=torch.bool) for c in clean]
         for i, source in enumerate(rows):
             for j, target in enumerate(columns):
                 what = f"task {target!r} with {source!r} neurons perturbed"
                 with perturb(model, neuron_sets[source], mode, seed=seed, **options[target]):
-                    correct[j][i] = _correctness(evaluators[target], int(clean[j].numel()), what)
+                    correct[j][i] = evaluate_correctness(evaluators[target], int(clean[j].numel()), what)
                 bar.update()
     accuracy = torch.stack([c.double().mean(dim=1) for c in correct], dim=1)
     config = {
         "mode": mode,
-        "mode_options": _json_safe(mode_kwargs),
-        "target_options": _json_safe(per_target),
+        "mode_options": json_safe(mode_kwargs),
+        "target_options": json_safe(per_target),
         "seed": seed,
         "set_sizes": {name: len(neurons) for name, neurons in neuron_sets.items()},
         "n_examples": {name: int(c.numel()) for name, c in zip(columns, clean, strict=True)},

@@ -15,23 +15,22 @@ from typing import Any
 import torch
 
 from skillneuron_lens.analysis.specificity import KIND, CrossTaskMatrix, cross_task_matrix
-from skillneuron_lens.cli.steps import (
-    Run,
-    _progress,
-    _warn_about_constant_neurons,
+from skillneuron_lens.cli.options import (
     add_mode_options,
     add_run_options,
     add_runs_arguments,
+    add_verbosity,
     mode_options,
     multi_run_names,
-    run_inputs,
+    progress,
 )
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import CROSS_TASK_PAGE, CROSS_TASK_SUMMARY
 from skillneuron_lens.io import check_destination, staged_directory
 from skillneuron_lens.models.fingerprint import same_model
 from skillneuron_lens.neurons.sets import NeuronSet, checked_count
-from skillneuron_lens.plot.figures import similarity_matrix
+from skillneuron_lens.plot.comparison import similarity_matrix
+from skillneuron_lens.runs.run import Run, warn_about_saved_majority
 
 __all__ = [
     "MATRIX_FILE",
@@ -71,13 +70,13 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     if clash:
         raise SkillNeuronError(f"--names {clash} are the names of random control sets; choose other names.")
     runs = {name: Run(path) for name, path in zip(names, args.runs, strict=True)}
-    inputs = [*args.runs, *(item for run in runs.values() for item in run_inputs(run.arguments))]
+    inputs = [*args.runs, *(item for run in runs.values() for item in run.config.input_paths())]
     check_destination(out, KIND, overwrite=args.overwrite, inputs=inputs, legacy_file=MATRIX_FILE)
     _check_same_model(runs)
     width = int(runs[names[0]].result.accuracy.shape[-1])
     checked_count(args.fraction, width, "--fraction")
     for name, run in runs.items():
-        _warn_about_constant_neurons(name, run.summary, run.result, args.fraction)
+        warn_about_saved_majority(name, run.summary, run.result, args.fraction)
     splits = {name: run.split(run.task(args.allow_changed_data), args.split) for name, run in runs.items()}
     model = runs[names[0]].model(args.device)  # after the data checks
     evaluators = {}
@@ -103,7 +102,7 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
         evaluators,
         mode=args.mode,
         seed=args.seed,
-        progress=_progress(args),
+        progress=progress(args),
         controls=tuple(controls),
         target_options=target_options,
         **mode_options(args),
@@ -132,7 +131,7 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     with destination as staging:
         matrix.save(staging / MATRIX_FILE)
         (staging / CROSS_TASK_PAGE).write_text(figure.to_html(include_plotlyjs=True))
-    if _progress(args):
+    if progress(args):
         print_matrix(matrix, payload["tests"])
         print(f"saved {out}")
     return payload
@@ -154,7 +153,7 @@ def print_matrix(matrix: CrossTaskMatrix, tests: list[dict[str, Any]]) -> None:
         )
 
 
-def add_cross_perturb_command(commands: Any, add_verbosity: Any) -> None:
+def add_cross_perturb_command(commands: Any) -> None:
     """Register ``cross-perturb`` on the sub-command parser."""
     parser = commands.add_parser(
         "cross-perturb",

@@ -1,16 +1,33 @@
 """Interventions.
 
-Perturbing or ablating neurons through the model's own hooks, and pruning a model down to its skill
+Perturbing or ablating neurons through the model's own hooks (the modes are one table in
+:mod:`~skillneuron_lens.intervene.modes`), and pruning a model down to its skill
 neurons.
 """
 
 from skillneuron_lens.intervene.hooks import (
-    DEFAULT_STD,
-    MODES,
-    Mode,
     PositionFilter,
     perturb,
     perturbation_hooks,
+)
+from skillneuron_lens.intervene.modes import (
+    DEFAULT_STD,
+    MODE_TABLE,
+    MODES,
+    OPTIONS,
+    HookContext,
+    Mode,
+    ModeOption,
+    ModeSettings,
+    PerturbationMode,
+    check_options,
+    fixed_values,
+    gaussian_values,
+    options_for,
+    prepare_mode,
+    resampled_values,
+    scaled_values,
+    zero_values,
 )
 from skillneuron_lens.intervene.prune import (
     PRUNING_ATTR,
@@ -26,18 +43,32 @@ from skillneuron_lens.intervene.prune import (
 
 __all__ = [
     "DEFAULT_STD",
+    "HookContext",
     "MODES",
+    "MODE_TABLE",
     "Mode",
+    "ModeOption",
+    "ModeSettings",
+    "OPTIONS",
+    "PerturbationMode",
     "PRUNING_ATTR",
     "PositionFilter",
     "PruningInfo",
     "TENSOR_FILE",
+    "check_options",
     "count_parameters",
+    "fixed_values",
+    "gaussian_values",
     "load_pruned",
+    "options_for",
     "perturb",
     "perturbation_hooks",
+    "prepare_mode",
     "prune_model",
     "pruned_neuron_indices",
     "pruning_info",
+    "resampled_values",
     "save_pruned",
+    "scaled_values",
+    "zero_values",
 ]

@@ -7,7 +7,7 @@ inner one's hooks run after the outer one's. :func:`perturbation_hooks` returns 
 list for ``model.run_with_hooks(..., fwd_hooks=hooks)`` or ``model.hooks(...)``.
 
 Only the chosen neurons change; every other value of the hook's activation is passed on untouched.
-The modes are:
+The modes and their options are one table, :data:`~skillneuron_lens.intervene.modes.MODE_TABLE`:
 
 * ``"zero"`` — set to 0.
 * ``"mean"`` — set to a fixed per-neuron value ``mean[layer, neuron]`` (a baseline, e.g. from
@@ -45,87 +45,33 @@ from __future__ import annotations
 import contextlib
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool
 
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.intervene.modes import (
+    DEFAULT_STD,
+    MODES,
+    Mode,
+    ModeSettings,
+    PerturbationMode,
+    prepare_mode,
+)
 from skillneuron_lens.models.adapter import HookFn, ModelAdapter
 from skillneuron_lens.neurons.sets import NeuronSet
 
 __all__ = [
-    "Mode",
-    "MODES",
+    "Mode",  # defined in skillneuron_lens.intervene.modes, kept here for old imports
+    "MODES",  # idem
+    "DEFAULT_STD",  # idem
     "PositionFilter",
-    "DEFAULT_STD",
     "perturbation_hooks",
     "perturb",
 ]
 
-Mode = Literal["zero", "mean", "gaussian", "resample", "scale", "clamp"]
-MODES: tuple[str, ...] = ("zero", "mean", "gaussian", "resample", "scale", "clamp")
 PositionFilter = Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
-DEFAULT_STD = 0.1
-
-# The options each mode reads (besides neurons, layers, where and seed).
-_MODE_OPTIONS: dict[str, frozenset[str]] = {
-    "zero": frozenset(),
-    "mean": frozenset({"mean"}),
-    "gaussian": frozenset({"std", "per_position"}),
-    "resample": frozenset({"pool", "per_position"}),
-    "scale": frozenset({"factor"}),
-    "clamp": frozenset({"value"}),
-}
-
-
-def _check_options(mode: str, given: dict[str, bool]) -> None:
-    """Refuse options the mode does not use (they would be silently ignored) or lacks."""
-    if not isinstance(mode, str) or mode not in _MODE_OPTIONS:
-        raise SkillNeuronError(f"Unknown perturbation mode {mode!r}. Use one of {list(MODES)}.")
-    unused = sorted(name for name, is_set in given.items() if is_set and name not in _MODE_OPTIONS[mode])
-    if unused:
-        uses = sorted(_MODE_OPTIONS[mode]) or ["no options"]
-        raise SkillNeuronError(
-            f"mode={mode!r} does not use {', '.join(f'{n}=' for n in unused)}; it takes "
-            f"{', '.join(uses)}. Remove the option or choose the mode that uses it."
-        )
-    if mode == "mean" and not given["mean"]:
-        raise SkillNeuronError(
-            "mode='mean' needs mean=, a tensor [layer, neuron] of baseline activations for the set's "
-            "layers. Compute one with snl.neuron_means(model, texts, hook=neurons.hook, "
-            "layers=neurons.layers)."
-        )
-    if mode == "scale" and not given["factor"]:
-        raise SkillNeuronError("mode='scale' needs factor=, the number to multiply the neurons by.")
-    if mode == "clamp" and not given["value"]:
-        raise SkillNeuronError(
-            "mode='clamp' needs value=, a number or a tensor [layer, neuron] to set the neurons to."
-        )
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SkillNeuronError(f"{name} must be a number, got {value!r}.")
-    number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):
-        raise SkillNeuronError(f"{name} must be finite, got {value!r}.")
-    return number
-
-
-def _per_neuron(name: str, values: Any, neurons: NeuronSet, hint: str) -> Float[torch.Tensor, "layer neuron"]:
-    """A ``[layer, neuron]`` tensor matching the set, float32 on CPU."""
-    if not isinstance(values, torch.Tensor):
-        raise SkillNeuronError(f"{name} must be a tensor [layer, neuron], got {type(values).__name__}.")
-    if tuple(values.shape) != tuple(neurons.mask.shape):
-        raise SkillNeuronError(
-            f"{name} has shape {tuple(values.shape)} but the neuron set covers "
-            f"{len(neurons.layers)} layer(s) x {neurons.mask.shape[1]} neurons (layers "
-            f"{list(neurons.layers)}, rows in that order). {hint}"
-        )
-    if not bool(torch.isfinite(values).all()):
-        raise SkillNeuronError(f"{name} holds NaN or infinite values.")
-    return values.detach().to("cpu", torch.float32)
 
 
 def _chosen_rows(neurons: NeuronSet, layers: Iterable[int] | None) -> list[int]:
@@ -160,12 +106,43 @@ def _position_mask(where: PositionFilter, activations: torch.Tensor, hook_name: 
     return mask.to(activations.device)
 
 
-def _cyclic_derangement(batch: int, generator: torch.Generator) -> Int[torch.Tensor, " batch"]:
-    """``source[b]``: a random example other than ``b`` (one random cycle through the batch)."""
-    order = torch.randperm(batch, generator=generator, device=generator.device)
-    source = torch.empty_like(order)
-    source[order] = order.roll(-1)
-    return source
+def _layer_hook(
+    mode: PerturbationMode,
+    settings: ModeSettings,
+    chosen: Bool[torch.Tensor, " neuron"],
+    row: int,
+    hook_name: str,
+    generator: torch.Generator,
+    where: PositionFilter | None,
+) -> HookFn:
+    """The hook of one layer: the mode's new values for the chosen neurons, the rest passed on."""
+    width = int(chosen.numel())
+    index = chosen.nonzero().flatten().to(generator.device)
+    context = settings.at_hook(row, index, generator, hook_name)
+
+    def hook(activations: torch.Tensor, hook: Any) -> torch.Tensor:
+        name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
+        if activations.ndim < 3:
+            raise SkillNeuronError(
+                f"The activation at {name} has shape {tuple(activations.shape)}; perturbation needs "
+                "[batch, pos, neuron] (or more trailing axes, which are flattened)."
+            )
+        flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+        if flat.shape[-1] != width:
+            raise SkillNeuronError(
+                f"The neuron set has {width} neurons per layer but the activation at {name} has "
+                f"{flat.shape[-1]}: the set comes from another hook or model. Select neurons on this "
+                "model's hook (NeuronSet.top on a result computed with it)."
+            )
+        old = flat[..., index]
+        new = mode.new_values(old, context)
+        if where is not None:
+            new = torch.where(_position_mask(where, activations, name)[..., None], new, old)
+        out = flat.clone()
+        out[..., index] = new.to(out.dtype)
+        return out.reshape(activations.shape)
+
+    return hook
 
 
 def perturbation_hooks(
@@ -173,15 +150,10 @@ def perturbation_hooks(
     neurons: NeuronSet,
     mode: Mode | str = "gaussian",
     *,
-    std: float | None = None,
-    mean: Float[torch.Tensor, "layer neuron"] | None = None,
-    value: float | Float[torch.Tensor, "layer neuron"] | None = None,
-    factor: float | None = None,
-    pool: Float[torch.Tensor, "sample layer neuron"] | None = None,
-    per_position: bool = False,
     where: PositionFilter | None = None,
     layers: Iterable[int] | None = None,
     seed: int = 0,
+    **options: Any,
 ) -> list[tuple[str, HookFn]]:
     """Forward hooks that perturb ``neurons``, for ``model.run_with_hooks`` or ``model.hooks``.
 
@@ -193,152 +165,50 @@ def perturbation_hooks(
             ``HookedRootModule``.
         neurons: The neurons to change (their ``hook`` template names the hook points).
         mode: ``"zero"``, ``"mean"``, ``"gaussian"``, ``"resample"``, ``"scale"`` or ``"clamp"``
-            (see the module docstring).
-        std: Noise standard deviation for ``"gaussian"`` (default 0.1, the paper's).
-        mean: Replacement values ``[layer, neuron]`` for ``"mean"``, rows in ``neurons.layers`` order.
-        value: For ``"clamp"``: a number, or a tensor ``[layer, neuron]`` like ``mean``.
-        factor: For ``"scale"``: the multiplier.
-        pool: For ``"resample"``: stored activations ``[sample, layer, neuron]`` to draw from
-            (rows in ``neurons.layers`` order); ``None`` resamples within each forward batch.
-        per_position: ``"gaussian"`` / pooled ``"resample"``: draw at every position instead of once
-            per example and neuron (broadcast over positions).
+            (see the module docstring and :data:`~skillneuron_lens.intervene.modes.MODE_TABLE`).
         where: Positions to change: a callable from the hook's activation ``[batch, pos, ...]`` to
             a bool mask ``[batch, pos]``; ``None`` for all positions.
         layers: Model layers to perturb (a subset of ``neurons.layers``); ``None`` for all of them.
         seed: Seed of the random draws.
+        **options: The mode's options (:data:`~skillneuron_lens.intervene.modes.OPTIONS`); ``None``
+            (and ``per_position=False``) means not given:
+
+            * ``std``: noise standard deviation for ``"gaussian"`` (default 0.1, the paper's);
+            * ``mean``: replacement values ``[layer, neuron]`` for ``"mean"``, rows in
+              ``neurons.layers`` order;
+            * ``value``: for ``"clamp"``, a number or a tensor ``[layer, neuron]`` like ``mean``;
+            * ``factor``: for ``"scale"``, the multiplier;
+            * ``pool``: for ``"resample"``, stored activations ``[sample, layer, neuron]`` to draw
+              from (rows in ``neurons.layers`` order); without it, resampling is within each batch;
+            * ``per_position``: ``"gaussian"`` / pooled ``"resample"``: draw at every position
+              instead of once per example and neuron (broadcast over positions).
 
     Returns:
         ``(hook_name, hook_fn)`` pairs, one per layer that has at least one chosen neuron.
 
     Raises:
-        SkillNeuronError: For an unknown mode, an option the mode does not use or lacks, a negative
-            ``std``, a tensor of the wrong shape, a layer outside the set, or a hook the model does
-            not have. A hook whose activation width differs from the set's raises when it fires.
+        SkillNeuronError: For an unknown mode or option, an option the mode does not use or lacks, a
+            negative ``std``, a tensor of the wrong shape, a layer outside the set, or a hook the model
+            does not have. A hook whose activation width differs from the set's raises when it fires.
     """
     if not isinstance(neurons, NeuronSet):
         raise SkillNeuronError(f"neurons must be a NeuronSet, got {type(neurons).__name__}.")
-    _check_options(
-        mode,
-        {
-            "std": std is not None,
-            "mean": mean is not None,
-            "value": value is not None,
-            "factor": factor is not None,
-            "pool": pool is not None,
-            "per_position": bool(per_position),
-        },
-    )
-    if mode == "resample" and per_position and pool is None:
-        raise SkillNeuronError(
-            "per_position=True with mode='resample' needs pool=; resampling within the batch already "
-            "takes another example's value at every position."
-        )
-    noise_std = DEFAULT_STD if std is None else _number("std", std)
-    if noise_std < 0:
-        raise SkillNeuronError(f"std must be zero or positive, got {std!r}.")
+    table_row, settings = prepare_mode(mode, options, neurons)
     try:
         seed = operator.index(seed)
     except TypeError:
         raise SkillNeuronError(f"seed must be an int, got {seed!r}.") from None
-
-    adapter = ModelAdapter(model)
-    rows = _chosen_rows(neurons, layers)
-    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
-    device = adapter.device
-    width = int(neurons.mask.shape[1])
-
-    replacement: torch.Tensor | None = None
-    if mode == "mean":
-        replacement = _per_neuron(
-            "mean",
-            mean,
-            neurons,
-            "Compute it with snl.neuron_means(model, texts, hook=neurons.hook, layers=neurons.layers).",
-        )
-    elif mode == "clamp":
-        if isinstance(value, torch.Tensor):
-            replacement = _per_neuron("value", value, neurons, "Or pass a single number.")
-        else:
-            replacement = torch.full(tuple(neurons.mask.shape), _number("value", value))
-    scale = _number("factor", factor) if mode == "scale" else 1.0
-    pool_values: torch.Tensor | None = None
-    if pool is not None:
-        if not isinstance(pool, torch.Tensor) or pool.ndim != 3 or pool.shape[0] < 1:
-            raise SkillNeuronError(
-                "pool must be a tensor [sample, layer, neuron] with at least one sample, e.g. from "
-                "snl.neuron_pool(model, texts, hook=neurons.hook, layers=neurons.layers)."
-            )
-        _per_neuron("pool[0]", pool[0], neurons, "Build it for the set's layers (neurons.layers).")
-        pool_values = pool.detach().to(torch.float32)
     if where is not None and not callable(where):
         raise SkillNeuronError(
             "where must be None or a callable taking the activation [batch, pos, ...] and returning a "
             "bool mask [batch, pos]."
         )
-
-    generator = torch.Generator(device=device).manual_seed(seed)
-
-    def make_hook(row: int, hook_name: str) -> HookFn:
-        index = neurons.mask[row].nonzero().flatten().to(device)
-        fixed = None if replacement is None else replacement[row, index.cpu()].to(device)
-        row_pool = None if pool_values is None else pool_values[:, row, index.cpu()].to(device)
-
-        def new_values(old: torch.Tensor) -> torch.Tensor:
-            batch, pos, count = old.shape
-            if mode == "zero":
-                return torch.zeros_like(old)
-            if mode in ("mean", "clamp"):
-                assert fixed is not None
-                return fixed.to(old.device, old.dtype).expand(batch, pos, count)
-            if mode == "scale":
-                return old * scale
-            if mode == "gaussian":
-                shape = (batch, pos if per_position else 1, count)
-                noise = torch.randn(shape, generator=generator, device=generator.device)
-                return (old.float() + noise.to(old.device) * noise_std).to(old.dtype)
-            if row_pool is not None:
-                draws = torch.randint(
-                    row_pool.shape[0],
-                    (batch, pos if per_position else 1),
-                    generator=generator,
-                    device=generator.device,
-                )
-                return row_pool[draws.to(row_pool.device)].to(old.device, old.dtype).expand(batch, pos, count)
-            if batch < 2:
-                raise SkillNeuronError(
-                    f"mode='resample' without pool= takes values from another example of the same batch, "
-                    f"but the batch at {hook_name} holds one example. Use batches of 2 or more, or pass "
-                    "pool= (snl.neuron_pool(...)) to draw from stored activations."
-                )
-            source = _cyclic_derangement(batch, generator).to(old.device)
-            return old[source]
-
-        def hook(activations: torch.Tensor, hook: Any) -> torch.Tensor:
-            name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
-            if activations.ndim < 3:
-                raise SkillNeuronError(
-                    f"The activation at {name} has shape {tuple(activations.shape)}; perturbation needs "
-                    "[batch, pos, neuron] (or more trailing axes, which are flattened)."
-                )
-            flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
-            if flat.shape[-1] != width:
-                raise SkillNeuronError(
-                    f"The neuron set has {width} neurons per layer but the activation at {name} has "
-                    f"{flat.shape[-1]}: the set comes from another hook or model. Select neurons on this "
-                    "model's hook (NeuronSet.top on a result computed with it)."
-                )
-            old = flat[..., index]
-            new = new_values(old)
-            if where is not None:
-                new = torch.where(_position_mask(where, activations, name)[..., None], new, old)
-            out = flat.clone()
-            out[..., index] = new.to(out.dtype)
-            return out.reshape(activations.shape)
-
-        return hook
-
+    adapter = ModelAdapter(model)
+    rows = _chosen_rows(neurons, layers)
+    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
+    generator = torch.Generator(device=adapter.device).manual_seed(seed)
     return [
-        (name, make_hook(row, name))
+        (name, _layer_hook(table_row, settings, neurons.mask[row], row, name, generator, where))
         for row, name in zip(rows, hook_names, strict=True)
         if bool(neurons.mask[row].any())
     ]
@@ -350,15 +220,10 @@ def perturb(
     neurons: NeuronSet,
     mode: Mode | str = "gaussian",
     *,
-    std: float | None = None,
-    mean: Float[torch.Tensor, "layer neuron"] | None = None,
-    value: float | Float[torch.Tensor, "layer neuron"] | None = None,
-    factor: float | None = None,
-    pool: Float[torch.Tensor, "sample layer neuron"] | None = None,
-    per_position: bool = False,
     where: PositionFilter | None = None,
     layers: Iterable[int] | None = None,
     seed: int = 0,
+    **options: Any,
 ) -> Iterator[None]:
     """Perturb ``neurons`` for the body of a ``with`` block.
 
@@ -376,32 +241,15 @@ def perturb(
         model: The model.
         neurons: The neurons to change.
         mode: The perturbation mode.
-        std: See :func:`perturbation_hooks`.
-        mean: See :func:`perturbation_hooks`.
-        value: See :func:`perturbation_hooks`.
-        factor: See :func:`perturbation_hooks`.
-        pool: See :func:`perturbation_hooks`.
-        per_position: See :func:`perturbation_hooks`.
         where: See :func:`perturbation_hooks`.
         layers: See :func:`perturbation_hooks`.
         seed: See :func:`perturbation_hooks`.
+        **options: The mode's options (``std``, ``mean``, ``value``, ``factor``, ``pool``,
+            ``per_position``); see :func:`perturbation_hooks`.
 
     Yields:
         Nothing; run the model inside the block.
     """
-    hooks = perturbation_hooks(
-        model,
-        neurons,
-        mode,
-        std=std,
-        mean=mean,
-        value=value,
-        factor=factor,
-        pool=pool,
-        per_position=per_position,
-        where=where,
-        layers=layers,
-        seed=seed,
-    )
+    hooks = perturbation_hooks(model, neurons, mode, where=where, layers=layers, seed=seed, **options)
     with ModelAdapter(model).hooks(hooks):
         yield

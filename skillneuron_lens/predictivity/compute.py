@@ -175,7 +175,7 @@ def compute_predictivity(
     recording: RecordingConfig | None = None,
     hook: str | None = None,
     layers: Sequence[int] | None = None,
-    positions: PositionsLike | None = None,
+    positions: PositionsLike | Any = None,
     n_classes: int | None = None,
     scheme: str | None = None,
     balance: bool | None = None,

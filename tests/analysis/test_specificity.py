@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
-from skillneuron_lens.analysis.curves import sign_flip_test
 from skillneuron_lens.analysis.specificity import CrossTaskMatrix, cross_task_matrix
+from skillneuron_lens.stats.resampling import sign_flip_test
+from skillneuron_lens.stats.significance import adjust_p_values
 from tests.analysis.test_perturbation import WIDTH, FakeNeurons, make_task
 
 TASKS = {"a": [(0, 1)] * 5 + [(1, 2)] * 5, "b": [(1, 6)] * 4 + [(0, 1)] * 1 + [(0, 9)] * 5}
@@ -134,18 +135,13 @@ def test_paired_test_names_unknown_rows_and_tasks(matrix):
         matrix.paired_test("a", "a", [])
 
 
-def test_holm_adjustment_matches_a_hand_computation():
-    from skillneuron_lens.analysis.specificity import holm
-
-    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
-    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])
-
-
 def test_specificity_adjusts_its_p_values_together(matrix):
-    from skillneuron_lens.analysis.specificity import holm
-
     tests = matrix.specificity()
-    assert [t["p_holm"] for t in tests] == pytest.approx(holm([t["p_value"] for t in tests]))
+    p_values = torch.tensor([t["p_value"] for t in tests], dtype=torch.float64)
+    assert [t["p_holm"] for t in tests] == adjust_p_values(p_values, "holm").tolist()
+    n = len(tests)  # Holm by hand: the smallest p-value times the number of tests, capped at 1
+    smallest = min(range(n), key=lambda i: tests[i]["p_value"])
+    assert tests[smallest]["p_holm"] == pytest.approx(min(1.0, n * tests[smallest]["p_value"]))
 
 
 def test_loading_rejects_a_matrix_that_does_not_fit_its_names_or_its_correctness(matrix, tmp_path):

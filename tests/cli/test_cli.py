@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 import skillneuron_lens as snl
 import skillneuron_lens.cli.app as cli
+import skillneuron_lens.runs.finding as runs_find
 from skillneuron_lens.neurons.majority import skill_neurons_at_share
 
 
@@ -307,13 +308,13 @@ def _strict(constant):
 @pytest.fixture(scope="module")
 def tiny_cli():
     """The command line with every model name loading the tiny GPT-2 (no download, seconds per run)."""
-    import skillneuron_lens.cli.steps as cli_steps
+    import skillneuron_lens.runs.run as runs_run
     from tests.helpers.tiny_models import tiny_gpt2
 
     model = tiny_gpt2()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "load_model", lambda *args, **kwargs: model)
-        patch.setattr(cli_steps, "load_model", lambda *args, **kwargs: model)
+        patch.setattr(runs_find, "load_model", lambda *args, **kwargs: model)
+        patch.setattr(runs_run, "load_model", lambda *args, **kwargs: model)
         yield model
 
 
@@ -347,7 +348,7 @@ def _error(capsys):
 
 
 def test_stray_and_near_duplicate_labels_fail_before_the_model_loads(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_model", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(runs_find, "load_model", lambda *args, **kwargs: pytest.fail("the model was loaded"))
     stray = _toy_csv(tmp_path / "stray.csv", extra=[("w1 w2", "nan"), ("w3 w4", "nan")])
     assert cli.main(["find", "--train-file", str(stray), "--out", str(tmp_path / "a")]) == 2
     assert "'nan' (2 rows, first at" in _error(capsys)

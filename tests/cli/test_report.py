@@ -191,7 +191,7 @@ def test_load_perturbation_reads_what_perturbation_curve_writes(tmp_path):
     assert len(loaded) == 1 and loaded[0].mode == "zero" and loaded[0].fractions == curve.fractions
     for key, value in tensors.items():
         torch.testing.assert_close(getattr(loaded[0], key), value.double())
-    from skillneuron_lens.plot.figures import perturbation_curves
+    from skillneuron_lens.plot.perturbation import perturbation_curves
 
     drawn, reread = perturbation_curves(curve), perturbation_curves(loaded[0])
     assert [t.name for t in drawn.data] == [t.name for t in reread.data]
@@ -206,9 +206,9 @@ def test_load_perturbation_reads_what_perturbation_curve_writes(tmp_path):
         ("[]", "empty"),
         ('{"something": 1}', "no perturbation curve"),
         (json.dumps({k: v for k, v in CURVE.items() if k != "random"}), "missing random"),
-        (json.dumps({**CURVE, "skill": [0.8, 0.7]}), "'skill' has shape"),
-        (json.dumps({**CURVE, "random": [[0.8, 0.7]]}), "'random' has shape"),
-        (json.dumps({**CURVE, "skill_ci": [0.8, 0.7, 0.6, 0.5]}), "'skill_ci' has shape"),
+        (json.dumps({**CURVE, "skill": [0.8, 0.7]}), "skill has shape"),
+        (json.dumps({**CURVE, "random": [[0.8, 0.7]]}), "random has shape"),
+        (json.dumps({**CURVE, "skill_ci": [0.8, 0.7, 0.6, 0.5]}), "skill_ci has shape"),
     ],
 )
 def test_load_perturbation_rejects_malformed_files(tmp_path, content, message):

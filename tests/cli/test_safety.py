@@ -23,7 +23,7 @@ import torch
 
 import skillneuron_lens as snl
 import skillneuron_lens.cli.app as cli
-from skillneuron_lens.cli.steps import Run
+import skillneuron_lens.runs.finding as runs_find
 from skillneuron_lens.io import (
     MARKER_FILE,
     check_destination,
@@ -33,6 +33,8 @@ from skillneuron_lens.io import (
     written_kind,
 )
 from skillneuron_lens.models.load import load_model
+from skillneuron_lens.runs.config import FindConfig
+from skillneuron_lens.runs.run import Run
 
 TINY_TUNE = ["--tune", "prompt", "--prompt-length", "2", "--steps", "2", "--eval-every", "1", "--runs", "2",
              "--train-batch-size", "8"]
@@ -213,7 +215,7 @@ def test_an_unwritable_out_fails_before_the_computation(data, tmp_path, capsys, 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
 
-    monkeypatch.setattr(cli, "load_model", no_model)
+    monkeypatch.setattr(runs_find, "load_model", no_model)
     (tmp_path / "a-file").write_text("x")
     assert cli.main(find_args(data, tmp_path / "a-file" / "run")) == 2
     assert "a-file is a file, so no directory can be made below it" in capsys.readouterr().err
@@ -292,8 +294,8 @@ def test_the_swap_rechecks_the_destination(tmp_path):
 @pytest.mark.models
 def test_find_tune_writes_the_tuned_runs_before_the_swap(tuned):
     names = sorted(p.name for p in tuned.iterdir())
-    assert names == [MARKER_FILE, "cfg.json", "predictivity.safetensors", "report.html", "summary.json",
-                     "tuned-run0", "tuned-run1"]
+    assert names == [MARKER_FILE, "cfg.json", "find_config.json", "predictivity.safetensors", "report.html",
+                     "summary.json", "tuned-run0", "tuned-run1"]
     assert json.loads((tuned / "tuned-run1" / MARKER_FILE).read_text())["kind"] == "tuned_classifier"
     assert _scratch_left(tuned.parent) == []
 
@@ -396,7 +398,7 @@ def test_an_unexpected_error_prints_a_short_message_and_the_log(data, tmp_path, 
     def broken(args):
         raise RuntimeError("something inside broke\nsecond line")
 
-    monkeypatch.setattr(cli, "load_data", broken)
+    monkeypatch.setattr(FindConfig, "load_task", broken)
     monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
     assert cli.main(find_args(data, tmp_path / "run")) == 1
     err = capsys.readouterr().err
@@ -448,8 +450,8 @@ def test_a_damaged_model_folder_is_a_clear_error(damaged_models, data, tmp_path,
 
 def test_perturb_writes_only_into_the_run_it_read(run_copy):
     """A run replaced (new marker id) or removed while a command computed never receives its output."""
-    from skillneuron_lens.cli.steps import Run
     from skillneuron_lens.io import MARKER_FILE, locked_result
+    from skillneuron_lens.runs.run import Run
 
     run = Run(run_copy)
     assert run.marker_id is not None

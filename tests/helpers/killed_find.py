@@ -23,6 +23,7 @@ from typing import Any
 
 import skillneuron_lens.cli.app as cli
 import skillneuron_lens.io as io
+import skillneuron_lens.runs.finding as runs_find
 
 
 def _die_at(step: str, out: Path) -> None:
@@ -48,7 +49,7 @@ def _die_at(step: str, out: Path) -> None:
     io.os.replace = replace  # type: ignore[assignment]
     io._write_marker, io._discard = marker, discard
     if step == "during-compute":
-        cli.tune_runs = cli.compute_predictivity = lambda *args, **kwargs: os._exit(9)
+        runs_find.tune_runs = runs_find.compute_predictivity = lambda *args, **kwargs: os._exit(9)
 
 
 def main(cases: list[tuple[str, str, list[str]]]) -> dict[str, int]:

@@ -245,6 +245,7 @@ def test_resampling_a_batch_of_one_says_what_to_do(model):
         ("resample", {"per_position": True}, r"needs pool="),
         ("resample", {"pool": torch.zeros(3, WIDTH)}, r"pool must be a tensor \[sample, layer, neuron\]"),
         ("zero", {"where": "first"}, r"where must be None or a callable"),
+        ("zero", {"colour": 1}, r"Unknown perturbation option\(s\) colour=; the options are std"),
     ],
 )
 def test_bad_input_names_problem_and_fix(model, mode, kwargs, message):

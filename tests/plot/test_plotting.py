@@ -11,15 +11,14 @@ import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.plot.figures import (
-    activation_histogram,
+from skillneuron_lens.plot.activations import activation_histogram, neuron_baseline
+from skillneuron_lens.plot.comparison import similarity_matrix
+from skillneuron_lens.plot.perturbation import perturbation_curves
+from skillneuron_lens.plot.predictivity import (
     bin_columns_max,
     layer_distribution,
-    neuron_baseline,
-    perturbation_curves,
     position_layer_heatmap,
     predictivity_heatmap,
-    similarity_matrix,
     skill_counts,
     slot_predictivity,
 )

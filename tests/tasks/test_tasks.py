@@ -13,17 +13,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from skillneuron_lens.errors import SkillNeuronError  # noqa: E402
-from skillneuron_lens.tasks.task import (  # noqa: E402
-    Split,
-    Task,
+from skillneuron_lens.tasks.readers import (  # noqa: E402
     infer_split_roles,
-    make_splits,
-    split_pool,
     task_from_dataframe,
     task_from_files,
     task_from_hf_dataset,
     task_from_lists,
 )
+from skillneuron_lens.tasks.task import Split, Task, make_splits, split_pool  # noqa: E402
 
 USER = Path(__file__).parents[1] / "fixtures" / "tasks" / "user"
 
@@ -607,13 +604,13 @@ class TestFromHfDataset:
         assert [len(s) for s in task.splits.values()] == [13, 3, 4]
 
     def test_string_label_column(self, caplog):
-        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.task"):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.labels"):
             task = task_from_hf_dataset(self.make(20, class_label=False))
         assert task.label_names == ["bad", "good"]
         assert "labels mapped bad=0, good=1 (alphabetical)" in caplog.text
 
     def test_label_precedence_given_names_then_class_label_then_guess(self, caplog):
-        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.task"):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.labels"):
             own = task_from_hf_dataset(self.make(20))
             given = task_from_hf_dataset(self.make(20), label_names=["negative", "positive"])
             reordered = task_from_hf_dataset(
@@ -716,14 +713,14 @@ class TestLabelMeanings:
     THREE = ["bad", "good", "neutral"] * 10
 
     def test_guessed_order_is_announced_with_its_mapping(self, tmp_path, caplog):
-        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.task"):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.labels"):
             task = task_from_files(_label_csv(tmp_path, self.THREE))
         assert task.label_names == ["bad", "good", "neutral"]
         assert "labels mapped bad=0, good=1, neutral=2 (alphabetical); pass --labels" in caplog.text
 
     def test_explicit_order_sets_the_ids_and_stays_silent(self, tmp_path, caplog):
         order = ["bad", "neutral", "good"]
-        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.task"):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.labels"):
             task = task_from_files(_label_csv(tmp_path, self.THREE), label_names=order)
         assert task.label_names == order and "labels mapped" not in caplog.text
         # every text keeps its own label name: ids follow the given order, not the alphabet
@@ -731,7 +728,7 @@ class TestLabelMeanings:
         assert task.train.labels[0] == order.index(all_rows(task)[task.train.texts[0]])
 
     def test_int_labels_and_class_label_names_need_no_guess(self, caplog):
-        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.task"):
+        with caplog.at_level("WARNING", logger="skillneuron_lens.tasks.labels"):
             task_from_lists([f"t{i}" for i in range(20)], [i % 2 for i in range(20)])
         assert "labels mapped" not in caplog.text
 

@@ -1,0 +1,171 @@
+"""Which TransformerLens model family, device and dtype a load uses, checked before anything loads.
+
+Two model families are supported: ``"bridge"`` (:class:`transformer_lens.model_bridge.TransformerBridge`,
+TransformerLens >= 3) and ``"hooked"`` (``HookedTransformer`` / ``HookedEncoder``, TransformerLens 2.x and
+3.x); ``"auto"`` picks the bridge when the installed TransformerLens has it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import torch
+
+from skillneuron_lens.errors import SkillNeuronError
+
+__all__ = [
+    "BACKENDS",
+    "DTYPES",
+    "detect_backend",
+    "resolve_backend",
+    "resolve_device",
+    "resolve_dtype",
+    "transformer_lens_version",
+]
+
+#: Accepted ``dtype`` strings and the torch dtypes they stand for.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+#: Accepted ``backend`` values.
+BACKENDS = ("auto", "bridge", "hooked")
+
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """Turn a dtype name or torch dtype into one of the supported torch dtypes.
+
+    Args:
+        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"`` or the matching ``torch.dtype``.
+
+    Returns:
+        The torch dtype.
+
+    Raises:
+        SkillNeuronError: For any other value.
+    """
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise SkillNeuronError(
+        f"Unsupported dtype {dtype!r}; use one of {', '.join(DTYPES)} (or the torch dtype)."
+    )
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Check that ``device`` is a CPU or an available CUDA device.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+
+    Returns:
+        The torch device.
+
+    Raises:
+        SkillNeuronError: For an unknown device, or a CUDA device this machine does not have.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise SkillNeuronError(
+            f"Unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'."
+        ) from exc
+    if resolved.type not in _DEVICE_TYPES:
+        raise SkillNeuronError(f"Unsupported device {device!r}; use 'cpu', 'cuda' or 'cuda:N'.")
+    if resolved.type == "cuda":
+        _check_cuda(device, resolved.index)
+    return resolved
+
+
+def _check_cuda(device: object, index: int | None) -> None:
+    """Raise unless CUDA is available and has a device ``index``."""
+    if not torch.cuda.is_available():
+        raise SkillNeuronError(
+            f"device={device!r} needs CUDA, but torch {torch.__version__} sees no CUDA GPU here; "
+            "use device='cpu' (or install a CUDA build of torch on a machine with a GPU)."
+        )
+    count = torch.cuda.device_count()
+    if index is not None and index >= count:
+        raise SkillNeuronError(
+            f"device={device!r} does not exist: this machine has {count} CUDA device(s)."
+        )
+
+
+def _bridge_available() -> bool:
+    """Whether the installed TransformerLens has ``TransformerBridge`` (TransformerLens >= 3)."""
+    try:
+        from transformer_lens.model_bridge import TransformerBridge  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _hooked_available() -> bool:
+    """Whether the installed TransformerLens has ``HookedTransformer`` (TransformerLens < 4)."""
+    try:
+        from transformer_lens import HookedEncoder, HookedTransformer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def transformer_lens_version() -> str:
+    """The installed TransformerLens version, for messages (``"(unknown version)"`` when not found)."""
+    try:
+        return importlib.metadata.version("transformer-lens")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown version)"
+
+
+def detect_backend() -> str:
+    """Return the backend ``backend="auto"`` picks with the installed TransformerLens.
+
+    Returns:
+        ``"bridge"`` when ``TransformerBridge`` imports, else ``"hooked"``.
+
+    Raises:
+        SkillNeuronError: If neither model family imports.
+    """
+    if _bridge_available():
+        return "bridge"
+    if _hooked_available():
+        return "hooked"
+    raise SkillNeuronError(
+        f"TransformerLens {transformer_lens_version()} has neither TransformerBridge nor HookedTransformer; "
+        "install transformer-lens>=2.18."
+    )
+
+
+def resolve_backend(backend: str) -> str:
+    """Check ``backend`` against the installed TransformerLens and resolve ``"auto"``.
+
+    Args:
+        backend: One of :data:`BACKENDS`.
+
+    Returns:
+        ``"bridge"`` or ``"hooked"``.
+
+    Raises:
+        SkillNeuronError: For an unknown backend, or one the installed TransformerLens lacks.
+    """
+    if backend not in BACKENDS:
+        raise SkillNeuronError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
+    if backend == "auto":
+        return detect_backend()
+    if backend == "bridge" and not _bridge_available():
+        raise SkillNeuronError(
+            f"backend='bridge' needs TransformerLens >= 3 (TransformerBridge); TransformerLens "
+            f"{transformer_lens_version()} is installed. Use backend='hooked' or 'auto', or upgrade."
+        )
+    if backend == "hooked" and not _hooked_available():
+        raise SkillNeuronError(
+            f"backend='hooked' needs TransformerLens 2.x or 3.x (HookedTransformer, removed in "
+            f"4.0); TransformerLens {transformer_lens_version()} is installed. Use backend='bridge' "
+            "or 'auto'."
+        )
+    return backend

@@ -1,0 +1,333 @@
+"""The options of a ``find`` run as one validated, versioned object: :class:`FindConfig`.
+
+A :class:`FindConfig` holds every option of ``skillneuron-lens find`` under the same name (dashes become
+underscores) and with the same default. It checks itself when made, with the messages the command line
+gives, and is saved beside the run as JSON (:data:`~skillneuron_lens.files.FIND_CONFIG`) with a format
+version, so a run can be reopened, repeated or changed from Python::
+
+    config = snl.FindConfig(model="minilm", task="rotten_tomatoes", out="runs/rt")
+    run = snl.find(config)
+    again = snl.find(dataclasses.replace(run.config, seed=1, out="runs/rt-seed1"))
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.models.adapter import DEFAULT_HOOK
+from skillneuron_lens.neurons.sets import checked_count
+from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
+from skillneuron_lens.stats.significance import FDR_METHODS
+from skillneuron_lens.tasks.catalog import load_task
+from skillneuron_lens.tasks.readers import task_from_files
+from skillneuron_lens.tasks.task import Task
+
+__all__ = [
+    "BALANCE_CHOICES",
+    "DEFAULT_DEV_SHARE",
+    "FIND_CONFIG_VERSION",
+    "HEAD_CHOICES",
+    "NAMED_POSITIONS",
+    "POOLING_CHOICES",
+    "READOUT_CHOICES",
+    "TUNE_CHOICES",
+    "FindConfig",
+    "check_fractions",
+    "label_order_problem",
+    "non_negative_problem",
+    "positions_problem",
+    "probability_problem",
+]
+
+FIND_CONFIG_VERSION = 1
+"""The format version of a saved :class:`FindConfig` (``find_config.json``)."""
+DEFAULT_DEV_SHARE = 0.5
+"""``find``'s share of train + dev that becomes dev: enough dev examples for significant skill neurons."""
+NAMED_POSITIONS = ("auto", "last", "mean", "max")
+"""The positions given by name (``--positions`` also takes an int or a list of ints)."""
+BALANCE_CHOICES = ("auto", "on", "off")
+TUNE_CHOICES = ("frozen", "prompt", "bitfit", "adapter", "none")
+HEAD_CHOICES = ("auto", "linear", "verbalizer")
+POOLING_CHOICES = ("auto", "read", "mean")
+READOUT_CHOICES = ("linear", "verbalizer", "none")
+_CHOICES: dict[str, Sequence[str]] = {
+    "fdr_method": tuple(FDR_METHODS),
+    "balance": BALANCE_CHOICES,
+    "tune": TUNE_CHOICES,
+    "head": HEAD_CHOICES,
+    "pooling": POOLING_CHOICES,
+    "readout": READOUT_CHOICES,
+}
+_PATHS = ("train_file", "dev_file", "test_file", "out")
+
+
+# ---- the rules, one definition each (the command line's argument types use them too) ---------------
+def probability_problem(value: float) -> str | None:
+    """Why ``value`` is not a probability strictly between 0 and 1, or None when it is one."""
+    if not 0.0 < value < 1.0:
+        return f"must be between 0 and 1 (exclusive), got {value:g}"
+    return None
+
+
+def non_negative_problem(value: int) -> str | None:
+    """Why ``value`` is not 0 or more, or None when it is."""
+    return f"must be 0 or more, got {value}" if value < 0 else None
+
+
+def positions_problem(value: Any) -> str | None:
+    """Why ``value`` is not a position spec (an int, a list of ints or a name), or None when it is one."""
+    if isinstance(value, str) and value in NAMED_POSITIONS:
+        return None
+    if _is_int(value) or (isinstance(value, list) and value and all(_is_int(item) for item in value)):
+        return None
+    return f"{value!r} is not a position: use an int, a comma list of ints, last, mean, max or auto"
+
+
+def label_order_problem(names: Sequence[str]) -> str | None:
+    """Why ``names`` is not a label order (two or more distinct, non-empty names), or None."""
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        return (
+            f"{','.join(names)!r} is not a label order: give two or more distinct names, e.g. "
+            "negative,positive"
+        )
+    return None
+
+
+def check_fractions(fractions: Sequence[float], n_neurons: int, option: str) -> None:
+    """Refuse, before any work, fractions that select no neuron of an ``n_neurons``-wide layer.
+
+    Raises:
+        SkillNeuronError: For a fraction outside ``(0, 1]`` or one that selects no neuron.
+    """
+    for fraction in fractions:
+        checked_count(fraction, n_neurons, option)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _option(name: str) -> str:
+    """How the command line spells field ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+# ---- the config -------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FindConfig:
+    """Every option of ``skillneuron-lens find``, checked when made.
+
+    The fields are the command's options with dashes as underscores (``--train-file`` is
+    ``train_file``) and the same defaults; ``out`` (the run directory) is required. ``--help`` of the
+    command describes each one. Paths are kept as strings.
+
+    Raises:
+        SkillNeuronError: For a value the command line would refuse, with the same message.
+    """
+
+    # model and data
+    model: str = "minilm"
+    task: str = "rotten_tomatoes"
+    train_file: str | None = None
+    dev_file: str | None = None
+    test_file: str | None = None
+    labels: list[str] | None = None
+    n: int = 4000
+    dev_share: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    # neurons
+    hook: str = DEFAULT_HOOK
+    layers: list[int] | None = None
+    positions: int | str | list[int] = "auto"
+    fraction: float = 0.02
+    top: int = 20
+    q: float = 0.05
+    fdr_method: str = "bh"
+    histograms: bool = False
+    null_permutations: int = DEFAULT_PERMUTATIONS
+    balance: str = "auto"
+    # tuning
+    tune: str = "frozen"
+    prompt_length: int = 16
+    head: str = "auto"
+    pooling: str = "auto"
+    steps: int = 300
+    epochs: float | None = None
+    lr: float = 3e-2
+    train_batch_size: int = 16
+    eval_every: int = 50
+    patience: int = 4
+    bf16: bool = False
+    head_lr: float | None = None
+    input_control: bool = False
+    runs: int = 1
+    # read-out and run
+    readout: str = "linear"
+    readout_pooling: int | str | list[int] = "auto"
+    template: str = "Review: {text}\nSentiment:"
+    label_words: str = "negative,positive"
+    batch_size: int = 32
+    max_length: int = 64
+    out: str
+    overwrite: bool = False
+    no_report: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        """Keep paths as strings and lists as lists; refuse what ``find`` would refuse."""
+        for name in _PATHS:
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
+        for name in ("labels", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                object.__setattr__(self, name, list(value))
+        self._check_values()
+        self._check_data_options()
+        if self.quiet and self.verbose:
+            raise SkillNeuronError("--quiet and --verbose exclude each other; choose one.")
+
+    def _check_values(self) -> None:
+        """Values each option takes on its own (what the command line's argument types check)."""
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise SkillNeuronError(
+                    f"{_option(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}."
+                )
+        problems = {
+            "q": probability_problem(self.q),
+            "null_permutations": non_negative_problem(self.null_permutations),
+            "positions": positions_problem(self.positions),
+            "readout_pooling": positions_problem(self.readout_pooling),
+            "labels": None if self.labels is None else label_order_problem(self.labels),
+        }
+        for name, problem in problems.items():
+            if problem is not None:
+                raise SkillNeuronError(f"{_option(name)}: {problem}.")
+        if self.layers is not None and not (self.layers and all(_is_int(layer) for layer in self.layers)):
+            raise SkillNeuronError(f"--layers must list layer numbers (e.g. [2, 3, 4, 5]), got {self.layers!r}.")
+
+    def _check_data_options(self) -> None:
+        """The data options that exclude or need each other."""
+        if (self.dev_file or self.test_file) and not self.train_file:
+            raise SkillNeuronError("--dev-file and --test-file need --train-file.")
+        if self.dev_share is not None and self.dev_file:
+            raise SkillNeuronError("--dev-share re-splits train and dev; it cannot be used with --dev-file.")
+        if self.dev_share is not None and not 0.0 < self.dev_share < 1.0:
+            raise SkillNeuronError(f"--dev-share must be between 0 and 1, got {self.dev_share}.")
+
+    # ---- derived values -------------------------------------------------------------------------
+    def resolved(self) -> FindConfig:
+        """The config ``find`` runs: ``dev_share`` set to :data:`DEFAULT_DEV_SHARE` unless a dev file is given."""
+        if self.dev_share is None and not self.dev_file:
+            return dataclasses.replace(self, dev_share=DEFAULT_DEV_SHARE)
+        return self
+
+    @property
+    def balance_flag(self) -> bool | None:
+        """``balance`` as :func:`~skillneuron_lens.predictivity.compute_predictivity` takes it."""
+        return {"auto": None, "on": True, "off": False}[self.balance]
+
+    @property
+    def tuned(self) -> bool:
+        """Whether the run tunes a classifier (every ``tune`` but ``frozen``)."""
+        return self.tune != "frozen"
+
+    def input_paths(self) -> list[str]:
+        """The paths the run reads (its data files and a local model folder): never replaced by a write."""
+        files = [self.train_file, self.dev_file, self.test_file]
+        local_model = [self.model] if self.model and Path(self.model).expanduser().exists() else []
+        return [file for file in files if file] + local_model
+
+    def load_task(self) -> Task:
+        """The task the data options name (files or a named task), re-split by ``dev_share`` if set.
+
+        Raises:
+            SkillNeuronError: For unreadable data, or ``labels`` that contradict a named task.
+        """
+        if self.train_file:
+            task = task_from_files(
+                self.train_file, self.dev_file, self.test_file, label_names=self.labels, seed=self.seed
+            )
+            task = task.subsample(self.n, seed=self.seed) if self.n else task
+        else:
+            task = load_task(self.task, seed=self.seed, n=self.n or None)
+            if self.labels is not None and list(self.labels) != task.label_names:
+                raise SkillNeuronError(
+                    f"--labels {','.join(self.labels)} does not match task {task.name!r}, whose labels are "
+                    f"{','.join(task.label_names)} (a named task fixes its labels); drop --labels."
+                )
+        return task if self.dev_share is None else task.with_dev_share(self.dev_share, seed=self.seed)
+
+    # ---- saving and loading ----------------------------------------------------------------------
+    def arguments(self) -> dict[str, Any]:
+        """The options as ``summary.json`` records them under ``"arguments"`` (with ``"command"``)."""
+        return {"command": "find", **self._fields()}
+
+    def namespace(self) -> argparse.Namespace:
+        """The options as the ``find``-style argument namespace the data-provenance helpers read."""
+        return argparse.Namespace(**self._fields())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-friendly data, with its ``format_version``."""
+        return {"format_version": FIND_CONFIG_VERSION, **self._fields()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FindConfig:
+        """The config :meth:`to_dict` gave (options it leaves out take their defaults).
+
+        Raises:
+            SkillNeuronError: For data that is not a dict, has no or a newer ``format_version``, holds
+                unknown keys or lacks ``out``.
+        """
+        if not isinstance(data, Mapping):
+            raise SkillNeuronError(f"A find config is a JSON object, got {type(data).__name__}.")
+        version = data.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise SkillNeuronError(
+                f"A find config needs an integer format_version (1 to {FIND_CONFIG_VERSION}), got {version!r}."
+            )
+        if version > FIND_CONFIG_VERSION:
+            raise SkillNeuronError(
+                f"This find config has format version {version}, newer than this skillneuron-lens reads "
+                f"({FIND_CONFIG_VERSION}): upgrade skillneuron-lens to open it."
+            )
+        options = {key: value for key, value in data.items() if key != "format_version"}
+        unknown = sorted(set(options) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise SkillNeuronError(
+                f"A find config has unknown options {unknown}: it was not written by this version of "
+                "skillneuron-lens (or was edited); remove them."
+            )
+        if "out" not in options:
+            raise SkillNeuronError("A find config needs 'out', the run directory.")
+        return cls(**options)
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> FindConfig:
+        """The config of a run saved before ``find_config.json``, from its summary's ``"arguments"``.
+
+        Options the run's version did not have take their defaults; entries that are no options
+        (``command``) are dropped.
+
+        Raises:
+            SkillNeuronError: If the saved arguments are not valid options today.
+        """
+        names = {field.name for field in dataclasses.fields(cls)}
+        options = {key: value for key, value in arguments.items() if key in names}
+        options.setdefault("out", "")
+        return cls(**options)
+
+    def _fields(self) -> dict[str, Any]:
+        """Every option by name, in the command line's order (lists copied: the config stays as it is)."""
+        return dataclasses.asdict(self)

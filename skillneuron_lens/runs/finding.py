@@ -1,0 +1,291 @@
+"""``find`` as a library call: :func:`find` runs what ``skillneuron-lens find`` runs and returns the :class:`Run`.
+
+Load the task and the model, fit a read-out (or tune classifiers), compute every neuron's predictivity,
+select skill neurons with layer-matched random controls and their evidence, and write the run directory
+(whose ``summary.json`` schema is built here).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.files import TUNED_RUN_PREFIX
+from skillneuron_lens.io import check_destination
+from skillneuron_lens.models.adapter import ModelAdapter
+from skillneuron_lens.models.load import load_model
+from skillneuron_lens.neurons.evidence import held_out_summary, significance_summary, warn_if_dev_too_small
+from skillneuron_lens.neurons.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
+from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count
+from skillneuron_lens.predictivity.compute import compute_predictivity, hook_width
+from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.recorder import RecordingConfig
+from skillneuron_lens.runs.config import FindConfig, check_fractions
+from skillneuron_lens.runs.run import RUN_KIND, Run
+from skillneuron_lens.tasks.provenance import data_record
+from skillneuron_lens.tasks.subtasks import describe_subtasks
+from skillneuron_lens.tasks.task import Task
+from skillneuron_lens.tuning.classifier import ClassifierConfig
+from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
+from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
+from skillneuron_lens.tuning.training import TrainConfig
+
+__all__ = ["find"]
+
+_LOGGER = logging.getLogger("skillneuron_lens")
+
+
+def find(config: FindConfig, *, model: Any = None) -> Run:
+    """Find a task's skill neurons as ``skillneuron-lens find`` does, and save the run at ``config.out``.
+
+    The destination and the data are checked before the model loads; everything is written in one
+    atomic step at the end (see :meth:`Run.write`). Progress bars follow ``config.quiet``; nothing is
+    printed (the command line prints the table).
+
+    Args:
+        config: The options (``config.out`` is the run directory to create).
+        model: The model ``config.model`` names, already loaded (default: load it by that name).
+
+    Returns:
+        The run, opened from its directory.
+
+    Raises:
+        FileExistsError: ``config.out`` exists and ``config.overwrite`` is false.
+        SkillNeuronError: For bad options, data or destination, with what to change.
+    """
+    started = time.perf_counter()
+    check_destination(config.out, RUN_KIND, overwrite=config.overwrite, inputs=config.input_paths())
+    config = config.resolved()
+    task = config.load_task()  # cheap checks first: bad data fails before the model loads
+    _announce_subtasks(task)
+    data = data_record(config.namespace())
+    share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
+    _warn_if_imbalanced(task, share)
+    if model is None:
+        model = load_model(config.model, device=config.device, dtype=config.dtype)
+    check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
+    _check_max_length(config, model, task)
+    test_split = task.splits.get("test")
+    tuned: TunedRuns | None = None
+    if config.tuned:
+        positions = None if config.positions == "auto" else config.positions
+        tuned = _tune(config, model, task, positions)
+        result, test_accuracy = tuned.combined, tuned.mean_test_accuracy
+    else:
+        positions = config.positions
+        if positions == "auto":
+            positions = 0 if ModelAdapter(model).is_encoder else "last"
+        readout = _readout(config, model, task)
+        test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+        recording = RecordingConfig(
+            batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
+        )
+        result = compute_predictivity(
+            model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
+            recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
+            test=test_split,
+            n_permutations=config.null_permutations, histograms=config.histograms,
+        )
+    too_small = warn_if_dev_too_small(result, q=config.q)
+    skill_summary, significance, held_out = _evidence(result, config, tuned=tuned is not None)
+    skill_summary["dev_majority_share"] = share
+    skill_summary["at_majority_share"] = (
+        None if share is None else warn_about_constant_neurons("find", result, share, config.fraction)
+    )
+    summary = {
+        "model": config.model,
+        "task": task.name,
+        "task_source": task.source,
+        "data": data,
+        "label_names": list(task.label_names),
+        "n_train": len(task.train),
+        "n_dev": len(task.dev),
+        "n_test": 0 if test_split is None else len(test_split),
+        "readout": config.readout,
+        "test_accuracy": test_accuracy,
+        "positions": positions,
+        "hook": config.hook,
+        "top_neurons": result.top_neurons(min(config.top, result.n_layers * result.n_neurons)),
+        "skill_neurons": skill_summary,
+        "significance": significance,
+        "held_out": held_out,
+        "null": _null_summary(result),
+        "dev_too_small": too_small,
+        "seconds": round(time.perf_counter() - started, 1),
+        "tune": config.tune,
+        "arguments": config.arguments(),
+    }
+    if tuned is not None:
+        summary["tuning"] = _tuning_summary(config, tuned, task)
+    classifiers = () if tuned is None else tuned.classifiers
+    return Run.write(config, result, summary, classifiers=classifiers)
+
+
+def _readout(config: FindConfig, model: Any, task: Task) -> Any:
+    """The frozen-model read-out ``config.readout`` names, fitted (None for ``none``)."""
+    if config.readout == "none":
+        return None
+    if config.readout == "verbalizer":
+        words = [word.strip() for word in config.label_words.split(",")]
+        if len(words) != task.n_classes:
+            raise SkillNeuronError(
+                f"--label-words gives {len(words)} words for a task with {task.n_classes} classes "
+                f"({', '.join(task.label_names)})."
+            )
+        return VerbalizerReadout(
+            model, config.template, words, batch_size=config.batch_size, progress=not config.quiet
+        )
+    pooling: Any = config.readout_pooling
+    if pooling == "auto":
+        pooling = "mean" if ModelAdapter(model).is_encoder else "last"
+    recording = RecordingConfig(
+        batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
+    )
+    readout = LinearReadout(model, pooling=pooling, recording=recording)
+    return readout.fit(task.train, task.dev, n_classes=task.n_classes)
+
+
+def _evidence(
+    result: PredictivityResult, config: FindConfig, *, tuned: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """The skill set's summary, with its significance and held-out blocks."""
+    skill = NeuronSet.top(result, fraction=config.fraction)
+    controls = skill.random_controls(n_draws=5, seed=config.seed)
+    random_means = [float(c.scores(result).mean()) for c in controls]
+    skill_summary = {
+        "fraction_per_layer": config.fraction,
+        "count_per_layer": skill.counts_per_layer().tolist(),
+        "mean_predictivity": float(skill.scores(result).mean()),
+        "random_control_mean_predictivity": random_means,
+    }
+    method: Any = config.fdr_method
+    significance = significance_summary(result, skill, q=config.q, method=method, model_selected_on_dev=tuned)
+    held_out = held_out_summary(result, skill, controls, q=config.q, method=method)
+    return skill_summary, significance, held_out
+
+
+def _check_max_length(config: FindConfig, model: Any, task: Task) -> None:
+    """Refuse a ``max_length`` the tokenizer cannot honour or the model's context cannot hold."""
+    adapter = ModelAdapter(model)
+    added = {
+        "soft-prompt slots": config.prompt_length if config.tune == "prompt" else 0,
+        "the [MASK] slot": int(adapter.is_encoder and config.tuned and config.head == "verbalizer"),
+        "the BOS token": int(not adapter.is_encoder and adapter.bos_added_here()),
+    }
+    adapter.check_max_length(
+        config.max_length, pair=task.is_pair, reserved=sum(added.values()), option="--max-length",
+        what_is_reserved=" and ".join(f"{what} ({count})" for what, count in added.items() if count),
+    )
+
+
+def _announce_subtasks(task: Task) -> None:
+    """Log how a task with three or more classes is split into the binary subtasks that are scored."""
+    if task.n_classes >= 3:
+        _LOGGER.warning(
+            "%d classes (%s): predictivity is scored on the binary subtasks %s",
+            task.n_classes, ", ".join(f"{name}={k}" for k, name in enumerate(task.label_names)),
+            describe_subtasks(task.label_names),
+        )
+
+
+def _warn_if_imbalanced(task: Task, share: float | None) -> None:
+    """Warn before scoring when a majority side makes constant neurons look predictive."""
+    if share is None or share < WARN_SHARE:
+        return
+    where = "of the dev examples are one class" if task.n_classes == 2 else (
+        "of the dev examples are on one side of each one-vs-rest subtask, on average"
+    )
+    _LOGGER.warning(
+        "%.0f%% %s: a neuron that is always above (or below) its baseline scores %.3f predictivity without "
+        "telling the classes apart, and can rank among the skill neurons. Pass --balance on to measure "
+        "predictivity on class-balanced splits.",
+        100 * share, where, share,
+    )
+
+
+def _null_summary(result: PredictivityResult) -> dict[str, Any] | None:
+    """The per-layer chance band: the 95% quantile of each layer's best score under shuffled labels."""
+    maxima = result.null_layer_maxima(0.95)
+    if maxima is None or result.null_run_predictivity is None:
+        return None
+    return {
+        "n_permutations": int(result.null_run_predictivity.shape[0]),
+        "level": 0.95,
+        "layer_maxima": [float(value) for value in maxima],
+    }
+
+
+def _tune(config: FindConfig, model: Any, task: Task, positions: Any) -> TunedRuns:
+    """Tune ``config.runs`` classifiers and score their neurons."""
+    words = tuple(word.strip() for word in config.label_words.split(",")) if config.label_words else ()
+    if config.head == "linear" or len(words) != task.n_classes:
+        if config.head == "verbalizer":
+            raise SkillNeuronError(
+                f"--label-words gives {len(words)} words for a task with {task.n_classes} classes."
+            )
+        words = ()
+    head: Any = config.head
+    classifier = ClassifierConfig(
+        method=config.tune, head=head, pooling=config.pooling, n_classes=task.n_classes,
+        label_words=words, prompt_length=config.prompt_length, max_length=config.max_length,
+        batch_size=config.batch_size, seed=config.seed,
+    )
+    training = TrainConfig(
+        steps=None if config.epochs else config.steps, epochs=config.epochs or 4.0,
+        lr=config.lr, head_lr=config.head_lr,
+        batch_size=config.train_batch_size, eval_every=config.eval_every, patience=config.patience or None,
+        bf16=config.bf16, seed=config.seed, progress=not config.quiet,
+    )
+    return tune_runs(
+        model, task, classifier, training, runs=config.runs, positions=positions, hook=config.hook,
+        layers=config.layers, balance=config.balance_flag, progress=not config.quiet,
+        n_permutations=config.null_permutations,
+    )
+
+
+def _tuning_summary(config: FindConfig, tuned: TunedRuns, task: Task) -> dict[str, Any]:
+    """The ``tuning`` block of a tuned run's summary."""
+    block: dict[str, Any] = {
+        "method": config.tune,
+        "head": tuned.classifiers[0].head_kind,
+        "runs": config.runs,
+        "run_test_accuracies": tuned.test_accuracies,
+        "run_best_dev_accuracies": tuned.dev_accuracies,
+        "trainable_parameters": tuned.classifiers[0].parts.n_trainable(),
+        "classifiers": [f"{TUNED_RUN_PREFIX}{index}" for index in range(config.runs)],
+        "history": [classifier.history for classifier in tuned.classifiers],
+        "run_best_predictivity": [float(r.predictivity.max()) for r in tuned.results],
+        "run_top1pct_mean_predictivity": [_top_share_mean(r) for r in tuned.results],
+    }
+    if config.input_control:
+        block["input_control"] = _input_control(config, tuned, task)
+    return block
+
+
+def _input_control(config: FindConfig, tuned: TunedRuns, task: Task) -> dict[str, Any]:
+    """Predictivity over the input tokens (mean / max pooled) next to the prompt slots, first run."""
+    classifier, prompt = tuned.classifiers[0], tuned.results[0]
+    out: dict[str, Any] = {"prompt_slots": _headline(prompt)}
+    for pooling in ("mean", "max"):
+        result = classifier.predictivity(
+            task.train, task.dev, region="input", positions=pooling, hook=config.hook, layers=config.layers,
+            recording=RecordingConfig(batch_size=classifier.config.batch_size, progress=not config.quiet),
+        )
+        out[f"input_{pooling}"] = _headline(result)
+    return out
+
+
+def _headline(result: PredictivityResult) -> dict[str, float]:
+    return {
+        "best": float(result.predictivity.max()),
+        "top1pct_mean": _top_share_mean(result),
+        "mean": float(result.predictivity.mean()),
+    }
+
+
+def _top_share_mean(result: PredictivityResult, share: float = 0.01) -> float:
+    """Mean predictivity of each layer's top ``share`` of neurons (at least one per layer)."""
+    count = max(1, fraction_to_count(share, result.n_neurons))
+    return float(NeuronSet.top(result, k=count).scores(result).mean())
