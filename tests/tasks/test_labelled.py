@@ -9,7 +9,7 @@ import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.tasks.labelled import LabelledSplit, label_id, labelled_split
-from skillneuron_lens.tasks.task import task_from_lists
+from skillneuron_lens.tasks.readers import task_from_lists
 
 
 def test_tuples_and_split_objects_give_plain_lists():
