@@ -171,6 +171,6 @@ def classifier_and_predictivity(
     classifier, results["classifier"] = get_classifier(model, task, args, untrained)
     print(f"classifier: {results['classifier']['source']}", flush=True)
     result, results["predictivity_s"] = timed(
-        lambda: classifier.predictivity(task.train, task.dev, progress=False)
+        lambda: classifier.predictivity(task.train, task.dev, recording=snl.RecordingConfig(progress=False))
     )
     return classifier, result

@@ -71,7 +71,7 @@ from skillneuron_lens.record.accumulators import (
     MeanAccumulator,
     ThresholdAccuracyAccumulator,
     _Accumulator,
-    _check_finite,
+    check_finite,
 )
 from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
@@ -148,7 +148,7 @@ class CorrectCountAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Count, per subtask, the included examples whose thresholded activation matches the label."""
-        _check_finite(values, where)
+        check_finite(values, where)
         for subtask in range(self.n_subtasks):
             keep = targets[:, subtask] >= 0
             above = values[keep] > self.baselines[subtask, :, layer_slot, :]
@@ -450,9 +450,7 @@ def run_defaults(model: Any, splits: Splits, batch_size: int, max_length: int) -
         (data.dev_texts, data.dev_labels),
         test=(splits.test_texts, splits.test_labels),
         positions=0,
-        batch_size=batch_size,
-        max_length=max_length,
-        progress=False,
+        recording=RecordingConfig(batch_size=batch_size, max_length=max_length, progress=False),
     )
 
 

@@ -188,9 +188,7 @@ def run_project(model: Any, data: Data, batch_size: int, max_length: int) -> Any
         (data.train_texts, data.train_labels),
         (data.dev_texts, data.dev_labels),
         positions=0,
-        batch_size=batch_size,
-        max_length=max_length,
-        progress=False,
+        recording=RecordingConfig(batch_size=batch_size, max_length=max_length, progress=False),
     )
 
 

@@ -5,8 +5,8 @@ Model: the packaged MiniLM (``load_model("minilm")``, 6 layers x 1536 MLP neuron
 slots, linear head, mean pooling, ``max_length`` 64) is trained for ``--steps`` steps or loaded with
 ``--classifier DIR`` (saved by ``TunedClassifier.save``). Predictivity is recorded at the prompt slots
 (``classifier.predictivity(train, dev)``, at ``blocks.{l}.mlp.hook_post``); the constant of every
-removed neuron is its train-split baseline (``baseline_means_from_result``; ``--means tokens`` uses
-``token_mean_activations`` over the train texts instead). For each keep fraction ``p`` the top ``p``
+removed neuron is its train-split baseline (``result.mean_baselines(subtask=0)``; ``--means tokens`` uses
+``neuron_means(..., per="token")`` over the train texts instead). For each keep fraction ``p`` the top ``p``
 of each pruned layer's neurons (``NeuronSet.top(result, fraction=p)``) are kept and the rest folded
 into the MLP output bias by ``prune_model`` (layers ``--layers``, default all); the pruned classifier
 is ``classifier.bind(pruned)``. Reported per fraction: the parameter ratio (whole model, which for
@@ -221,11 +221,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     results, model, task = begin(args)
     classifier, result = classifier_and_predictivity(model, task, args, results)
     if args.means == "tokens":
-        means = snl.intervene.token_mean_activations(
-            model, task.train.texts, layers=list(result.layers), max_length=args.max_length
-        )
+        recording = snl.RecordingConfig(positions="mean", max_length=args.max_length, progress=False)
+        layers = list(result.layers)
+        means = snl.neuron_means(model, task.train.texts, per="token", layers=layers, recording=recording)
     else:
-        means = snl.intervene.baseline_means_from_result(result)
+        means = result.mean_baselines(subtask=0)
     results["timing"] = measure(model, classifier, result, means, task.splits[args.split], args)
     finish(results, args, print_results)
 

@@ -4,7 +4,7 @@ Model: the packaged all-MiniLM-L6-v2 (frozen, ``snl.load_model("minilm")``); dat
 Rotten Tomatoes snippets (``snl.load_task("rotten_tomatoes", seed=0)``); neurons: all 6 x 1,536
 ``blocks.{l}.mlp.hook_post`` at [CLS] (position 0). The activations of the first ``--n-train``
 train examples and of the dev split (``--n-dev``, default all) are recorded ONCE
-(``snl.intervene.neuron_pool(..., positions=0)``, cached in ``--activations`` if given); everything after that
+(``neuron_pool(..., positions=0)``, cached in ``--activations`` if given); everything after that
 reuses them through ``snl.predictivity_from_activations``.
 
 (a) Calibration. For each dev size in ``--dev-sizes`` and each of ``--seeds`` seeds, a random subset
@@ -55,6 +55,7 @@ from jaxtyping import Bool, Float, Int
 
 import skillneuron_lens as snl
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.record.activations import neuron_pool
 from skillneuron_lens.stats.significance import FDR_METHODS, dev_size_for_effect, significant
 
 FULL = {
@@ -126,9 +127,11 @@ def record(
     train_labels = list(train.labels)[: len(train_texts)]
     dev_texts = list(dev.texts)[:n_dev]
     dev_labels = list(dev.labels)[: len(dev_texts)]
-    options = dict(positions=positions, batch_size=batch_size, max_length=max_length)
-    train_acts = snl.intervene.neuron_pool(model, train_texts, **options)
-    dev_acts = snl.intervene.neuron_pool(model, dev_texts, **options)
+    recording = snl.RecordingConfig(
+        positions=positions, batch_size=batch_size, max_length=max_length, progress=False
+    )
+    train_acts = neuron_pool(model, train_texts, recording=recording)
+    dev_acts = neuron_pool(model, dev_texts, recording=recording)
     for acts, n, name in ((train_acts, len(train_texts), "train"), (dev_acts, len(dev_texts), "dev")):
         if acts.shape[0] != n:
             raise SkillNeuronError(f"{name}: {acts.shape[0]} activation rows for {n} texts; use one slot.")

@@ -19,7 +19,6 @@ import torch
 
 from skillneuron_lens import NeuronSet, Run
 from skillneuron_lens.intervene.hooks import perturb
-from skillneuron_lens.intervene.prune import baseline_means_from_result
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
 
 
@@ -76,7 +75,7 @@ def main() -> None:
     full = run.split(run.task(), args.split)
     rows = sorted(random.Random(args.seed).sample(range(len(full)), min(args.n, len(full))))
     split = full.select(rows)
-    mean = baseline_means_from_result(run.result, subtask=None).float()  # what the mean mode writes
+    mean = run.result.mean_baselines().float()  # what the mean mode writes
     skill = NeuronSet.top(run.result, fraction=args.fraction)
     clean = accuracy(classifier, split, model, None, args.mode, mean)
     whole = accuracy(classifier, split, model, skill, args.mode, mean)

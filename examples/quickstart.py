@@ -30,7 +30,8 @@ def main() -> None:
 
     start = time.perf_counter()
     result = snl.compute_predictivity(
-        model, task.train, task.dev, positions=positions, batch_size=32, max_length=64
+        model, task.train, task.dev, positions=positions,
+        recording=snl.RecordingConfig(batch_size=32, max_length=64),
     )
     print(f"predictivity of {result.n_layers} x {result.n_neurons} neurons in "
           f"{time.perf_counter() - start:.1f} s")

@@ -41,7 +41,6 @@ import torch
 from jaxtyping import Bool
 
 import skillneuron_lens as snl
-from skillneuron_lens.analysis.compare import activation_means
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import atomic_write_text
 from skillneuron_lens.tasks.task import Split, Task
@@ -223,7 +222,8 @@ def run_experiment(
 
     started = time.perf_counter()
     result = classifier.predictivity(
-        splits["train"], splits["selection_dev"], seed=seed, n_permutations=0, progress=progress
+        splits["train"], splits["selection_dev"], seed=seed, n_permutations=0,
+        recording=snl.RecordingConfig(progress=progress),
     )
     significant = snl.NeuronSet.significant(result, q=q)
     primary = snl.NeuronSet.top(result, fraction=skill_fraction) & significant
@@ -239,7 +239,7 @@ def run_experiment(
     clean = correct_on_test()
     modes: dict[str, dict[str, Any]] = {}
     secondary_modes: dict[str, dict[str, Any]] = {}
-    means = activation_means(result).float()
+    means = result.mean_baselines().float()
     for tested, rows, exclude_self in ((primary, modes, True), (significant, secondary_modes, False)):
         if not len(tested):
             continue

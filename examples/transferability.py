@@ -122,7 +122,8 @@ def main() -> None:
         snl.train_classifier(classifier, task.train, task.dev, training)
         classifiers[name] = classifier
         own[name] = classifier.accuracy(task.test, progress=False)
-        results[name] = classifier.predictivity(task.train, task.dev, progress=False)
+        quiet = snl.RecordingConfig(progress=False)
+        results[name] = classifier.predictivity(task.train, task.dev, recording=quiet)
         print(f"{name}: tuned test accuracy {own[name]:.3f} ({time.perf_counter() - started:.0f} s)")
     head_only = snl.TrainConfig(
         steps=args.head_steps,

@@ -143,7 +143,7 @@ print(f"{elapsed()} prompt tuning: {history[-1]['step']} steps, best dev accurac
 # `max(Acc, 1 - Acc)` of "fires above the threshold" as a label predictor on dev, maxed over slots.
 
 # %%
-result = classifier.predictivity(task.train, task.dev, progress=PROGRESS)
+result = classifier.predictivity(task.train, task.dev, recording=snl.RecordingConfig(progress=PROGRESS))
 top = result.top_neurons(5)
 print(f"{elapsed()} predictivity of {result.n_layers} x {result.n_neurons} neurons at "
       f"{len(result.slot_names)} prompt slots; best neurons:")
@@ -179,24 +179,9 @@ save(snl.plot.position_layer_heatmap(result), "position_layer_heatmap")
 # ## One neuron: activations by class against its threshold
 # The best neuron, read at its best prompt slot on the dev split, with the soft prompt in place.
 # (`snl.neuron_activations` reads a bare model; with a tuned prompt the recorder needs the
-# classifier's input builder, so this cell drives `snl.Recorder` directly.)
-
+# classifier's input builder, so this cell asks `snl.Recorder` for the activations directly.)
 
 # %%
-class OneNeuron:
-    """Keeps one neuron's value per example (the recorder's accumulator protocol)."""
-
-    def __init__(self, neuron: int) -> None:
-        self.neuron = neuron
-        self.chunks: list[torch.Tensor] = []
-
-    def add_examples(self, targets: torch.Tensor) -> None:
-        pass
-
-    def add_layer(self, layer_slot: int, values: torch.Tensor, targets: torch.Tensor, where: str) -> None:
-        self.chunks.append(values[:, 0, self.neuron].double().cpu())  # values: [batch, slot, neuron]
-
-
 layer, neuron = top[0]["layer"], top[0]["neuron"]
 threshold, slot = snl.plot.neuron_baseline(result, layer, neuron)
 recorder = snl.Recorder(
@@ -204,10 +189,8 @@ recorder = snl.Recorder(
     snl.RecordingConfig(layers=(layer,), positions=[slot], batch_size=32, progress=False),
     inputs=classifier.inputs("prompt"),
 )
-keeper = OneNeuron(neuron)
 dev_texts, dev_labels = list(task.dev.texts), list(task.dev.labels)
-recorder.accumulate(keeper, dev_texts, None, torch.zeros(len(dev_texts), 1, dtype=torch.long))
-values = torch.cat(keeper.chunks)
+values = recorder.activations(dev_texts, neuron=neuron, dtype=torch.float64)[0][:, 0, 0]  # [example]
 above = (values > threshold).long()
 rule_accuracy = float((above == torch.tensor(dev_labels)).double().mean())
 print(f"layer {layer}, neuron {neuron} at prompt slot {slot}: threshold {threshold:.4f}; on dev, "

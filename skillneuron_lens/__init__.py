@@ -56,7 +56,6 @@ from skillneuron_lens.errors import (
 )
 from skillneuron_lens.intervene import (
     load_pruned,
-    neuron_means,
     perturb,
     prune_model,
     save_pruned,
@@ -71,7 +70,6 @@ from skillneuron_lens.neurons import (
 from skillneuron_lens.plot import (
     activation_histogram,
     layer_distribution,
-    neuron_activations,
     perturbation_curves,
     predictivity_heatmap,
     skill_counts,
@@ -86,6 +84,8 @@ from skillneuron_lens.record import (
     PositionSpec,
     Recorder,
     RecordingConfig,
+    neuron_activations,
+    neuron_means,
 )
 from skillneuron_lens.report import (
     write_report,
@@ -116,7 +116,6 @@ __version__ = "0.1.0"
 # Names that left the top level in 0.2: still reachable here (with a FutureWarning), and from their home.
 _MOVED: dict[str, str] = {
     "activated_overlap": "skillneuron_lens.analysis",
-    "baseline_means_from_result": "skillneuron_lens.intervene",
     "bootstrap_ci": "skillneuron_lens.stats",
     "count_parameters": "skillneuron_lens.intervene",
     "CrossTaskMatrix": "skillneuron_lens.analysis",
@@ -129,7 +128,7 @@ _MOVED: dict[str, str] = {
     "MissingPackageError": "skillneuron_lens.errors",
     "model_fingerprint": "skillneuron_lens.models",
     "neuron_baseline": "skillneuron_lens.plot",
-    "neuron_pool": "skillneuron_lens.intervene",
+    "neuron_pool": "skillneuron_lens.record",
     "OverlapResult": "skillneuron_lens.analysis",
     "perturbation_hooks": "skillneuron_lens.intervene",
     "position_layer_heatmap": "skillneuron_lens.plot",
@@ -147,13 +146,20 @@ _MOVED: dict[str, str] = {
     "task_from_hf_dataset": "skillneuron_lens.tasks",
     "TASKS": "skillneuron_lens.tasks",
     "ThresholdAccuracyAccumulator": "skillneuron_lens.record",
-    "token_mean_activations": "skillneuron_lens.intervene",
     "TokenBatch": "skillneuron_lens.models",
+}
+
+# Names replaced in 0.2 by another call: asking for one says which.
+_REPLACED: dict[str, str] = {
+    "baseline_means_from_result": "result.mean_baselines(subtask=0)",
+    "token_mean_activations": "skillneuron_lens.neuron_means(model, texts, per='token', layers=...)",
 }
 
 
 def __getattr__(name: str) -> Any:
     """Forward a name that moved off the top level to its new home, with a warning that says where."""
+    if name in _REPLACED:
+        raise AttributeError(f"skillneuron_lens.{name} was replaced by {_REPLACED[name]}.")
     home = _MOVED.get(name)
     if home is None:
         raise AttributeError(f"module 'skillneuron_lens' has no attribute {name!r}")

@@ -34,7 +34,7 @@ from skillneuron_lens.plot.predictivity import (
     predictivity_heatmap,
     skill_counts,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 
 __all__ = [
     "PERTURBATION_FILE",

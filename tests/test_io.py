@@ -13,6 +13,7 @@ import skillneuron_lens as snl
 from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.io import MARKER_FILE
 from skillneuron_lens.models.fingerprint import model_fingerprint
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 
@@ -24,7 +25,7 @@ def model():
 @pytest.fixture(scope="module")
 def result(model):
     return snl.compute_predictivity(
-        model, toy_texts(20, 1), toy_texts(20, 2), positions=[0, -1], progress=False
+        model, toy_texts(20, 1), toy_texts(20, 2), positions=[0, -1], recording=QUIET
     )
 
 

@@ -26,12 +26,7 @@ TOP_LEVEL_LIMIT = 45
 
 # Cross-subpackage private imports in files that other helpers own this round (issue 16); the lead
 # removes these marks after merging their branches.
-KNOWN_PRIVATE_IMPORTS = {
-    "skillneuron_lens.intervene.hooks": "intervene/hooks.py imports record.accumulators._check_finite",
-    "skillneuron_lens.tuning.classifier": "tuning/classifier.py imports predictivity.compute._as_split",
-    "skillneuron_lens.tuning.readouts": "tuning/readouts.py imports predictivity.compute._as_split",
-    "skillneuron_lens.tuning.training": "tuning/training.py imports predictivity.compute._as_split",
-}
+KNOWN_PRIVATE_IMPORTS: dict[str, str] = {}
 # Subpackages whose __init__ does not re-export every module's __all__ yet (owned by another helper).
 KNOWN_PARTIAL_REEXPORTS: dict[str, str] = {}
 

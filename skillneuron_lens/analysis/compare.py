@@ -31,7 +31,7 @@ from skillneuron_lens.files import COMPARE_SUMMARY, COMPARE_TENSORS
 from skillneuron_lens.io import dumps_strict, load_result_dir, save_result_dir
 from skillneuron_lens.models.fingerprint import same_model
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.correlation import spearman, spearman_per_layer
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "OverlapResult",
     "hypergeometric_pmf",
     "skill_overlap",
-    "activation_means",
     "activated_overlap",
     "TaskComparison",
     "compare_runs",
@@ -231,11 +230,6 @@ def skill_overlap(
 
 
 # ---- activated-neuron overlap (Su et al. 2022) -------------------------------------------------
-def activation_means(result: PredictivityResult) -> Float[torch.Tensor, "layer neuron"]:
-    """Mean train activation per neuron: the result's baselines averaged over runs, subtasks and slots."""
-    return result.baseline.mean(dim=(0, 1, 2))
-
-
 def activated_overlap(
     a: PredictivityResult | torch.Tensor, b: PredictivityResult | torch.Tensor, *, threshold: float = 0.0
 ) -> float:
@@ -245,7 +239,8 @@ def activated_overlap(
     value at the prompt is positive and measure the overlap of the activated sets of two prompts.
     A :class:`PredictivityResult` keeps no per-example activations, only each neuron's mean over the
     train split at the probed slots (its baselines). Here a neuron is activated when that mean,
-    averaged over runs, subtasks and slots (:func:`activation_means`), is above ``threshold``. With
+    averaged over runs, subtasks and slots (:meth:`PredictivityResult.mean_baselines`), is above
+    ``threshold``. With
     GELU-like activations this differs from "positive on most examples" (a rarely but strongly
     firing neuron has a positive mean); pass your own ``[layer, neuron]`` means or activation
     rates (e.g. the share of examples with a positive value, with ``threshold=0.5``) to use another
@@ -259,7 +254,7 @@ def activated_overlap(
     Returns:
         ``|A & B| / |A | B|`` (1.0 when neither task activates any neuron).
     """
-    values = [activation_means(v) if isinstance(v, PredictivityResult) else v for v in (a, b)]
+    values = [v.mean_baselines() if isinstance(v, PredictivityResult) else v for v in (a, b)]
     for value in values:
         if not isinstance(value, torch.Tensor):
             raise SkillNeuronError(

@@ -48,13 +48,12 @@ import torch
 from jaxtyping import Bool, Float
 from tqdm.auto import tqdm
 
-from skillneuron_lens.analysis.compare import activation_means
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
 from skillneuron_lens.intervene.modes import Mode
 from skillneuron_lens.io import check_tensor_shape, json_safe, json_tensor, read_json, write_json
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.resampling import bootstrap_ci, sign_flip_test
 
 __all__ = [
@@ -422,7 +421,7 @@ def perturbation_curve(
     options = dict(mode_kwargs)
     mean_source = None
     if mode == "mean" and options.get("mean") is None:
-        options["mean"] = activation_means(result).float()
+        options["mean"] = result.mean_baselines().float()
         mean_source = "result.baseline averaged over runs, subtasks and slots"
 
     skills = [NeuronSet.top(result, fraction=f) for f in values]

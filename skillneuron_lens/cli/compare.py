@@ -10,7 +10,7 @@ from skillneuron_lens.analysis.compare import compare_runs
 from skillneuron_lens.cli.options import add_runs_arguments, add_verbosity, multi_run_names, progress
 from skillneuron_lens.files import COMPARE_PAGE
 from skillneuron_lens.plot.comparison import similarity_matrix
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.runs.config import check_fractions
 from skillneuron_lens.runs.run import check_finished, read_summary, warn_about_saved_majority
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from skillneuron_lens.analysis.compare import activation_means
 from skillneuron_lens.analysis.specificity import KIND, CrossTaskMatrix, cross_task_matrix
 from skillneuron_lens.cli.options import (
     add_mode_options,
@@ -93,7 +92,7 @@ def run_cross_perturb(args: argparse.Namespace) -> dict[str, Any]:
     # Every set keeps floor(fraction * width) neurons of each layer, so one draw matches them all.
     assert all(torch.equal(s.counts_per_layer(), sets[names[0]].counts_per_layer()) for s in sets.values())
     target_options = (
-        {name: {"mean": activation_means(run.result).float()} for name, run in runs.items()}
+        {name: {"mean": run.result.mean_baselines().float()} for name, run in runs.items()}
         if args.mode == "mean"
         else None
     )

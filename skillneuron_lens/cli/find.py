@@ -25,7 +25,8 @@ from skillneuron_lens.cli.options import (
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
 from skillneuron_lens.models.offline import KNOWN_MODELS
 from skillneuron_lens.neurons.evidence import evidence_line
-from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS, PredictivityResult
+from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.runs.config import (
     BALANCE_CHOICES,
     HEAD_CHOICES,

@@ -10,14 +10,13 @@ from typing import Any
 from skillneuron_lens.cli.options import add_run_options, add_verbosity, layer_list, progress
 from skillneuron_lens.files import PRUNE_SUMMARY, TUNED_RUN_PREFIX
 from skillneuron_lens.intervene.prune import (
-    baseline_means_from_result,
     count_parameters,
     prune_model,
     save_pruned,
-    token_mean_activations,
 )
 from skillneuron_lens.io import check_destination, dumps_strict
 from skillneuron_lens.neurons.sets import NeuronSet
+from skillneuron_lens.record.activations import neuron_means
 from skillneuron_lens.runs.config import check_fractions
 from skillneuron_lens.runs.run import Run
 from skillneuron_lens.tasks.task import Split
@@ -42,9 +41,9 @@ def run_prune(args: argparse.Namespace) -> dict[str, Any]:
     model = run.model(args.device)
     keep = NeuronSet.top(run.result, fraction=args.keep)
     if args.means == "tokens":
-        means = token_mean_activations(model, task.train.texts, layers=list(run.result.layers))
+        means = neuron_means(model, task.train.texts, per="token", layers=list(run.result.layers))
     else:
-        means = baseline_means_from_result(run.result)
+        means = run.result.mean_baselines(subtask=0)
     layers = args.layers or list(run.result.layers)
     pruned = prune_model(model, keep, means, layers=layers)
     summary: dict[str, Any] = {

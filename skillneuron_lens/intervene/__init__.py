@@ -7,8 +7,6 @@ neurons.
 
 from skillneuron_lens.intervene.hooks import (
     PositionFilter,
-    neuron_means,
-    neuron_pool,
     perturb,
     perturbation_hooks,
 )
@@ -35,14 +33,12 @@ from skillneuron_lens.intervene.prune import (
     PRUNING_ATTR,
     TENSOR_FILE,
     PruningInfo,
-    baseline_means_from_result,
     count_parameters,
     load_pruned,
     prune_model,
     pruned_neuron_indices,
     pruning_info,
     save_pruned,
-    token_mean_activations,
 )
 
 __all__ = [
@@ -59,14 +55,11 @@ __all__ = [
     "PositionFilter",
     "PruningInfo",
     "TENSOR_FILE",
-    "baseline_means_from_result",
     "check_options",
     "count_parameters",
     "fixed_values",
     "gaussian_values",
     "load_pruned",
-    "neuron_means",
-    "neuron_pool",
     "options_for",
     "perturb",
     "perturbation_hooks",
@@ -77,6 +70,5 @@ __all__ = [
     "resampled_values",
     "save_pruned",
     "scaled_values",
-    "token_mean_activations",
     "zero_values",
 ]

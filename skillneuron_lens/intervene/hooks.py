@@ -11,14 +11,16 @@ The modes and their options are one table, :data:`~skillneuron_lens.intervene.mo
 
 * ``"zero"`` — set to 0.
 * ``"mean"`` — set to a fixed per-neuron value ``mean[layer, neuron]`` (a baseline, e.g. from
-  :func:`neuron_means` or a predictivity result's train-split baseline).
+  :func:`~skillneuron_lens.record.activations.neuron_means` or a predictivity result's
+  :meth:`~skillneuron_lens.predictivity.result.PredictivityResult.mean_baselines`).
 * ``"gaussian"`` — add ``N(0, std²)`` noise (the paper, ``std=0.1``). By default one draw per example
   and neuron, broadcast over all positions (the paper); ``per_position=True`` draws independently at
   every position.
 * ``"resample"`` — replace with another example's activation. Without ``pool``, each example takes
   the values, at the same token positions, of another example of the same forward batch: a random
   cyclic derangement of the batch, drawn anew for every forward pass (so a batch of one cannot be
-  resampled and raises). With ``pool`` (``[sample, layer, neuron]``, e.g. from :func:`neuron_pool`),
+  resampled and raises). With ``pool`` (``[sample, layer, neuron]``, e.g. from
+  :func:`~skillneuron_lens.record.activations.neuron_pool`),
   each example takes one uniformly drawn pool row, broadcast over positions (or one row per
   position with ``per_position=True``); this works for any batch size and does not depend on how
   examples are batched.
@@ -42,12 +44,11 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
-from jaxtyping import Bool, Float, Int
-from tqdm.auto import tqdm
+from jaxtyping import Bool
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.intervene.modes import (
@@ -58,11 +59,8 @@ from skillneuron_lens.intervene.modes import (
     PerturbationMode,
     prepare_mode,
 )
-from skillneuron_lens.models.adapter import DEFAULT_HOOK, HookFn, ModelAdapter, PaddingSide
+from skillneuron_lens.models.adapter import HookFn, ModelAdapter
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.record.accumulators import _check_finite
-from skillneuron_lens.record.positions import PositionsLike
-from skillneuron_lens.record.recorder import Recorder, RecordingConfig
 
 __all__ = [
     "Mode",  # defined in skillneuron_lens.intervene.modes, kept here for old imports
@@ -71,8 +69,6 @@ __all__ = [
     "PositionFilter",
     "perturbation_hooks",
     "perturb",
-    "neuron_means",
-    "neuron_pool",
 ]
 
 PositionFilter = Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
@@ -257,207 +253,3 @@ def perturb(
     hooks = perturbation_hooks(model, neurons, mode, where=where, layers=layers, seed=seed, **options)
     with ModelAdapter(model).hooks(hooks):
         yield
-
-
-# ---- baselines and pools ----------------------------------------------------------------------
-class _WeightedMean:
-    """Float64 sums of per-example mean activations, each weighted by the example's target[0]."""
-
-    def __init__(self, n_layers: int) -> None:
-        self.sums: list[torch.Tensor | None] = [None] * n_layers
-        self.weight = 0
-
-    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
-        self.weight += int(targets[:, 0].sum())
-
-    def add_layer(
-        self,
-        layer_slot: int,
-        values: Float[torch.Tensor, "batch slot neuron"],
-        targets: Int[torch.Tensor, "batch subtask"],
-        where: str,
-    ) -> None:
-        _check_finite(values, where)
-        weights = targets[:, 0].to(device=values.device, dtype=values.dtype)
-        added = torch.einsum("b,bn->n", weights, values.mean(dim=1)).cpu()
-        current = self.sums[layer_slot]
-        self.sums[layer_slot] = added if current is None else current + added
-
-
-class _Collect:
-    """Keeps every example's reduced activations (for a resampling pool)."""
-
-    def __init__(self, n_layers: int) -> None:
-        self.values: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-
-    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
-        pass
-
-    def add_layer(
-        self,
-        layer_slot: int,
-        values: Float[torch.Tensor, "batch slot neuron"],
-        targets: Int[torch.Tensor, "batch subtask"],
-        where: str,
-    ) -> None:
-        _check_finite(values, where)
-        self.values[layer_slot].append(values.reshape(-1, values.shape[-1]).float().cpu())
-
-
-def _check_texts(texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
-    if isinstance(texts, str) or len(texts) == 0:
-        raise SkillNeuronError("texts must be a non-empty list of strings.")
-    if text_pairs is not None and len(text_pairs) != len(texts):
-        raise SkillNeuronError(f"{len(text_pairs)} text pairs were given for {len(texts)} texts.")
-
-
-_Streamed = TypeVar("_Streamed", _WeightedMean, _Collect)
-
-
-def _stream(
-    model: Any,
-    config: RecordingConfig,
-    new_accumulator: Callable[[int], _Streamed],
-    texts: Sequence[str],
-    text_pairs: Sequence[str] | None,
-    weigh_by_tokens: bool,
-    description: str,
-) -> tuple[Recorder, _Streamed]:
-    """Check the texts, then record them into a fresh accumulator (one slot per recorded layer)."""
-    _check_texts(texts, text_pairs)
-    recorder = Recorder(model, config)
-    accumulator = new_accumulator(len(recorder.layers))
-    size = config.batch_size
-    starts = range(0, len(texts), size)
-    for start in tqdm(starts, desc=description, disable=not config.progress, unit="batch"):
-        pairs = None if text_pairs is None else list(text_pairs[start : start + size])
-        batch = recorder.encode(list(texts[start : start + size]), pairs)
-        weights = (
-            batch.attention_mask.sum(dim=1) if weigh_by_tokens else torch.ones_like(batch.input_ids[:, 0])
-        )
-        recorder.accumulate_batch(accumulator, batch, weights[:, None].long())
-    return recorder, accumulator
-
-
-def _in_given_order(recorder: Recorder, layers: Sequence[int] | None) -> list[int]:
-    """Recorder slots (sorted layers) in the order the caller named the layers."""
-    if layers is None:
-        return list(range(len(recorder.layers)))
-    return [recorder.layers.index(int(layer)) for layer in layers]
-
-
-def neuron_means(
-    model: Any,
-    texts: Sequence[str],
-    *,
-    text_pairs: Sequence[str] | None = None,
-    hook: str = DEFAULT_HOOK,
-    layers: Sequence[int] | None = None,
-    per: Literal["token", "example"] = "token",
-    batch_size: int = 32,
-    max_length: int = 128,
-    padding_side: PaddingSide = "right",
-    prepend_bos: bool = False,
-    progress: bool = False,
-) -> Float[torch.Tensor, "layer neuron"]:
-    """Each neuron's mean activation over texts: the replacement values for ``mode="mean"``.
-
-    With ``per="token"`` (default) every non-padding token of every text weighs the same: the mean
-    activation at a random token, which is what a perturbation applied at every position replaces.
-    With ``per="example"`` each text's mean over its non-padding tokens is averaged with equal weight
-    per text (long texts count no more than short ones). Either way padding never changes the answer,
-    values are accumulated in float64 and streamed (nothing is kept per example), and each forward
-    pass stops after the last requested layer.
-
-    Args:
-        model: The model.
-        texts: The texts (e.g. the train split).
-        text_pairs: Second texts for pair tasks, or ``None``.
-        hook: Hook-name template with ``{layer}`` (use the neuron set's ``hook``).
-        layers: Model layers, in the order of the returned rows (use the set's ``layers``); ``None``
-            for all layers in order.
-        per: ``"token"`` or ``"example"`` weighting, as above.
-        batch_size: Examples per forward pass.
-        max_length: Truncate encodings to this many tokens.
-        padding_side: ``"right"`` or ``"left"``; the result does not depend on it.
-        prepend_bos: Prepend BOS when the tokenizer does not.
-        progress: Show a progress bar.
-
-    Returns:
-        Float64 means on the CPU, ``[layer, neuron]`` with rows in the order of ``layers``.
-
-    Raises:
-        SkillNeuronError: For empty texts, an unknown ``per``, or a hook or layer the model lacks.
-    """
-    if per not in ("token", "example"):
-        raise SkillNeuronError(f"per must be 'token' or 'example', got {per!r}.")
-    config = RecordingConfig(
-        hook=hook,
-        layers=None if layers is None else tuple(layers),
-        positions="mean",
-        batch_size=batch_size,
-        max_length=max_length,
-        padding_side=padding_side,
-        prepend_bos=prepend_bos,
-        progress=progress,
-    )
-    recorder, accumulator = _stream(
-        model, config, _WeightedMean, texts, text_pairs, per == "token", "neuron means"
-    )
-    sums = [s for s in accumulator.sums if s is not None]
-    if len(sums) != len(recorder.layers):
-        raise SkillNeuronError(f"Hook {hook!r} did not fire for every layer.")
-    means = torch.stack(sums) / accumulator.weight
-    return means[_in_given_order(recorder, layers)]
-
-
-def neuron_pool(
-    model: Any,
-    texts: Sequence[str],
-    *,
-    text_pairs: Sequence[str] | None = None,
-    hook: str = DEFAULT_HOOK,
-    layers: Sequence[int] | None = None,
-    positions: PositionsLike = "mean",
-    batch_size: int = 32,
-    max_length: int = 128,
-    padding_side: PaddingSide = "right",
-    prepend_bos: bool = False,
-    progress: bool = False,
-) -> Float[torch.Tensor, "sample layer neuron"]:
-    """Stored activations of other examples, to resample from (``mode="resample", pool=...``).
-
-    Unlike the rest of the package this keeps one value per example, slot, layer and neuron
-    (float32, on the CPU): size the texts accordingly.
-
-    Args:
-        model: The model.
-        texts: The texts whose activations fill the pool.
-        text_pairs: Second texts for pair tasks, or ``None``.
-        hook: Hook-name template with ``{layer}`` (use the neuron set's ``hook``).
-        layers: Model layers, in the order of the returned layer axis (use the set's ``layers``).
-        positions: What each example contributes (see :mod:`skillneuron_lens.record.positions`):
-            ``"mean"`` (default, its mean over non-padding tokens), ``"last"``, ``"max"``, or fixed
-            positions (one sample per position).
-        batch_size: Examples per forward pass.
-        max_length: Truncate encodings to this many tokens.
-        padding_side: ``"right"`` or ``"left"``; the result does not depend on it.
-        prepend_bos: Prepend BOS when the tokenizer does not.
-        progress: Show a progress bar.
-
-    Returns:
-        ``[sample, layer, neuron]`` with samples ordered by example, then slot.
-    """
-    config = RecordingConfig(
-        hook=hook,
-        layers=None if layers is None else tuple(layers),
-        positions=positions,
-        batch_size=batch_size,
-        max_length=max_length,
-        padding_side=padding_side,
-        prepend_bos=prepend_bos,
-        progress=progress,
-    )
-    recorder, accumulator = _stream(model, config, _Collect, texts, text_pairs, False, "neuron pool")
-    stacked = torch.stack([torch.cat(parts) for parts in accumulator.values], dim=1)
-    return stacked[:, _in_given_order(recorder, layers)]

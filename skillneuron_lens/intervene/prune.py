@@ -49,10 +49,9 @@ from torch import nn
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.files import PRUNING_TENSORS
 from skillneuron_lens.io import load_result_dir, save_result_dir
-from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
+from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
 
 __all__ = [
     "PRUNING_ATTR",
@@ -61,8 +60,6 @@ __all__ = [
     "pruning_info",
     "pruned_neuron_indices",
     "count_parameters",
-    "baseline_means_from_result",
-    "token_mean_activations",
     "prune_model",
     "save_pruned",
     "load_pruned",
@@ -153,105 +150,6 @@ def count_parameters(model: nn.Module) -> int:
 
 
 # ---- means ------------------------------------------------------------------------------------
-def baseline_means_from_result(
-    result: PredictivityResult, *, subtask: int | None = 0
-) -> Float[torch.Tensor, "layer neuron"]:
-    """Per-neuron constants for pruning from a result's train-split baselines.
-
-    The paper replaces each removed neuron by its baseline activation. A result stores baselines
-    per run, subtask and probed slot; this averages them over runs and slots.
-
-    Note:
-        Baselines are means at the PROBED slots (e.g. the soft-prompt or [CLS] position) over a
-        (class-balanced) train split, but a pruned neuron is replaced by the constant at EVERY
-        position. A mean over all tokens from a separate pass over task text
-        (:func:`token_mean_activations`) usually fits the other positions better.
-
-    Args:
-        result: The predictivity result.
-        subtask: Which binary subtask's baseline to use (0: the only one for binary tasks);
-            ``None`` averages over subtasks.
-
-    Returns:
-        ``[layer, neuron]`` float64 means over ``result.layers``.
-    """
-    baseline = result.baseline
-    if subtask is None:
-        per_subtask = baseline.mean(dim=1)
-    else:
-        if not 0 <= subtask < baseline.shape[1]:
-            raise SkillNeuronError(
-                f"subtask={subtask} is out of range: the result has subtasks "
-                f"{list(result.subtask_names)} (0..{baseline.shape[1] - 1})."
-            )
-        per_subtask = baseline[:, subtask]
-    return per_subtask.mean(dim=(0, 1)).double()
-
-
-def token_mean_activations(
-    model: Any,
-    texts: Sequence[str],
-    *,
-    layers: Sequence[int] | None = None,
-    text_pairs: Sequence[str] | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    prepend_bos: bool = False,
-) -> Float[torch.Tensor, "layer neuron"]:
-    """Mean ``hook_post`` activation of every neuron over all (non-padding) tokens of some texts.
-
-    A constant for pruning that fits every position, unlike the probed-slot baselines of a
-    predictivity result. Streams: memory does not grow with the number of texts.
-
-    Args:
-        model: A TransformerLens model.
-        texts: Texts to average over (e.g. the task's train split).
-        layers: Layers to read; ``None`` for all.
-        text_pairs: Second texts for pair tasks.
-        batch_size: Texts per forward pass.
-        max_length: Truncate encodings to this many tokens.
-        prepend_bos: Prepend BOS when the tokenizer does not.
-
-    Returns:
-        ``[layer, neuron]`` float64 means, rows in the order of ``layers``.
-    """
-    if len(texts) == 0:
-        raise SkillNeuronError("token_mean_activations needs at least one text.")
-    if batch_size < 1:
-        raise SkillNeuronError(f"batch_size must be at least 1, got {batch_size}.")
-    adapter = ModelAdapter(model)
-    chosen = list(range(adapter.n_layers)) if layers is None else [int(layer) for layer in layers]
-    names = adapter.resolve_hooks(DEFAULT_HOOK, chosen)
-    sums: list[torch.Tensor | None] = [None] * len(chosen)
-    count = 0
-    last = max(range(len(chosen)), key=lambda row: chosen[row])
-    for start in range(0, len(texts), batch_size):
-        pairs = None if text_pairs is None else list(text_pairs[start : start + batch_size])
-        batch = adapter.tokenize(
-            list(texts[start : start + batch_size]), pairs, max_length=max_length, prepend_bos=prepend_bos
-        )
-        mask = batch.attention_mask.to(torch.float64)
-
-        def make_hook(row: int, mask: torch.Tensor = mask) -> Callable[..., None]:
-            def hook(activations: torch.Tensor, hook: Any) -> None:
-                total = torch.einsum("bpn,bp->n", activations.to(torch.float64), mask)
-                sums[row] = total if sums[row] is None else sums[row] + total  # type: ignore[operator]
-                if row == last:
-                    raise StopForward
-
-            return hook
-
-        adapter.run_until_stopped(batch, [(name, make_hook(row)) for row, name in enumerate(names)])
-        count += int(batch.attention_mask.sum())
-    widths = {int(total.numel()) for total in sums if total is not None}
-    if len(widths) != 1 or any(total is None for total in sums):
-        raise SkillNeuronError(
-            "The layers have different widths (an already pruned model?); read them one layer at a "
-            "time with layers=[l]."
-        )
-    return torch.stack([total for total in sums if total is not None]).cpu() / max(count, 1)
-
-
 # ---- the projections of one MLP ---------------------------------------------------------------
 def _is_conv1d(module: nn.Module) -> bool:
     return type(module).__name__ == "Conv1D" and hasattr(module, "nf") and hasattr(module, "nx")
@@ -423,7 +321,7 @@ def _check_inputs(
         raise SkillNeuronError(
             f"means has shape {tuple(means.shape)} but keep covers {len(keep.layers)} layers x "
             f"{keep.mask.shape[1]} neurons; pass one mean per neuron of keep's layers "
-            "(e.g. baseline_means_from_result(result) for the same result)."
+            "(e.g. result.mean_baselines(subtask=0) for the same result)."
         )
     if not means.is_floating_point() or not bool(torch.isfinite(means).all()):
         raise SkillNeuronError("means must be finite floating-point values (no NaN or inf).")
@@ -479,7 +377,8 @@ def prune_model(
         keep: Neurons to keep, at ``blocks.{layer}.mlp.hook_post`` (e.g.
             ``NeuronSet.top(result, fraction=0.02)``).
         means: ``[layer, neuron]`` constants over ``keep.layers`` (e.g.
-            :func:`baseline_means_from_result` or :func:`token_mean_activations`).
+            :meth:`~skillneuron_lens.predictivity.result.PredictivityResult.mean_baselines` or
+            :func:`~skillneuron_lens.record.activations.neuron_means`).
         layers: Prune only these of ``keep``'s layers (the paper prunes the top 9 of 12); default: all
             of ``keep.layers``.
         inplace: Change ``model`` itself. By default a deep copy is pruned and ``model`` is untouched
@@ -495,7 +394,7 @@ def prune_model(
 
     Example:
         >>> keep = NeuronSet.top(result, fraction=0.02)  # doctest: +SKIP
-        >>> small = prune_model(model, keep, baseline_means_from_result(result))  # doctest: +SKIP
+        >>> small = prune_model(model, keep, result.mean_baselines(subtask=0))  # doctest: +SKIP
     """
     adapter, chosen = _check_inputs(model, keep, means, layers)
     mlps = {layer: _layer_mlp(model, adapter.kind, layer) for layer in chosen}

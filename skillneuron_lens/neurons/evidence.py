@@ -1,7 +1,7 @@
 """The evidence behind a skill-neuron selection, in one place: significance, held-out scores, controls.
 
 Every table, figure and summary that names neurons shows the same numbers, made here:
-:func:`selection_evidence` turns a :class:`~skillneuron_lens.predictivity.compute.PredictivityResult` and a
+:func:`selection_evidence` turns a :class:`~skillneuron_lens.predictivity.result.PredictivityResult` and a
 selection rule into a JSON-ready dict (the ``significance`` and ``held_out`` blocks of ``summary.json``),
 and :func:`evidence_line` into the one-line summary ``find`` prints.
 """
@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.significance import FdrMethod, dev_size_for_effect, smallest_attainable_p
 
 __all__ = [

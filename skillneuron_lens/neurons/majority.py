@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.tasks.subtasks import subtask_targets, subtasks_for
 
 __all__ = [

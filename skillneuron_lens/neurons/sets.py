@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Bool, Float
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.significance import FdrMethod, significant
 
 __all__ = [

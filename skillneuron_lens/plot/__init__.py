@@ -12,7 +12,6 @@ activations (activations); the threshold-free view from histograms (distribution
 
 from skillneuron_lens.plot.activations import (
     activation_histogram,
-    neuron_activations,
     neuron_baseline,
 )
 from skillneuron_lens.plot.comparison import (
@@ -70,7 +69,6 @@ __all__ = [
     "finish_figure",
     "layer_auroc_figure",
     "layer_distribution",
-    "neuron_activations",
     "neuron_baseline",
     "neuron_histogram_figure",
     "perturbation_curves",

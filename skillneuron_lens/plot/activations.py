@@ -1,4 +1,7 @@
-"""One neuron's activations: recorded at the predictivity's slots, its baseline, and a histogram by class."""
+"""One neuron: its baseline threshold and a histogram of its activations by class.
+
+The values come from :func:`skillneuron_lens.record.activations.neuron_activations`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
-from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.models.adapter import DEFAULT_HOOK, PaddingSide
 from skillneuron_lens.plot.layout import (
     BOTTOM_COLOUR,
     CHANCE,
@@ -22,88 +22,9 @@ from skillneuron_lens.plot.layout import (
     check_layout,
     finish_figure,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult
-from skillneuron_lens.record.positions import PositionsLike
-from skillneuron_lens.record.recorder import Recorder, RecordingConfig
+from skillneuron_lens.predictivity.result import PredictivityResult
 
-__all__ = ["activation_histogram", "neuron_activations", "neuron_baseline"]
-
-
-class _OneNeuron:
-    """Accumulator that keeps one neuron's reduced value per example (the recorder's protocol)."""
-
-    def __init__(self, neuron: int) -> None:
-        self.neuron = neuron
-        self.chunks: list[torch.Tensor] = []
-
-    def add_examples(self, targets: torch.Tensor) -> None:
-        del targets
-
-    def add_layer(self, layer_slot: int, values: torch.Tensor, targets: torch.Tensor, where: str) -> None:
-        del layer_slot, targets
-        if not 0 <= self.neuron < values.shape[-1]:
-            raise SkillNeuronError(
-                f"Neuron {self.neuron} is out of range 0..{values.shape[-1] - 1} at {where}."
-            )
-        self.chunks.append(values[:, :, self.neuron].double().cpu())
-
-
-def neuron_activations(
-    model: Any,
-    texts: Sequence[str],
-    layer: int,
-    neuron: int,
-    *,
-    text_pairs: Sequence[str] | None = None,
-    hook: str = DEFAULT_HOOK,
-    positions: PositionsLike = 0,
-    batch_size: int = 32,
-    max_length: int = 128,
-    padding_side: PaddingSide = "right",
-    prepend_bos: bool = False,
-) -> Float[torch.Tensor, "example slot"]:
-    """One neuron's activation on each text, at the same slots the predictivity was computed at.
-
-    One hook on one layer; the forward pass stops right after it and only the neuron's value at
-    the slots is kept, so this is cheap. Use the settings the result was computed with (e.g.
-    ``positions=result.config["positions"]``).
-
-    Args:
-        model: A ``TransformerBridge``, ``HookedTransformer`` or ``HookedEncoder``.
-        texts: The texts.
-        layer: Model layer of the neuron.
-        neuron: Index of the neuron at the hook.
-        text_pairs: Second texts for pair tasks.
-        hook: Hook-name template with ``{layer}``.
-        positions: Slots to read, as in :func:`skillneuron_lens.compute_predictivity`.
-        batch_size: Examples per forward pass.
-        max_length: Truncate encodings to this many tokens.
-        padding_side: ``"right"`` or ``"left"``; the values do not depend on it.
-        prepend_bos: Prepend BOS when the tokenizer does not.
-
-    Returns:
-        Float64 activations ``[example, slot]`` on the CPU.
-
-    Raises:
-        SkillNeuronError: For an empty ``texts``, an unknown layer or hook, or a neuron out of range.
-    """
-    if len(texts) == 0:
-        raise SkillNeuronError("texts is empty: give at least one text.")
-    config = RecordingConfig(
-        hook=hook,
-        layers=(int(layer),),
-        positions=positions,
-        batch_size=batch_size,
-        max_length=max_length,
-        padding_side=padding_side,
-        prepend_bos=prepend_bos,
-        progress=False,
-    )
-    recorder = Recorder(model, config)
-    keeper = _OneNeuron(int(neuron))
-    targets = torch.zeros(len(texts), 1, dtype=torch.long)
-    recorder.accumulate(keeper, list(texts), None if text_pairs is None else list(text_pairs), targets)
-    return torch.cat(keeper.chunks)
+__all__ = ["activation_histogram", "neuron_baseline"]
 
 
 def neuron_baseline(
@@ -176,7 +97,8 @@ def activation_histogram(
 ) -> go.Figure:
     """A neuron's activations split by class, with the baseline threshold as a vertical line.
 
-    Get the values with :func:`neuron_activations` and the threshold with :func:`neuron_baseline`.
+    Get the values with :func:`skillneuron_lens.record.activations.neuron_activations` and the
+    threshold with :func:`neuron_baseline`.
     With exactly two classes, the subtitle gives the accuracy of the paper's rule on the examples
     shown: predict the second class when the activation is above the threshold (strict ``>``).
 

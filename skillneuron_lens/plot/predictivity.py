@@ -32,7 +32,7 @@ from skillneuron_lens.plot.layout import (
     finish_figure,
     sample_viridis,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 
 __all__ = [
     "ColumnBins",

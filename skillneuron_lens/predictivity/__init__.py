@@ -5,15 +5,17 @@ The paper's per-neuron score, computed exactly and streaming, with its statistic
 
 from skillneuron_lens.predictivity.compute import (
     DEFAULT_PERMUTATIONS,
-    FRAGILE_SHARE,
     FRAGILE_TOLERANCE,
-    TENSOR_FILE,
     LabelledTexts,
-    PredictivityResult,
-    combine_runs,
     compute_predictivity,
     hook_width,
     predictivity_from_activations,
+)
+from skillneuron_lens.predictivity.result import (
+    FRAGILE_SHARE,
+    TENSOR_FILE,
+    PredictivityResult,
+    combine_runs,
 )
 
 __all__ = [

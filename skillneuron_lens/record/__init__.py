@@ -1,13 +1,19 @@
 """Recording.
 
-Token positions, hooks that reduce activations on the fly, and the mergeable accumulators they fill.
+Token positions, hooks that reduce activations on the fly, the mergeable accumulators they fill, and
+the per-neuron activations built on them (means, resampling pools, one neuron's values).
 """
 
 from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
     ColumnFanOut,
     MeanAccumulator,
     ThresholdAccuracyAccumulator,
+    TokenMeanAccumulator,
+    WeightedMeanAccumulator,
+    check_finite,
 )
+from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
 from skillneuron_lens.record.histograms import (
     DEFAULT_BINS,
     DEFAULT_MAX_BYTES,
@@ -32,15 +38,20 @@ from skillneuron_lens.record.positions import (
     content_bounds,
     gather_indices,
     reduce_positions,
+    token_sums,
 )
 from skillneuron_lens.record.recorder import (
     InputBuilder,
     LayerAccumulator,
+    MeanWeighting,
     Recorder,
     RecordingConfig,
+    Reduction,
+    recording_config,
 )
 
 __all__ = [
+    "ActivationCollector",
     "ClassHistogramAccumulator",
     "ColumnFanOut",
     "DEFAULT_BINS",
@@ -48,6 +59,7 @@ __all__ = [
     "InputBuilder",
     "LayerAccumulator",
     "MIN_BINS",
+    "MeanWeighting",
     "MeanAccumulator",
     "NeuronHistograms",
     "PermutationNullAccumulator",
@@ -56,15 +68,24 @@ __all__ = [
     "PositionsLike",
     "RELATIVE_FLOOR",
     "Recorder",
+    "Reduction",
     "RecordingConfig",
     "ThresholdAccuracyAccumulator",
+    "TokenMeanAccumulator",
+    "WeightedMeanAccumulator",
     "aggregate_null_scores",
+    "check_finite",
     "check_permutations_reach",
     "content_bounds",
     "gather_indices",
     "minimum_permutations",
     "monte_carlo_p_values",
+    "neuron_activations",
+    "neuron_means",
+    "neuron_pool",
     "null_layer_maxima",
     "permuted_targets",
+    "recording_config",
     "reduce_positions",
+    "token_sums",
 ]

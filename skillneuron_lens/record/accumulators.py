@@ -19,10 +19,23 @@ from jaxtyping import Float, Int
 
 from skillneuron_lens.errors import SkillNeuronError
 
-__all__ = ["MeanAccumulator", "ThresholdAccuracyAccumulator", "ColumnFanOut"]
+__all__ = [
+    "ActivationCollector",
+    "ColumnFanOut",
+    "MeanAccumulator",
+    "ThresholdAccuracyAccumulator",
+    "TokenMeanAccumulator",
+    "WeightedMeanAccumulator",
+    "check_finite",
+]
 
 
-def _check_finite(values: torch.Tensor, where: str) -> None:
+def check_finite(values: torch.Tensor, where: str) -> None:
+    """Raise a clear error naming ``where`` if any of ``values`` is NaN or infinite.
+
+    Raises:
+        SkillNeuronError: With the number of bad values and what to check.
+    """
     if not bool(torch.isfinite(values).all()):
         n_bad = int((~torch.isfinite(values)).sum())
         raise SkillNeuronError(
@@ -123,7 +136,7 @@ class MeanAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Add one layer's reduced activations for the batch."""
-        _check_finite(values, where)
+        check_finite(values, where)
         values = values.to(torch.float64)
         included = (targets >= 0).to(values.dtype)
         self.sums[:, :, layer_slot, :] += torch.einsum("bs,bkn->skn", included, values)
@@ -216,7 +229,7 @@ class ThresholdAccuracyAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Add one layer's reduced activations for the batch."""
-        _check_finite(values, where)
+        check_finite(values, where)
         assert isinstance(self.tolerance, torch.Tensor)
         for subtask in range(self.n_subtasks):
             target = targets[:, subtask]
@@ -268,3 +281,162 @@ class ColumnFanOut:
         """Add one layer's reduced activations to every accumulator."""
         for accumulator, columns in self.parts:
             accumulator.add_layer(layer_slot, values, targets[:, columns], where)
+
+
+class _LayerSums:
+    """Float64 sums per layer and a total weight; the mean is their ratio. Merges by adding.
+
+    Layers are kept apart until :meth:`means`, so layers of different widths are reported clearly.
+    Targets carry each example's weight in their first column.
+
+    Args:
+        n_layers: Recorded layers (slots of the recorder).
+    """
+
+    def __init__(self, n_layers: int) -> None:
+        """Start with no sums and zero weight."""
+        self.sums: list[Float[torch.Tensor, " neuron"] | None] = [None] * n_layers
+        self.weight = 0
+
+    def add_examples(self, targets: Int[torch.Tensor, "batch weight"]) -> None:
+        """Add the batch's weights (the first column) to the total."""
+        self.weight += int(targets[:, 0].sum())
+
+    def _add(self, layer_slot: int, added: Float[torch.Tensor, " neuron"]) -> None:
+        current = self.sums[layer_slot]
+        self.sums[layer_slot] = added if current is None else current + added
+
+    def merge(self, other: _LayerSums) -> None:
+        """Add another accumulator's sums and weight (over other examples) into this one."""
+        if type(other) is not type(self) or len(other.sums) != len(self.sums):
+            raise SkillNeuronError(
+                f"Cannot merge a {type(other).__name__} over {len(other.sums)} layers into a "
+                f"{type(self).__name__} over {len(self.sums)}."
+            )
+        for slot, theirs in enumerate(other.sums):
+            if theirs is not None:
+                self._add(slot, theirs)
+        self.weight += other.weight
+
+    def means(self) -> Float[torch.Tensor, "layer neuron"]:
+        """The means, ``[layer, neuron]`` in float64 on the CPU.
+
+        Raises:
+            SkillNeuronError: With no weight, a layer never added, or layers of different widths.
+        """
+        if self.weight <= 0:
+            raise SkillNeuronError("No examples (or only zero weights) were added; there is no mean.")
+        sums = [total for total in self.sums if total is not None]
+        if len(sums) != len(self.sums):
+            raise SkillNeuronError("A recorded layer never received activations; there is no mean for it.")
+        if len({int(total.numel()) for total in sums}) != 1:
+            raise SkillNeuronError(
+                "The layers have different widths (an already pruned model?); read them one layer at a "
+                "time with layers=[l]."
+            )
+        return torch.stack(sums).cpu() / self.weight
+
+
+class WeightedMeanAccumulator(_LayerSums):
+    """Weighted mean of each example's activation averaged over its slots, per layer.
+
+    The weight of each example is its first target column (e.g. 1 for every example), so the result
+    is ``sum_b w_b * mean_slot(a_b) / sum_b w_b``.
+    """
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "batch slot neuron"],
+        targets: Int[torch.Tensor, "batch weight"],
+        where: str,
+    ) -> None:
+        """Add one layer's weighted per-example means."""
+        check_finite(values, where)
+        weights = targets[:, 0].to(device=values.device, dtype=values.dtype)
+        self._add(layer_slot, torch.einsum("b,bn->n", weights, values.mean(dim=1)).cpu())
+
+
+class TokenMeanAccumulator(_LayerSums):
+    """Mean over every token: adds batch totals over tokens and counts the tokens.
+
+    Fed by a recorder that reduces each batch with :func:`~skillneuron_lens.record.positions.token_sums`
+    (values ``[1, 1, neuron]``: the batch's sum over its tokens), with each example's number of tokens
+    as its target.
+    """
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "1 1 neuron"],
+        targets: Int[torch.Tensor, "batch weight"],
+        where: str,
+    ) -> None:
+        """Add one layer's batch total."""
+        del targets
+        check_finite(values, where)
+        if tuple(values.shape[:2]) != (1, 1):
+            raise SkillNeuronError(
+                f"TokenMeanAccumulator takes one batch total per layer ([1, 1, neuron]), got "
+                f"{tuple(values.shape)} at {where}; record with token_sums."
+            )
+        self._add(layer_slot, values[0, 0])
+
+
+class ActivationCollector:
+    """Keeps every example's reduced activations, per layer (a pool, or one neuron's values).
+
+    Unlike the other accumulators this grows with the number of examples. Targets are ignored.
+
+    Args:
+        n_layers: Recorded layers (slots of the recorder).
+        neuron: Keep only this neuron's values; ``None`` keeps every neuron.
+        dtype: The dtype the values are stored in (on the CPU).
+    """
+
+    def __init__(
+        self, n_layers: int, *, neuron: int | None = None, dtype: torch.dtype = torch.float32
+    ) -> None:
+        """Start with no values."""
+        self.chunks: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+        self.neuron = neuron
+        self.dtype = dtype
+
+    def add_examples(self, targets: Int[torch.Tensor, "batch subtask"]) -> None:
+        """Nothing to count."""
+        del targets
+
+    def add_layer(
+        self,
+        layer_slot: int,
+        values: Float[torch.Tensor, "batch slot neuron"],
+        targets: Int[torch.Tensor, "batch subtask"],
+        where: str,
+    ) -> None:
+        """Keep one layer's values (or the chosen neuron's) for the batch."""
+        del targets
+        check_finite(values, where)
+        if self.neuron is not None:
+            if not 0 <= self.neuron < values.shape[-1]:
+                raise SkillNeuronError(
+                    f"Neuron {self.neuron} is out of range 0..{values.shape[-1] - 1} at {where}."
+                )
+            values = values[:, :, self.neuron : self.neuron + 1]
+        self.chunks[layer_slot].append(values.to(self.dtype).cpu())
+
+    def merge(self, other: ActivationCollector) -> None:
+        """Append another collector's examples after this one's (same layers and selection)."""
+        if len(other.chunks) != len(self.chunks) or other.neuron != self.neuron:
+            raise SkillNeuronError("Cannot merge collectors of different layers or neuron selections.")
+        for mine, theirs in zip(self.chunks, other.chunks, strict=True):
+            mine.extend(theirs)
+
+    def per_layer(self) -> list[Float[torch.Tensor, "example slot neuron"]]:
+        """The kept values, one ``[example, slot, neuron]`` tensor per layer.
+
+        Raises:
+            SkillNeuronError: If no example was added.
+        """
+        if any(not chunks for chunks in self.chunks):
+            raise SkillNeuronError("No activations were collected for some layer; give at least one text.")
+        return [torch.cat(chunks) for chunks in self.chunks]

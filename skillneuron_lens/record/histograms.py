@@ -53,7 +53,7 @@ import torch
 from jaxtyping import Float, Int
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.record.accumulators import _Accumulator, _check_finite
+from skillneuron_lens.record.accumulators import _Accumulator, check_finite
 
 __all__ = [
     "DEFAULT_BINS",
@@ -100,7 +100,7 @@ class _BinScale:
     def from_range(cls, minimum: torch.Tensor, maximum: torch.Tensor, n_bins: int) -> _BinScale:
         """Bins from train minima and maxima (a zero range is widened by a relative 1e-6)."""
         low, high = minimum.double(), maximum.double()
-        _check_finite(torch.stack([low, high]), "the train minimum/maximum")
+        check_finite(torch.stack([low, high]), "the train minimum/maximum")
         if bool((high < low).any()):
             raise SkillNeuronError(
                 f"{int((high < low).sum())} neuron(s) have a train maximum below their minimum; pass "
@@ -253,7 +253,7 @@ class ClassHistogramAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Count one layer's reduced activations of the batch into its class histograms."""
-        _check_finite(values, where)
+        check_finite(values, where)
         batch = values.shape[0]
         by_neuron = values.to(device=self.device, dtype=torch.float64).permute(1, 2, 0).contiguous()
         bins = self._layer_scales[layer_slot].bins(by_neuron.unsqueeze(0))

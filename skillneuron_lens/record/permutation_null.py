@@ -33,7 +33,7 @@ import torch
 from jaxtyping import Float, Int
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.record.accumulators import _Accumulator, _check_finite
+from skillneuron_lens.record.accumulators import _Accumulator, check_finite
 from skillneuron_lens.stats.significance import RunAggregation, aggregate_scores, check_q
 
 __all__ = [
@@ -180,7 +180,7 @@ class PermutationNullAccumulator(_Accumulator):
         where: str,
     ) -> None:
         """Add one layer's reduced activations for the batch, against every permutation."""
-        _check_finite(values, where)
+        check_finite(values, where)
         self._check_targets(targets)
         batch = values.shape[0]
         shaped = targets.to(values.device).reshape(batch, self.n_subtasks, self.n_permutations)

@@ -29,6 +29,7 @@ __all__ = [
     "content_bounds",
     "gather_indices",
     "reduce_positions",
+    "token_sums",
 ]
 
 PoolingMode = Literal["last", "mean", "max"]
@@ -156,6 +157,32 @@ def gather_indices(
     return start[:, None] + relative
 
 
+def _check_aligned(activations: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    if activations.ndim != 3:
+        raise SkillNeuronError(
+            f"Expected hook activations of shape [batch, pos, neuron], got {tuple(activations.shape)}. "
+            "Choose a hook whose output has one vector per token (e.g. blocks.{layer}.mlp.hook_post)."
+        )
+    if activations.shape[:2] != attention_mask.shape:
+        raise SkillNeuronError(
+            f"Hook activations cover {tuple(activations.shape[:2])} (batch, pos) but the attention "
+            f"mask is {tuple(attention_mask.shape)}."
+        )
+
+
+def token_sums(
+    activations: Float[torch.Tensor, "batch pos neuron"], attention_mask: Int[torch.Tensor, "batch pos"]
+) -> Float[torch.Tensor, "1 1 neuron"]:
+    """The batch's float64 sum over every non-padding token, as one row with one slot.
+
+    Dividing the sums of all batches by the number of tokens gives the mean over all tokens
+    (:meth:`skillneuron_lens.record.recorder.Recorder.means` with ``per="token"``).
+    """
+    _check_aligned(activations, attention_mask)
+    mask = attention_mask.to(torch.float64)
+    return torch.einsum("bpn,bp->n", activations.to(torch.float64), mask)[None, None]
+
+
 def reduce_positions(
     activations: Float[torch.Tensor, "batch pos neuron"],
     attention_mask: Int[torch.Tensor, "batch pos"],
@@ -173,16 +200,7 @@ def reduce_positions(
     Returns:
         Float64 values per example and slot.
     """
-    if activations.ndim != 3:
-        raise SkillNeuronError(
-            f"Expected hook activations of shape [batch, pos, neuron], got {tuple(activations.shape)}. "
-            "Choose a hook whose output has one vector per token (e.g. blocks.{layer}.mlp.hook_post)."
-        )
-    if activations.shape[:2] != attention_mask.shape:
-        raise SkillNeuronError(
-            f"Hook activations cover {tuple(activations.shape[:2])} (batch, pos) but the attention "
-            f"mask is {tuple(attention_mask.shape)}."
-        )
+    _check_aligned(activations, attention_mask)
     if spec.pooling in ("mean", "max"):
         mask: Bool[torch.Tensor, "batch pos 1"] = attention_mask.bool()[:, :, None]
         values = activations.double()

@@ -8,9 +8,9 @@ gradients.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, Protocol
 
 import torch
 from jaxtyping import Float, Int
@@ -24,14 +24,26 @@ from skillneuron_lens.models.adapter import (
     StopForward,
     TokenBatch,
 )
-from skillneuron_lens.record.positions import PositionsLike, PositionSpec, reduce_positions
+from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
+    TokenMeanAccumulator,
+    WeightedMeanAccumulator,
+)
+from skillneuron_lens.record.positions import PositionsLike, PositionSpec, reduce_positions, token_sums
 
 __all__ = [
     "InputBuilder",
     "LayerAccumulator",
+    "MeanWeighting",
+    "Reduction",
     "RecordingConfig",
     "Recorder",
+    "recording_config",
 ]
+
+MeanWeighting = Literal["token", "example"]
+Reduction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(activations [batch, pos, neuron], region [batch, pos]) -> values`` for the accumulator."""
 
 
 class InputBuilder(Protocol):
@@ -116,6 +128,45 @@ class RecordingConfig:
         return out
 
 
+def recording_config(
+    recording: RecordingConfig | None = None,
+    *,
+    hook: str | None = None,
+    layers: Sequence[int] | None = None,
+    positions: PositionsLike | None = None,
+    default: RecordingConfig | None = None,
+) -> RecordingConfig:
+    """The settings a function records with: a config, with the most-typed fields as shortcuts.
+
+    Functions that record take ``recording=RecordingConfig(...)`` and, as shortcuts, ``hook=``,
+    ``layers=`` and ``positions=``; each shortcut given replaces that field of the config.
+
+    Args:
+        recording: The caller's config, or ``None`` for ``default``.
+        hook: Replaces ``hook`` when given.
+        layers: Replaces ``layers`` when given.
+        positions: Replaces ``positions`` when given.
+        default: The function's own defaults (``RecordingConfig()`` when ``None``).
+
+    Returns:
+        The config to record with.
+
+    Raises:
+        SkillNeuronError: If ``recording`` is not a :class:`RecordingConfig`.
+    """
+    base = recording if recording is not None else (default or RecordingConfig())
+    if not isinstance(base, RecordingConfig):
+        raise SkillNeuronError(
+            f"recording must be a RecordingConfig, got {type(base).__name__}; build one with "
+            "skillneuron_lens.RecordingConfig(hook=..., layers=..., positions=..., batch_size=...)."
+        )
+    shortcuts: dict[str, Any] = {
+        "hook": hook, "layers": None if layers is None else tuple(layers), "positions": positions
+    }
+    given = {name: value for name, value in shortcuts.items() if value is not None}
+    return replace(base, **given) if given else base
+
+
 class Recorder:
     """Runs a model over examples and feeds reduced activations to an accumulator.
 
@@ -194,16 +245,28 @@ class Recorder:
         accumulator: LayerAccumulator,
         batch: TokenBatch,
         targets: Int[torch.Tensor, "batch subtask"],
+        reduce: Reduction | None = None,
     ) -> None:
-        """Run one batch and feed every recorded layer to ``accumulator``."""
+        """Run one batch and feed every recorded layer to ``accumulator``.
+
+        Args:
+            accumulator: What receives the reduced activations.
+            batch: The encoded batch.
+            targets: Per-example targets (or weights) handed to the accumulator.
+            reduce: How a hook's activations become the accumulator's values; default the configured
+                positions (:func:`~skillneuron_lens.record.positions.reduce_positions`).
+        """
         accumulator.add_examples(targets)
         spec = self.config.position_spec
-        region = batch.attention_mask if self.inputs is None else self.inputs.region(batch)
+        region = self.region(batch)
         fired: list[str] = []
 
         def make_hook(layer_slot: int, name: str) -> Any:
             def hook(activations: torch.Tensor, hook: Any) -> None:
-                values = reduce_positions(activations, region, spec)
+                if reduce is None:
+                    values = reduce_positions(activations, region, spec)
+                else:
+                    values = reduce(activations, region)
                 accumulator.add_layer(layer_slot, values, targets, where=name)
                 fired.append(name)
                 if len(fired) == len(self.hook_names):
@@ -224,3 +287,112 @@ class Recorder:
         """One forward pass with the input builder's hooks (if any) followed by ``hooks``."""
         extra = [] if self.inputs is None else self.inputs.hooks(batch)
         self.adapter.run_until_stopped(batch, [*extra, *hooks])
+
+    def region(self, batch: TokenBatch) -> Int[torch.Tensor, "batch pos"]:
+        """The tokens positions count in: the attention mask, or the input builder's region."""
+        return batch.attention_mask if self.inputs is None else self.inputs.region(batch)
+
+    # ---- the common reductions ------------------------------------------------------------------
+    def text_batches(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None, description: str
+    ) -> Iterator[TokenBatch]:
+        """Every text in order, encoded a batch at a time, with the configured progress bar.
+
+        Raises:
+            SkillNeuronError: For no texts, a bare string, or text pairs of another length.
+        """
+        if isinstance(texts, str) or len(texts) == 0:
+            raise SkillNeuronError("texts must be a non-empty list of strings.")
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise SkillNeuronError(f"{len(text_pairs)} text pairs were given for {len(texts)} texts.")
+        size = self.config.batch_size
+        starts = range(0, len(texts), size)
+        for start in tqdm(starts, desc=description, disable=not self.config.progress, unit="batch"):
+            pairs = None if text_pairs is None else list(text_pairs[start : start + size])
+            yield self.encode(list(texts[start : start + size]), pairs)
+
+    def means(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, *, per: MeanWeighting = "example"
+    ) -> Float[torch.Tensor, "layer neuron"]:
+        """Each recorded neuron's mean activation over texts (float64, on the CPU).
+
+        Each example contributes its value averaged over its slots; ``per="example"`` weighs every
+        example the same, ``per="token"`` weighs each by its number of tokens (with ``positions="mean"``
+        that is the mean over every token of every text).
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            per: ``"example"`` or ``"token"`` weighting.
+
+        Returns:
+            ``[layer, neuron]`` with rows in the order of :attr:`layers`.
+
+        Raises:
+            SkillNeuronError: For an unknown ``per``, or ``per="token"`` without ``positions="mean"``.
+        """
+        if per not in ("token", "example"):
+            raise SkillNeuronError(f"per must be 'token' or 'example', got {per!r}.")
+        if per == "token" and self.config.position_spec.pooling != "mean":
+            raise SkillNeuronError(
+                f"per='token' averages over every token, which needs positions='mean'; got "
+                f"{self.config.position_spec.to_json()!r}. Record with positions='mean', or use "
+                "per='example' to average the chosen positions over examples."
+            )
+        if per == "token":
+            by_token = TokenMeanAccumulator(len(self.layers))
+            for batch in self.text_batches(texts, text_pairs, "neuron means"):
+                counts = self.region(batch).sum(dim=1)[:, None].long()
+                self.accumulate_batch(by_token, batch, counts, reduce=token_sums)
+            return by_token.means()
+        by_example = WeightedMeanAccumulator(len(self.layers))
+        for batch in self.text_batches(texts, text_pairs, "neuron means"):
+            self.accumulate_batch(by_example, batch, torch.ones_like(batch.input_ids[:, :1]))
+        return by_example.means()
+
+    def activations(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        neuron: int | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> list[Float[torch.Tensor, "example slot neuron"]]:
+        """Every example's reduced activations, one tensor per recorded layer (on the CPU).
+
+        This keeps a value per example, slot and neuron: size the texts accordingly, or keep one
+        ``neuron`` only.
+
+        Args:
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            neuron: Keep only this neuron (its axis then has size 1); ``None`` keeps all.
+            dtype: The stored dtype.
+
+        Returns:
+            ``[example, slot, neuron]`` per layer, in the order of :attr:`layers`.
+        """
+        collector = ActivationCollector(len(self.layers), neuron=neuron, dtype=dtype)
+        for batch in self.text_batches(texts, text_pairs, "activations"):
+            self.accumulate_batch(collector, batch, torch.zeros_like(batch.input_ids[:, :1]))
+        return collector.per_layer()
+
+    def pool(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None
+    ) -> Float[torch.Tensor, "sample layer neuron"]:
+        """Every example's reduced activations as one float32 pool (one sample per example and slot).
+
+        Returns:
+            ``[sample, layer, neuron]`` with samples ordered by example, then slot.
+
+        Raises:
+            SkillNeuronError: If the recorded layers differ in width.
+        """
+        per_layer = self.activations(texts, text_pairs)
+        rows = [values.reshape(-1, values.shape[-1]) for values in per_layer]
+        if len({tuple(row.shape) for row in rows}) != 1:
+            raise SkillNeuronError(
+                "The layers have different widths (an already pruned model?); read them one layer at a "
+                "time with layers=[l]."
+            )
+        return torch.stack(rows, dim=1)

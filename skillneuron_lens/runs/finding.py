@@ -19,7 +19,9 @@ from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.evidence import held_out_summary, significance_summary, warn_if_dev_too_small
 from skillneuron_lens.neurons.majority import WARN_SHARE, scored_majority_share, warn_about_constant_neurons
 from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count
-from skillneuron_lens.predictivity.compute import PredictivityResult, compute_predictivity, hook_width
+from skillneuron_lens.predictivity.compute import compute_predictivity, hook_width
+from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.recorder import RecordingConfig
 from skillneuron_lens.runs.config import FindConfig, check_fractions
 from skillneuron_lens.runs.run import RUN_KIND, Run
 from skillneuron_lens.tasks.provenance import data_record
@@ -77,10 +79,13 @@ def find(config: FindConfig, *, model: Any = None) -> Run:
             positions = 0 if ModelAdapter(model).is_encoder else "last"
         readout = _readout(config, model, task)
         test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+        recording = RecordingConfig(
+            batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
+        )
         result = compute_predictivity(
             model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
-            n_classes=task.n_classes, batch_size=config.batch_size, max_length=config.max_length,
-            seed=config.seed, balance=config.balance_flag, progress=not config.quiet, test=test_split,
+            recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
+            test=test_split,
             n_permutations=config.null_permutations, histograms=config.histograms,
         )
     too_small = warn_if_dev_too_small(result, q=config.q)
@@ -135,10 +140,10 @@ def _readout(config: FindConfig, model: Any, task: Task) -> Any:
     pooling: Any = config.readout_pooling
     if pooling == "auto":
         pooling = "mean" if ModelAdapter(model).is_encoder else "last"
-    readout = LinearReadout(
-        model, pooling=pooling, batch_size=config.batch_size, max_length=config.max_length,
-        progress=not config.quiet,
+    recording = RecordingConfig(
+        batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
     )
+    readout = LinearReadout(model, pooling=pooling, recording=recording)
     return readout.fit(task.train, task.dev, n_classes=task.n_classes)
 
 
@@ -266,7 +271,7 @@ def _input_control(config: FindConfig, tuned: TunedRuns, task: Task) -> dict[str
     for pooling in ("mean", "max"):
         result = classifier.predictivity(
             task.train, task.dev, region="input", positions=pooling, hook=config.hook, layers=config.layers,
-            progress=not config.quiet,
+            recording=RecordingConfig(batch_size=classifier.config.batch_size, progress=not config.quiet),
         )
         out[f"input_{pooling}"] = _headline(result)
     return out

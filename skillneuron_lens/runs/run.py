@@ -29,7 +29,7 @@ from skillneuron_lens.io import dumps_strict, read_marker, recover_interrupted_w
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.majority import warn_about_constant_neurons
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.report import write_report
 from skillneuron_lens.runs.config import FindConfig
 from skillneuron_lens.tasks.provenance import FILE_ROLES, check_data

@@ -14,6 +14,7 @@ from skillneuron_lens.tasks.catalog import (
     load_task,
     packaged_data_record,
 )
+from skillneuron_lens.tasks.labelled import LabelledSplit, label_id, labelled_split
 from skillneuron_lens.tasks.labels import (
     encode_labels,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_TEST_FRACTION",
     "FILE_ROLES",
     "HubSource",
+    "LabelledSplit",
     "PackagedSource",
     "Rows",
     "SCHEMES",
@@ -93,4 +95,6 @@ __all__ = [
     "task_from_files",
     "task_from_hf_dataset",
     "task_from_lists",
+    "label_id",
+    "labelled_split",
 ]

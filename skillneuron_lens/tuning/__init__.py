@@ -28,6 +28,7 @@ from skillneuron_lens.tuning.pipeline import (
     tune_runs,
 )
 from skillneuron_lens.tuning.readouts import (
+    FEATURE_HOOK,
     LinearReadout,
     LogisticHead,
     VerbalizerReadout,
@@ -50,6 +51,7 @@ from skillneuron_lens.tuning.training import (
 )
 
 __all__ = [
+    "FEATURE_HOOK",
     "ADAPTER_SITE",
     "Adapter",
     "BITFIT_SITES",

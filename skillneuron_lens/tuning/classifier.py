@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,9 +26,13 @@ from tqdm.auto import tqdm
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.files import TUNED_TENSORS
 from skillneuron_lens.io import load_result_dir, save_result_dir
-from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, PaddingSide, StopForward, TokenBatch
+from skillneuron_lens.models.adapter import ModelAdapter, PaddingSide, StopForward, TokenBatch
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
-from skillneuron_lens.predictivity.compute import PredictivityResult, _as_split, compute_predictivity
+from skillneuron_lens.predictivity.compute import compute_predictivity
+from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.positions import PositionsLike, PositionSpec
+from skillneuron_lens.record.recorder import RecordingConfig, recording_config
+from skillneuron_lens.tasks.labelled import labelled_split
 from skillneuron_lens.tuning.parts import (
     ADAPTER_SITE,
     BITFIT_SITES,
@@ -362,14 +366,14 @@ class TunedClassifier:
     ]:
         """Whether each example of a split is classified correctly (in split order)."""
         predicted = self.predict(split, progress=progress, description=description)
-        _, labels, _ = _as_split(split, "evaluation")
+        _, labels, _ = labelled_split(split, "evaluation")
         return predicted == torch.tensor(labels)
 
     def predict(self, split: Any, *, progress: bool = True, description: str = "predicting") -> Int[
         torch.Tensor, " example"
     ]:
         """Predicted class of every example of a split."""
-        texts, _, pairs = _as_split(split, "evaluation")
+        texts, _, pairs = labelled_split(split, "evaluation")
         size = self.config.batch_size
         out: list[torch.Tensor] = []
         starts = range(0, len(texts), size)
@@ -409,10 +413,10 @@ class TunedClassifier:
         dev: Any,
         *,
         region: Region | None = None,
-        positions: Any = None,
-        hook: str = DEFAULT_HOOK,
+        recording: RecordingConfig | None = None,
+        hook: str | None = None,
         layers: Sequence[int] | None = None,
-        progress: bool = True,
+        positions: PositionsLike | None = None,
         **kwargs: Any,
     ) -> PredictivityResult:
         """Every neuron's predictivity with the tuned parts in place.
@@ -423,30 +427,33 @@ class TunedClassifier:
             region: Where positions count: ``"prompt"`` (default with a prompt: one slot per prompt
                 position), ``"read"`` (the label slot; default without a prompt), ``"input"`` (the input
                 text's tokens; use ``positions="mean"`` or ``"max"``) or ``"all"``.
-            positions: Positions inside the region; default every prompt slot, or ``0``.
-            hook: Hook template of the neurons.
-            layers: Layers to record.
-            progress: Show progress bars.
+            recording: Hook, layers, batch size and progress bar; default
+                ``RecordingConfig(batch_size=<the classifier's batch size>)`` (truncation and padding
+                are the classifier's own).
+            hook: Shortcut for the config's hook template.
+            layers: Shortcut for the config's layers.
+            positions: Positions inside the region. When neither this nor the config says otherwise
+                (positions left at ``0``), every prompt slot for region ``"prompt"``, else ``0``.
             **kwargs: Passed on to :func:`~skillneuron_lens.predictivity.compute.compute_predictivity`.
 
         Returns:
             The result (per position; its ``predictivity`` is the max over positions, as the paper).
         """
         chosen = region or self.default_region()
-        if positions is None:
-            positions = list(range(self.config.n_prompt_slots)) if chosen == "prompt" else 0
         if chosen == "prompt" and not self.config.n_prompt_slots:
             raise SkillNeuronError("This classifier has no soft prompt: use region='read' or 'input'.")
+        config = recording_config(
+            recording, hook=hook, layers=layers, positions=positions,
+            default=RecordingConfig(batch_size=self.config.batch_size),
+        )
+        if positions is None and config.position_spec == PositionSpec.parse(0) and chosen == "prompt":
+            config = replace(config, positions=list(range(self.config.n_prompt_slots)))
         return compute_predictivity(
             self.model,
             train,
             dev,
-            hook=hook,
-            layers=layers,
-            positions=positions,
+            recording=config,
             n_classes=kwargs.pop("n_classes", self.config.n_classes),
-            batch_size=kwargs.pop("batch_size", self.config.batch_size),
-            progress=progress,
             inputs=self.inputs(chosen),
             **kwargs,
         )

@@ -14,12 +14,10 @@ from typing import Any
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
-from skillneuron_lens.predictivity.compute import (
-    DEFAULT_PERMUTATIONS,
-    PredictivityResult,
-    RunAggregation,
-    combine_runs,
-)
+from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
+from skillneuron_lens.predictivity.result import PredictivityResult, combine_runs
+from skillneuron_lens.record.recorder import RecordingConfig
+from skillneuron_lens.stats.significance import RunAggregation
 from skillneuron_lens.tuning.classifier import ClassifierConfig, TunedClassifier
 from skillneuron_lens.tuning.soft_prompt import Region
 from skillneuron_lens.tuning.training import TrainConfig, train_classifier
@@ -108,7 +106,8 @@ def tune_runs(
         results.append(
             tuned.predictivity(
                 task.train, task.dev, region=region, positions=positions, hook=hook, layers=layers,
-                progress=progress, seed=settings.seed, balance=balance, test=test,
+                recording=RecordingConfig(batch_size=settings.batch_size, progress=progress),
+                seed=settings.seed, balance=balance, test=test,
                 n_permutations=n_permutations,
             )
         )

@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import ModelAdapter
-from skillneuron_lens.predictivity.compute import _as_split
 from skillneuron_lens.record.positions import PositionsLike, PositionSpec, gather_indices
-from skillneuron_lens.record.recorder import Recorder, RecordingConfig
+from skillneuron_lens.record.recorder import Recorder, RecordingConfig, recording_config
+from skillneuron_lens.tasks.labelled import labelled_split
 
 __all__ = [
+    "FEATURE_HOOK",
     "pooled_features",
     "LogisticHead",
     "LinearReadout",
@@ -37,22 +38,8 @@ __all__ = [
 ]
 
 
-def _split_parts(split: Any) -> tuple[list[str], list[int], list[str] | None]:
-    return _as_split(split, "given")
-
-
-class _Collector:
-    """An accumulator that keeps one pooled vector per example (small: ``d_model`` floats each)."""
-
-    def __init__(self) -> None:
-        self.rows: list[torch.Tensor] = []
-
-    def add_examples(self, targets: torch.Tensor) -> None:
-        del targets
-
-    def add_layer(self, layer_slot: int, values: torch.Tensor, targets: torch.Tensor, where: str) -> None:
-        del layer_slot, targets, where
-        self.rows.append(values[:, 0].float().cpu())
+FEATURE_HOOK = "blocks.{layer}.hook_resid_post"
+"""Where read-out features are read by default: the residual stream after a block."""
 
 
 def pooled_features(
@@ -60,11 +47,9 @@ def pooled_features(
     split: Any,
     *,
     pooling: PositionsLike = 0,
-    hook: str = "blocks.{layer}.hook_resid_post",
     layer: int | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    hook: str = FEATURE_HOOK,
+    recording: RecordingConfig | None = None,
 ) -> Float[torch.Tensor, "example d"]:
     """One feature vector per example: a hook's output pooled at one position.
 
@@ -72,11 +57,10 @@ def pooled_features(
         model: Any supported TransformerLens model.
         split: ``(texts, labels)`` or an object with ``.texts`` (and ``.text_pairs``).
         pooling: ``0`` ([CLS] / first token), ``"mean"``, ``"max"`` or ``"last"``.
-        hook: Hook template; default the residual stream after a block.
         layer: Which block; default the last.
-        batch_size: Examples per forward pass.
-        max_length: Truncation length.
-        progress: Show a progress bar.
+        hook: Hook template; default the residual stream after a block (:data:`FEATURE_HOOK`).
+        recording: Batch size, truncation, padding and progress bar (its hook, layers and positions
+            are replaced by ``hook``, ``layer`` and ``pooling``); default ``RecordingConfig()``.
 
     Returns:
         Float32 features in example order.
@@ -84,17 +68,10 @@ def pooled_features(
     spec = PositionSpec.parse(pooling)
     if spec.n_slots != 1:
         raise SkillNeuronError(f"Pool at one position for features, got {spec.to_json()!r}.")
-    adapter = ModelAdapter(model)
-    chosen = adapter.n_layers - 1 if layer is None else layer
-    config = RecordingConfig(
-        hook=hook, layers=(chosen,), positions=spec, batch_size=batch_size, max_length=max_length,
-        progress=progress,
-    )
-    texts, _, pairs = _split_parts(split)
-    collector = _Collector()
-    everyone = torch.zeros(len(texts), 1, dtype=torch.long)
-    Recorder(model, config).accumulate(collector, texts, pairs, everyone, "features")
-    return torch.cat(collector.rows)
+    chosen = ModelAdapter(model).n_layers - 1 if layer is None else layer
+    config = recording_config(recording, hook=hook, layers=(chosen,), positions=spec)
+    texts, _, pairs = labelled_split(split, "given")
+    return Recorder(model, config).activations(texts, pairs)[0][:, 0]
 
 
 @dataclass
@@ -146,19 +123,16 @@ class LinearReadout:
     Attributes:
         model: Any supported TransformerLens model.
         pooling: ``0`` ([CLS] / first token), ``"mean"`` or ``"last"``.
-        batch_size: Examples per forward pass.
-        max_length: Truncation length.
         l2_grid: L2 penalties to try; with a dev split, the one with the best dev accuracy is kept
             (the first on ties), else the first.
-        progress: Show progress bars.
+        recording: Batch size, truncation, padding and progress bar of the feature pass (see
+            :func:`pooled_features`, which reads :data:`FEATURE_HOOK`); default ``RecordingConfig()``.
     """
 
     model: Any
     pooling: PositionsLike = 0
-    batch_size: int = 32
-    max_length: int = 128
     l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
-    progress: bool = True
+    recording: RecordingConfig | None = None
     head: LogisticHead = field(init=False)
     dev_accuracy: dict[float, float] = field(init=False, default_factory=dict)
 
@@ -169,14 +143,11 @@ class LinearReadout:
         self.head = LogisticHead(l2=self.l2_grid[0])
 
     def _features(self, split: Any) -> torch.Tensor:
-        return pooled_features(
-            self.model, split, pooling=self.pooling, batch_size=self.batch_size,
-            max_length=self.max_length, progress=self.progress,
-        )
+        return pooled_features(self.model, split, pooling=self.pooling, recording=self.recording)
 
     def fit(self, split: Any, dev: Any = None, n_classes: int | None = None) -> LinearReadout:
         """Fit the head on a (train) split, choosing the L2 penalty on ``dev`` when given."""
-        _, labels, _ = _split_parts(split)
+        _, labels, _ = labelled_split(split, "given")
         if len(set(labels)) < 2:
             raise SkillNeuronError("The read-out needs at least two classes in its training split.")
         classes = n_classes or max(labels) + 1
@@ -184,7 +155,7 @@ class LinearReadout:
         if dev is None:
             self.head = LogisticHead(l2=self.l2_grid[0]).fit(features, labels, classes)
             return self
-        dev_features, dev_labels = self._features(dev), torch.tensor(_split_parts(dev)[1])
+        dev_features, dev_labels = self._features(dev), torch.tensor(labelled_split(dev, "dev")[1])
         best: tuple[float, LogisticHead] | None = None
         for l2 in self.l2_grid:
             head = LogisticHead(l2=l2).fit(features, labels, classes)
@@ -202,7 +173,7 @@ class LinearReadout:
 
     def accuracy(self, split: Any) -> float:
         """Share of the split's examples predicted correctly."""
-        _, labels, _ = _split_parts(split)
+        _, labels, _ = labelled_split(split, "given")
         return float((self.predict(split) == torch.tensor(labels)).double().mean())
 
 
@@ -321,7 +292,7 @@ class VerbalizerReadout:
 
     def label_logits(self, split: Any) -> Float[torch.Tensor, "example label"]:
         """Logits of the label words for every example."""
-        texts, _, pairs = _split_parts(split)
+        texts, _, pairs = labelled_split(split, "given")
         rows = []
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="verbalizer", disable=not self.progress, unit="batch"):
@@ -342,5 +313,5 @@ class VerbalizerReadout:
 
     def accuracy(self, split: Any) -> float:
         """Share of the split's examples predicted correctly."""
-        _, labels, _ = _split_parts(split)
+        _, labels, _ = labelled_split(split, "given")
         return float((self.predict(split) == torch.tensor(labels)).double().mean())

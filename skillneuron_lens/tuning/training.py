@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.predictivity.compute import _as_split
+from skillneuron_lens.tasks.labelled import labelled_split
 from skillneuron_lens.tuning.classifier import TunedClassifier
 
 __all__ = ["TrainConfig", "frozen", "train_classifier"]
@@ -144,7 +144,7 @@ def train_classifier(
             "Nothing to train: a verbalizer read-out with method='none' has no parameters (it is zero-shot). "
             "Choose method='prompt', 'bitfit' or 'adapter', or head='linear'."
         )
-    texts, labels, pairs = _as_split(train, "train")
+    texts, labels, pairs = labelled_split(train, "train")
     if max(labels) >= classifier.config.n_classes or min(labels) < 0:
         raise SkillNeuronError(
             f"Train labels span {min(labels)}..{max(labels)} but the classifier has "

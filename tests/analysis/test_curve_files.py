@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from skillneuron_lens.plot.perturbation import perturbation_curves
 
 import skillneuron_lens as snl
 from skillneuron_lens.analysis.curves import PerturbationCurve, load_perturbation
+from skillneuron_lens.plot.perturbation import perturbation_curves
 from skillneuron_lens.report import load_perturbation as report_load_perturbation
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "curves"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 import skillneuron_lens as snl
 from skillneuron_lens.errors import HookNotFoundError
 from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 
@@ -37,13 +39,13 @@ TRAIN, DEV = toy_texts(12, 1), toy_texts(12, 2)
 )
 def test_bad_splits(model, train, dev, message):
     with pytest.raises(snl.SkillNeuronError, match=message):
-        snl.compute_predictivity(model, train, dev, n_classes=2, progress=False)
+        snl.compute_predictivity(model, train, dev, n_classes=2, recording=QUIET)
 
 
 @pytest.mark.models
 def test_unknown_hook_lists_the_hooks_the_model_has(model):
     with pytest.raises(HookNotFoundError) as error:
-        snl.compute_predictivity(model, TRAIN, DEV, hook="blocks.{layer}.mlp.hook_nope", progress=False)
+        snl.compute_predictivity(model, TRAIN, DEV, hook="blocks.{layer}.mlp.hook_nope", recording=QUIET)
     text = str(error.value)
     assert "no hook 'blocks.0.mlp.hook_nope'" in text
     assert "blocks.{layer}.mlp.hook_post" in text and "blocks.{layer}.mlp.hook_pre" in text
@@ -59,14 +61,16 @@ def test_unknown_hook_lists_the_hooks_the_model_has(model):
         ({"positions": "middle"}, "Unknown position mode"),
         ({"positions": []}, "empty list"),
         ({"positions": 30}, "Position 30 does not exist"),
-        ({"batch_size": 0}, "batch_size must be at least 1"),
-        ({"padding_side": "top"}, "padding_side must be"),
+        ({"recording": {"batch_size": 0}}, "batch_size must be at least 1"),
+        ({"recording": {"padding_side": "top"}}, "padding_side must be"),
         ({"scheme": "paper"}, "paper's scheme is defined for 3 or 4 classes"),
     ],
 )
 def test_bad_settings(model, kwargs, message):
     with pytest.raises(snl.SkillNeuronError, match=message):
-        snl.compute_predictivity(model, TRAIN, DEV, progress=False, **kwargs)
+        settings = dict(kwargs)
+        recording = replace(QUIET, **settings.pop("recording", {}))  # a bad field fails here or in the call
+        snl.compute_predictivity(model, TRAIN, DEV, recording=recording, **settings)
 
 
 def test_nan_or_inf_activations_are_refused():
@@ -92,7 +96,7 @@ def test_activation_shapes_must_match():
 
 def test_not_a_model():
     with pytest.raises(snl.SkillNeuronError, match="not a TransformerLens model"):
-        snl.compute_predictivity(torch.nn.Linear(2, 2), TRAIN, DEV, progress=False)
+        snl.compute_predictivity(torch.nn.Linear(2, 2), TRAIN, DEV, recording=QUIET)
 
 
 # ---- Python API: string labels in tuples, max_length --------------------------------------------
@@ -102,15 +106,15 @@ def test_not_a_model():
 def test_string_labels_in_a_tuple_split_name_the_fix(model, labels):
     fix = r"string label '(neg|0)'.*task_from_lists\(.*label_names="
     with pytest.raises(snl.SkillNeuronError, match=fix):
-        snl.compute_predictivity(model, (TRAIN[0], labels), DEV, progress=False)
-    readout = LinearReadout(model, pooling="last", progress=False)
+        snl.compute_predictivity(model, (TRAIN[0], labels), DEV, recording=QUIET)
+    readout = LinearReadout(model, pooling="last", recording=QUIET)
     with pytest.raises(snl.SkillNeuronError, match="string label"):
         readout.fit((TRAIN[0], labels), DEV, n_classes=2)
 
 
 def test_nan_label_in_a_tuple_split_names_the_fix(model):
     with pytest.raises(snl.SkillNeuronError, match=r"has nan \(float\)\. Drop or fix unlabelled rows"):
-        snl.compute_predictivity(model, (TRAIN[0], [0, 1] * 5 + [1, float("nan")]), DEV, progress=False)
+        snl.compute_predictivity(model, (TRAIN[0], [0, 1] * 5 + [1, float("nan")]), DEV, recording=QUIET)
 
 
 def _with_bos_post_processor(model):
@@ -145,8 +149,8 @@ def test_a_text_longer_than_the_context_is_truncated_at_the_context(model):
     batch = adapter.tokenize([long_text, "w1 w2"], max_length=500, prepend_bos=True)
     assert batch.input_ids.shape == (2, 64)  # never past the context
     texts, labels = [long_text, *TRAIN[0][1:]], TRAIN[1]
-    capped = snl.compute_predictivity(model, (texts, labels), DEV, max_length=500, progress=False)
-    exact = snl.compute_predictivity(model, (texts, labels), DEV, max_length=64, progress=False)
+    capped = snl.compute_predictivity(model, (texts, labels), DEV, recording=replace(QUIET, max_length=500))
+    exact = snl.compute_predictivity(model, (texts, labels), DEV, recording=replace(QUIET, max_length=64))
     assert torch.equal(capped.accuracy, exact.accuracy) and torch.equal(capped.baseline, exact.baseline)
     context = "exceeds the model's context of 64 tokens; use --max-length 60"
     with pytest.raises(snl.SkillNeuronError, match=context):

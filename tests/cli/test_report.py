@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
-from skillneuron_lens.predictivity.compute import PredictivityResult
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.report import load_perturbation, render_report, write_report
 
 PLOTLY_HEADER = "* plotly.js v"

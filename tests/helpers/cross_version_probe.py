@@ -19,7 +19,8 @@ def minilm(out: str) -> None:
     model = snl.load_model("minilm")
     task = snl.load_task("rotten_tomatoes", n=2000, seed=0)
     result = snl.compute_predictivity(
-        model, task.train, task.dev, positions=0, max_length=64, n_permutations=0, progress=False
+        model, task.train, task.dev, positions=0, n_permutations=0,
+        recording=snl.RecordingConfig(max_length=64, progress=False),
     )
     result.save(Path(out) / "minilm")
 
@@ -29,7 +30,7 @@ def main(out: str) -> None:
     for positions in (0, [1, -1], "mean", "max"):
         result = snl.compute_predictivity(
             model, toy_texts(60, 11, min_len=3), toy_texts(40, 12, min_len=3),
-            positions=positions, prepend_bos=True, progress=False,
+            positions=positions, recording=snl.RecordingConfig(prepend_bos=True, progress=False),
         )
         result.save(Path(out) / str(positions).replace(" ", ""))
 

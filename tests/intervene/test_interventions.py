@@ -7,8 +7,9 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.errors import HookNotFoundError
-from skillneuron_lens.intervene.hooks import neuron_means, neuron_pool, perturb, perturbation_hooks
+from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
 from skillneuron_lens.models.adapter import ModelAdapter
+from skillneuron_lens.record.activations import neuron_means
 from tests.helpers.interventions import CHOSEN, TEXTS, WIDTH, columns, neurons, others, spies, trace
 from tests.helpers.tiny_models import tiny_encoder, tiny_gpt2
 
@@ -230,34 +231,6 @@ def test_neurons_from_another_model_or_hook(model, batch):
         perturbation_hooks(model, elsewhere, "zero")
     with pytest.raises(snl.SkillNeuronError, match=r"must be a NeuronSet"):
         perturbation_hooks(model, [(0, 1)], "zero")
-
-
-def per_text_activations(model, texts, layer):
-    adapter, rows = ModelAdapter(model), []
-    for text in texts:
-        store: dict = {}
-        with torch.no_grad(), model.hooks(fwd_hooks=spies(store)):
-            adapter.forward(adapter.tokenize([text]))
-        rows.append(store[layer][0].double())
-    return rows
-
-
-def test_neuron_means_token_and_example_weighting(model):
-    rows = per_text_activations(model, TEXTS, 2)
-    by_token = torch.cat(rows).mean(dim=0)
-    by_example = torch.stack([r.mean(dim=0) for r in rows]).mean(dim=0)
-    for side in ("right", "left"):
-        means = neuron_means(model, TEXTS, layers=[2, 0], batch_size=3, padding_side=side)
-        assert means.shape == (2, WIDTH) and means.dtype == torch.float64
-        assert torch.allclose(means[0], by_token, atol=1e-5)
-    example = neuron_means(model, TEXTS, layers=[2], per="example", batch_size=3)[0]
-    assert torch.allclose(example, by_example, atol=1e-5)
-    assert not torch.allclose(by_token, by_example, atol=1e-4)
-    pool = neuron_pool(model, TEXTS, layers=[2], batch_size=3)
-    assert pool.shape == (len(TEXTS), 1, WIDTH)
-    assert torch.allclose(pool[:, 0].double(), torch.stack([r.mean(dim=0) for r in rows]), atol=1e-5)
-    with pytest.raises(snl.SkillNeuronError, match="per must be"):
-        neuron_means(model, TEXTS, per="position")
 
 
 def test_mean_mode_with_neuron_means(model, batch):

@@ -12,14 +12,12 @@ import torch
 import skillneuron_lens as snl
 from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.intervene.prune import (
-    baseline_means_from_result,
     count_parameters,
     load_pruned,
     prune_model,
     pruned_neuron_indices,
     pruning_info,
     save_pruned,
-    token_mean_activations,
 )
 from skillneuron_lens.models.adapter import ModelAdapter
 from tests.helpers.pruning import (
@@ -36,7 +34,7 @@ from tests.helpers.pruning import (
     width,
 )
 from tests.helpers.tiny_llama import tiny_llama
-from tests.helpers.tiny_models import has_bridge, tiny_gpt2, toy_texts
+from tests.helpers.tiny_models import has_bridge, tiny_gpt2
 
 pytestmark = pytest.mark.models
 
@@ -196,47 +194,6 @@ def test_save_and_load_rebuild_the_same_model(tmp_path):
         load_pruned(tmp_path / "pruned", tiny_llama(seed=1))
     with pytest.raises(snl.SkillNeuronError, match="no pruning metadata"):
         save_pruned(model, tmp_path / "other")
-
-
-# ---- means ------------------------------------------------------------------------------------
-def test_baseline_means_from_result_averages_runs_and_slots():
-    generator = torch.Generator().manual_seed(0)
-    baseline = torch.randn(2, 2, 3, 4, 5, generator=generator, dtype=torch.float64)
-    result = snl.PredictivityResult(
-        accuracy=torch.full_like(baseline, 0.5),
-        baseline=baseline,
-        n_train=torch.ones(2, 2, dtype=torch.long),
-        n_dev=torch.ones(2, 2, dtype=torch.long),
-        layers=(0, 1, 2, 3),
-        hook=HOOK,
-        slot_names=("a", "b", "c"),
-        subtask_names=("pn", "neu"),
-    )
-    manual = sum(baseline[run, 0, slot] for run in range(2) for slot in range(3)) / 6
-    assert torch.allclose(baseline_means_from_result(result), manual)
-    both = baseline_means_from_result(result, subtask=None)
-    assert torch.allclose(both, baseline.mean(dim=(0, 1, 2)))
-    with pytest.raises(snl.SkillNeuronError, match="subtask=2"):
-        baseline_means_from_result(result, subtask=2)
-
-
-def test_token_mean_activations_matches_one_by_one():
-    model = tiny_gpt2()
-    texts = toy_texts(5, seed=4)[0]
-    means = token_mean_activations(model, texts, layers=[0, 2], batch_size=2)
-    adapter = ModelAdapter(model)
-    rows = {0: [], 2: []}
-    for text in texts:
-        batch = adapter.tokenize([text])
-        hooks = [
-            (HOOK.format(layer=layer), lambda acts, hook, layer=layer: rows[layer].append(acts[0].double()))
-            for layer in rows
-        ]
-        with torch.no_grad(), adapter.hooks(hooks):
-            adapter.forward(batch)
-    expected = torch.stack([torch.cat(rows[layer]).mean(dim=0) for layer in (0, 2)])
-    assert means.shape == (2, width(model))
-    assert torch.allclose(means, expected, atol=1e-6)
 
 
 # ---- the real MiniLM --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.stats.significance import exact_p_values, score_tail
+from tests.helpers.recording import QUIET
 from tests.helpers.reference import collect
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
@@ -28,7 +29,8 @@ def tiny_run():
     train, dev, test = toy_texts(70, seed=1), toy_texts(45, seed=2), toy_texts(38, seed=5)
     positions = [0, -1]
     result = snl.compute_predictivity(
-        model, train, dev, positions=positions, test=test, n_permutations=20, progress=False, batch_size=16
+        model, train, dev, positions=positions, test=test, n_permutations=20,
+        recording=snl.RecordingConfig(progress=False, batch_size=16),
     )
     acts = {name: activations(model, split[0], positions) for name, split in
             (("train", train), ("dev", dev), ("test", test))}
@@ -59,7 +61,7 @@ def test_firing_counts_and_p_values_match_a_slow_reference(tiny_run):
 def test_single_slot_p_value_is_the_exact_test():
     model = tiny_gpt2()
     train, dev = toy_texts(60, seed=3), toy_texts(40, seed=4)
-    result = snl.compute_predictivity(model, train, dev, positions=0, progress=False, n_permutations=0)
+    result = snl.compute_predictivity(model, train, dev, positions=0, recording=QUIET, n_permutations=0)
     exact = exact_p_values(result.correct[0, 0, 0], result.firing[0, 0, 0], 40, sum(dev[1]))
     assert torch.equal(result.p_value, exact)
     assert result.null_run_predictivity is None and result.null_layer_maxima() is None
@@ -99,7 +101,7 @@ def test_null_maxima_come_from_permuted_labels(tiny_run):
 def test_permutations_are_reproducible_and_do_not_change_the_real_scores():
     model = tiny_gpt2()
     train, dev = toy_texts(50, seed=6), toy_texts(30, seed=7)
-    runs = [snl.compute_predictivity(model, train, dev, progress=False, n_permutations=k) for k in (0, 8, 8)]
+    runs = [snl.compute_predictivity(model, train, dev, recording=QUIET, n_permutations=k) for k in (0, 8, 8)]
     assert torch.equal(runs[0].accuracy, runs[1].accuracy)
     assert torch.equal(runs[1].null_run_predictivity, runs[2].null_run_predictivity)
 
@@ -204,19 +206,19 @@ def test_find_warns_when_the_dev_split_is_too_small(caplog):
     model = tiny_gpt2()
     # 8 dev examples, 4 positive: even a perfect neuron has p = 2 / C(8, 4) = 0.029 > 0.05 / n_tested
     train, dev = toy_texts(40, seed=8), (toy_texts(8, seed=9)[0], [0, 1] * 4)
-    result = snl.compute_predictivity(model, train, dev, progress=False, n_permutations=0)
+    result = snl.compute_predictivity(model, train, dev, recording=QUIET, n_permutations=0)
     with caplog.at_level("WARNING", logger="skillneuron_lens"):
         message = warn_if_dev_too_small(result, q=0.05)
     assert message is not None and "too small" in message and message in caplog.text
     assert f"{result.n_layers * result.n_neurons:,} neurons" in message
-    big = snl.compute_predictivity(model, train, toy_texts(60, seed=10), progress=False, n_permutations=0)
+    big = snl.compute_predictivity(model, train, toy_texts(60, seed=10), recording=QUIET, n_permutations=0)
     assert warn_if_dev_too_small(big, q=0.05) is None
 
 
 def test_histograms_give_the_auroc_without_another_pass(tmp_path):
     model = tiny_gpt2()
     train, dev = toy_texts(60, seed=11), toy_texts(50, seed=12)
-    result = snl.compute_predictivity(model, train, dev, positions=0, histograms=True, progress=False)
+    result = snl.compute_predictivity(model, train, dev, positions=0, histograms=True, recording=QUIET)
     acts = activations(model, dev[0], 0)[:, 0]                      # [example, layer, neuron]
     labels = torch.tensor(dev[1])
     positives, negatives = acts[labels == 1], acts[labels == 0]
@@ -230,5 +232,5 @@ def test_histograms_give_the_auroc_without_another_pass(tmp_path):
     loaded = snl.PredictivityResult.load(tmp_path / "hist")
     assert torch.equal(loaded.histograms.counts, result.histograms.counts)
     assert torch.equal(loaded.auroc, result.auroc)
-    off = snl.compute_predictivity(model, train, dev, positions=0, progress=False)
+    off = snl.compute_predictivity(model, train, dev, positions=0, recording=QUIET)
     assert off.auroc is None and off.histograms is None

@@ -11,7 +11,7 @@ import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.neurons.sets import NeuronSet
-from skillneuron_lens.plot.activations import activation_histogram, neuron_activations, neuron_baseline
+from skillneuron_lens.plot.activations import activation_histogram, neuron_baseline
 from skillneuron_lens.plot.comparison import similarity_matrix
 from skillneuron_lens.plot.perturbation import perturbation_curves
 from skillneuron_lens.plot.predictivity import (
@@ -22,7 +22,10 @@ from skillneuron_lens.plot.predictivity import (
     skill_counts,
     slot_predictivity,
 )
-from skillneuron_lens.predictivity.compute import PredictivityResult, compute_predictivity
+from skillneuron_lens.predictivity.compute import compute_predictivity
+from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.activations import neuron_activations
+from skillneuron_lens.record.recorder import RecordingConfig
 
 # Dev accuracy of 2 layers x 4 neurons (one run, one subtask, one slot). Predictivity is
 # max(Acc, 1 - Acc) and polarity is +1 where Acc >= 0.5.
@@ -251,11 +254,13 @@ def test_neuron_activations_average_to_the_recorded_baseline():
     model = tiny_gpt2()
     texts, labels = toy_texts(12, seed=3)
     result = compute_predictivity(model, (texts, labels), (texts, labels), layers=[1], positions=[0, -1],
-                                  batch_size=5, progress=False)
-    values = neuron_activations(model, texts, 1, 7, positions=[0, -1], batch_size=5)
+                                  recording=RecordingConfig(batch_size=5, progress=False))
+    values = neuron_activations(model, texts, 1, 7, positions=[0, -1],
+                                recording=RecordingConfig(batch_size=5))
     assert values.shape == (12, 2) and values.dtype == torch.float64
     torch.testing.assert_close(values.mean(dim=0), result.baseline[0, 0, :, 0, 7])
-    left = neuron_activations(model, texts, 1, 7, positions=[0, -1], batch_size=12, padding_side="left")
+    left = neuron_activations(model, texts, 1, 7, positions=[0, -1],
+                              recording=RecordingConfig(batch_size=12, padding_side="left"))
     torch.testing.assert_close(left, values, rtol=1e-5, atol=1e-5)  # float32 model: round-off only
     threshold, slot = neuron_baseline(result, 1, 7)
     assert threshold == pytest.approx(float(values[:, slot].mean()))

@@ -21,8 +21,8 @@ def batches_of(recorder: snl.Recorder, texts: list[str], size: int) -> list[Toke
 
 def check_against_reference(model, train, dev, positions, batch_size=16, padding_side="right"):
     result = snl.compute_predictivity(
-        model, train, dev, positions=positions, batch_size=batch_size,
-        padding_side=padding_side, progress=False,
+        model, train, dev, positions=positions,
+        recording=snl.RecordingConfig(batch_size=batch_size, padding_side=padding_side, progress=False),
     )
     recorder = snl.Recorder(model, snl.RecordingConfig(positions=positions, padding_side=padding_side))
     names = recorder.hook_names

@@ -10,6 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import skillneuron_lens as snl  # noqa: E402
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts  # noqa: E402
 
 pytestmark = pytest.mark.models
@@ -20,7 +21,7 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
     try:
         result = snl.compute_predictivity(
             tiny_gpt2(), toy_texts(40, 1), toy_texts(30, 2), positions="mean", distributed=True,
-            progress=False, test=toy_texts(26, 3), n_permutations=12,
+            recording=QUIET, test=toy_texts(26, 3), n_permutations=12,
         )
         result.save(Path(out) / f"rank{rank}")
     finally:
@@ -30,7 +31,7 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
 def test_sharded_processes_match_one_process(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     alone = snl.compute_predictivity(
-        tiny_gpt2(), toy_texts(40, 1), toy_texts(30, 2), positions="mean", progress=False,
+        tiny_gpt2(), toy_texts(40, 1), toy_texts(30, 2), positions="mean", recording=QUIET,
         test=toy_texts(26, 3), n_permutations=12,
     )
     for rank in range(2):
@@ -50,5 +51,5 @@ def test_sharded_processes_match_one_process(tmp_path):
 def test_distributed_without_a_process_group_is_a_clear_error():
     with pytest.raises(snl.SkillNeuronError, match="torch.distributed to be initialised"):
         snl.compute_predictivity(
-            tiny_gpt2(), toy_texts(10, 1), toy_texts(10, 2), distributed=True, progress=False
+            tiny_gpt2(), toy_texts(10, 1), toy_texts(10, 2), distributed=True, recording=QUIET
         )

@@ -54,8 +54,8 @@ def test_predictivity_is_the_same_for_any_batching_and_padding(decoder, position
     train, dev = toy_texts(40, seed=6, min_len=3), toy_texts(30, seed=7, min_len=3)
     results = [
         snl.compute_predictivity(
-            decoder, train, dev, positions=positions, batch_size=size, padding_side=side,
-            progress=False,
+            decoder, train, dev, positions=positions,
+            recording=snl.RecordingConfig(batch_size=size, padding_side=side, progress=False),
         )
         for size, side in [(1, "right"), (7, "right"), (7, "left"), (64, "left")]
     ]

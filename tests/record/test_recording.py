@@ -7,6 +7,7 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.record.accumulators import MeanAccumulator
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 pytestmark = pytest.mark.models
@@ -41,7 +42,7 @@ def test_no_hooks_left_behind_even_after_an_error(model):
     with pytest.raises(snl.SkillNeuronError, match="does not exist"):
         recorder.accumulate_batch(MeanAccumulator(1, 1, 3, 48), batch, torch.ones(1, 1).long())
     assert count_live_hooks(model) == before
-    snl.compute_predictivity(model, toy_texts(10, 1), toy_texts(10, 2), progress=False)
+    snl.compute_predictivity(model, toy_texts(10, 1), toy_texts(10, 2), recording=QUIET)
     assert count_live_hooks(model) == before
 
 
@@ -57,10 +58,10 @@ def test_runs_without_gradients(model):
 
 def test_bfloat16_model_accumulates_in_float64():
     model = tiny_gpt2().to(torch.bfloat16)
-    result = snl.compute_predictivity(model, toy_texts(20, 1), toy_texts(20, 2), progress=False)
+    result = snl.compute_predictivity(model, toy_texts(20, 1), toy_texts(20, 2), recording=QUIET)
     assert result.baseline.dtype == torch.float64 and result.accuracy.dtype == torch.float64
     reference = snl.compute_predictivity(
-        tiny_gpt2(), toy_texts(20, 1), toy_texts(20, 2), progress=False
+        tiny_gpt2(), toy_texts(20, 1), toy_texts(20, 2), recording=QUIET
     )
     torch.testing.assert_close(result.baseline, reference.baseline, atol=0.05, rtol=0.05)
 
@@ -68,7 +69,7 @@ def test_bfloat16_model_accumulates_in_float64():
 def test_other_hooks_can_be_the_neurons(model):
     for hook, width in [("blocks.{layer}.mlp.hook_pre", 48), ("blocks.{layer}.hook_resid_post", 32)]:
         result = snl.compute_predictivity(
-            model, toy_texts(12, 1), toy_texts(12, 2), hook=hook, layers=[1, 2], progress=False
+            model, toy_texts(12, 1), toy_texts(12, 2), hook=hook, layers=[1, 2], recording=QUIET
         )
         assert result.layers == (1, 2) and result.n_neurons == width and result.hook == hook
 

@@ -49,10 +49,8 @@ def test_variants_give_the_library_correct_counts(model):
         (data.train_texts, data.train_labels),
         (data.dev_texts, data.dev_labels),
         positions=0,
-        batch_size=BATCH,
-        max_length=MAX_LENGTH,
+        recording=RecordingConfig(batch_size=BATCH, max_length=MAX_LENGTH, progress=False),
         n_permutations=0,
-        progress=False,
     )
     expected = (result.accuracy[0] * BATCH).round().long()
     assert 0 < int(expected.sum()) < BATCH * expected.numel()  # neither all wrong nor all right

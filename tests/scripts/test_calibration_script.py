@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from tests.helpers.recording import QUIET
 from tests.helpers.scripts import import_benchmark
 
 cal = import_benchmark("calibration")
@@ -143,7 +144,7 @@ def test_record_matches_compute_predictivity_on_a_tiny_model(tmp_path):
     assert recorded.train.shape[0] == 20 and recorded.dev.shape[0] == 16
     from_activations = cal.score(recorded.train, recorded.train_labels, recorded.dev, recorded.dev_labels)
     streamed = snl.compute_predictivity(
-        model, (train.texts[:20], train.labels[:20]), dev, positions=0, progress=False, n_permutations=0,
+        model, (train.texts[:20], train.labels[:20]), dev, positions=0, recording=QUIET, n_permutations=0,
         n_classes=2,
     )
     assert torch.allclose(from_activations.accuracy, streamed.accuracy)

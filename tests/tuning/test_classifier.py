@@ -11,6 +11,7 @@ import skillneuron_lens as snl
 from skillneuron_lens.errors import ResultFileError
 from skillneuron_lens.tuning.classifier import ClassifierConfig, TunedClassifier
 from skillneuron_lens.tuning.training import TrainConfig, train_classifier
+from tests.helpers.recording import QUIET
 from tests.helpers.reference import reference_accuracy
 from tests.helpers.tiny_models import has_bridge, tiny_encoder, tiny_gpt2, toy_texts
 
@@ -142,7 +143,7 @@ def test_predictivity_at_prompt_slots_matches_reference(decoder, data):
     """Recording through the classifier == keeping every activation by hand and scoring it."""
     train, dev = data
     classifier = _classifier(decoder, method="prompt", prompt_length=3, seed=2)
-    result = classifier.predictivity(train, dev, progress=False)
+    result = classifier.predictivity(train, dev, recording=QUIET)
     assert result.slot_names == ("pos 0", "pos 1", "pos 2")
 
     def slots_of(texts):
@@ -172,7 +173,7 @@ def test_predictivity_at_prompt_slots_matches_reference(decoder, data):
 
 def test_input_region_control(decoder, data):
     classifier = _classifier(decoder, method="prompt", prompt_length=3)
-    result = classifier.predictivity(*data, region="input", positions="mean", progress=False)
+    result = classifier.predictivity(*data, region="input", positions="mean", recording=QUIET)
     assert result.slot_names == ("mean",)
     assert result.predictivity.shape == (3, 48)
 

@@ -7,6 +7,7 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.tuning.readouts import LinearReadout, LogisticHead, VerbalizerReadout, pooled_features
+from tests.helpers.recording import QUIET
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 pytestmark = pytest.mark.models
@@ -30,7 +31,7 @@ def test_logistic_head_separates_separable_data():
 
 def test_pooled_features_match_the_last_residual_stream(model):
     texts, labels = toy_texts(6, seed=1, min_len=3)
-    features = pooled_features(model, (texts, labels), pooling="mean", progress=False)
+    features = pooled_features(model, (texts, labels), pooling="mean", recording=QUIET)
     assert features.shape == (6, 32)
     batch = snl.ModelAdapter(model).tokenize(texts[:1])
     _, cache = model.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
@@ -40,12 +41,12 @@ def test_pooled_features_match_the_last_residual_stream(model):
 
 def test_linear_readout_learns_a_learnable_task(model):
     train, dev, test = toy_texts(200, 1), toy_texts(60, 2), toy_texts(100, 3)
-    readout = LinearReadout(model, pooling="mean", progress=False).fit(train, dev)
+    readout = LinearReadout(model, pooling="mean", recording=QUIET).fit(train, dev)
     assert set(readout.dev_accuracy) == {0.01, 0.1, 1.0}
     assert readout.accuracy(test) > 0.65  # words decide the label; chance is 0.5
     assert readout.predict(test).shape == (100,)
     shuffled = (train[0], [1 - label for label in train[1][:100]] + train[1][100:])
-    control = LinearReadout(model, pooling="mean", progress=False).fit(shuffled, dev)
+    control = LinearReadout(model, pooling="mean", recording=QUIET).fit(shuffled, dev)
     assert control.accuracy(test) < readout.accuracy(test)
 
 
