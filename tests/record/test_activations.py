@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import skillneuron_lens as snl
+from skillneuron_lens.errors import HookNotFoundError
 from skillneuron_lens.models.adapter import ModelAdapter
 from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
 from skillneuron_lens.record.recorder import Recorder, RecordingConfig, recording_config
@@ -63,7 +64,7 @@ def test_token_means_need_mean_positions_and_a_known_weighting(model):
         neuron_means(model, [])
     with pytest.raises(snl.SkillNeuronError, match="2 text pairs were given for 4 texts"):
         neuron_means(model, TEXTS, text_pairs=["a", "b"])
-    with pytest.raises(snl.HookNotFoundError):
+    with pytest.raises(HookNotFoundError):
         neuron_means(model, TEXTS, hook="blocks.{layer}.mlp.hook_nope")
 
 
