@@ -13,7 +13,7 @@ from typing import Any
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import CFG_FILE
-from skillneuron_lens.intervene.modes import MODES
+from skillneuron_lens.intervene.modes import MODES, OPTIONS, options_for
 from skillneuron_lens.io import check_destination
 from skillneuron_lens.runs.config import (
     NAMED_POSITIONS,
@@ -171,14 +171,9 @@ def progress(args: argparse.Namespace) -> bool:
 
 
 def mode_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of ``--mode`` from ``--std``, ``--factor`` and ``--value``."""
-    if args.mode == "gaussian":
-        return {"std": args.std}
-    if args.mode == "scale":
-        return {"factor": args.factor}
-    if args.mode == "clamp":
-        return {"value": args.value}
-    return {}
+    """The options ``--mode`` reads, taken from the number flags (``--std``, ``--factor``, ``--value``)."""
+    numbers = {name: getattr(args, name) for name, option in OPTIONS.items() if option.number}
+    return options_for(args.mode, numbers)
 
 
 def multi_run_names(args: argparse.Namespace, what: str, kind: str, legacy_file: str = CFG_FILE) -> list[str]:

@@ -77,7 +77,9 @@ OPTIONS: dict[str, ModeOption] = {
     "mean": ModeOption("replacement values [layer, neuron], rows in the set's layer order"),
     "value": ModeOption("clamp to this: a number or a tensor [layer, neuron]", number=True),
     "factor": ModeOption("scale: multiply by this", number=True),
-    "pool": ModeOption("stored activations [sample, layer, neuron] to resample from (snl.neuron_pool)"),
+    "pool": ModeOption(
+        "stored activations [sample, layer, neuron] to resample from (snl.record.neuron_pool)"
+    ),
     "per_position": ModeOption(
         "draw at every position instead of once per example and neuron", flag=True
     ),
@@ -218,7 +220,7 @@ def _prepare_resample(options: Mapping[str, Any], neurons: NeuronSet) -> ModeSet
     if not isinstance(pool, torch.Tensor) or pool.ndim != 3 or pool.shape[0] < 1:
         raise SkillNeuronError(
             "pool must be a tensor [sample, layer, neuron] with at least one sample, e.g. from "
-            "snl.neuron_pool(model, texts, hook=neurons.hook, layers=neurons.layers)."
+            "snl.record.neuron_pool(model, texts, hook=neurons.hook, layers=neurons.layers)."
         )
     _per_neuron("pool[0]", pool[0], neurons, "Build it for the set's layers (neurons.layers).")
     return ModeSettings(values=pool.detach().to(torch.float32), per_position=per_position)
@@ -277,7 +279,7 @@ def resampled_values(old: Float[torch.Tensor, "batch pos neuron"], context: Hook
         raise SkillNeuronError(
             f"mode='resample' without pool= takes values from another example of the same batch, "
             f"but the batch at {context.hook_name} holds one example. Use batches of 2 or more, or pass "
-            "pool= (snl.neuron_pool(...)) to draw from stored activations."
+            "pool= (snl.record.neuron_pool(...)) to draw from stored activations."
         )
     return old[_cyclic_derangement(batch, generator).to(old.device)]
 

@@ -233,7 +233,7 @@ def test_compare_runs_on_a_tiny_model():
     texts, labels = toy_texts(80, seed=0)
     flipped = [1 - label for label in labels]
     shuffled = random.Random(1).sample(labels, len(labels))
-    common = dict(positions="mean", batch_size=16, progress=False)
+    common = dict(positions="mean", recording=snl.RecordingConfig(batch_size=16, progress=False))
     results = {
         name: snl.compute_predictivity(model, (texts[:50], y[:50]), (texts[50:], y[50:]), **common)
         for name, y in (("task", labels), ("flipped", flipped), ("shuffled", shuffled))
