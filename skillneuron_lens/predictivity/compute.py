@@ -30,7 +30,7 @@ from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccum
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
 from skillneuron_lens.record.positions import PositionsLike
 from skillneuron_lens.record.recorder import InputBuilder, Recorder, RecordingConfig, recording_config
-from skillneuron_lens.tasks.labelled import label_id, labelled_split
+from skillneuron_lens.tasks.labelled import labelled_splits, split_label_ids
 from skillneuron_lens.tasks.subtasks import Subtask, subtask_targets, subtasks_for
 
 __all__ = [
@@ -169,20 +169,21 @@ def _result(
 # ---- the two entry points ---------------------------------------------------------------------
 def compute_predictivity(
     model: Any,
-    train: LabelledTexts | tuple[Sequence[str], Sequence[int]],
-    dev: LabelledTexts | tuple[Sequence[str], Sequence[int]],
+    train: LabelledTexts | tuple[Sequence[str], Sequence[int] | Sequence[str]],
+    dev: LabelledTexts | tuple[Sequence[str], Sequence[int] | Sequence[str]],
     *,
     recording: RecordingConfig | None = None,
     hook: str | None = None,
     layers: Sequence[int] | None = None,
     positions: PositionsLike | Any = None,
     n_classes: int | None = None,
+    label_names: Sequence[str] | None = None,
     scheme: str | None = None,
     balance: bool | None = None,
     seed: int = 0,
     distributed: bool = False,
     inputs: InputBuilder | None = None,
-    test: LabelledTexts | tuple[Sequence[str], Sequence[int]] | None = None,
+    test: LabelledTexts | tuple[Sequence[str], Sequence[int] | Sequence[str]] | None = None,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     permutation_seed: int = 0,
     fragile_tolerance: float = FRAGILE_TOLERANCE,
@@ -211,7 +212,9 @@ def compute_predictivity(
         layers: Shortcut for ``recording.layers``: the layers to record.
         positions: Shortcut for ``recording.positions``: an int, a list of ints, ``"last"``,
             ``"mean"`` or ``"max"``.
-        n_classes: Number of classes; default ``max(label) + 1``.
+        n_classes: Number of classes; default ``max(label) + 1`` (``len(label_names)`` for strings).
+        label_names: Class names in id order for string labels; default the sorted strings of the
+            train split, which dev and test must share (see :mod:`skillneuron_lens.tasks.labelled`).
         scheme: Binary subtasks (``"binary"``, ``"paper"``, ``"ovr"``); default by class count.
         balance: Class-balance each subtask; default off for binary tasks, on otherwise.
         seed: Seed for class balancing.
@@ -237,9 +240,11 @@ def compute_predictivity(
     Returns:
         The :class:`PredictivityResult`.
     """
-    train_texts, train_labels, train_pairs = labelled_split(train, "train")
-    dev_texts, dev_labels, dev_pairs = labelled_split(dev, "dev")
-    test_texts, test_labels, test_pairs = (None, None, None) if test is None else labelled_split(test, "test")
+    checked, names = labelled_splits({"train": train, "dev": dev, "test": test}, label_names)
+    train_texts, train_labels, train_pairs = checked["train"]
+    dev_texts, dev_labels, dev_pairs = checked["dev"]
+    test_texts, test_labels, test_pairs = checked.get("test") or (None, None, None)
+    n_classes = n_classes if n_classes is not None or names is None else len(names)
     if isinstance(n_permutations, bool) or n_permutations < 0:
         raise SkillNeuronError(f"n_permutations must be 0 or more, got {n_permutations!r}.")
     config = recording_config(recording, hook=hook, layers=layers, positions=positions)
@@ -363,11 +368,12 @@ def _shard(targets: torch.Tensor) -> torch.Tensor:
 
 def predictivity_from_activations(
     train_activations: Float[torch.Tensor, "example *slot layer neuron"],
-    train_labels: Sequence[int] | torch.Tensor,
+    train_labels: Sequence[int] | Sequence[str] | torch.Tensor,
     dev_activations: Float[torch.Tensor, "example *slot layer neuron"],
-    dev_labels: Sequence[int] | torch.Tensor,
+    dev_labels: Sequence[int] | Sequence[str] | torch.Tensor,
     *,
     n_classes: int | None = None,
+    label_names: Sequence[str] | None = None,
     scheme: str | None = None,
     balance: bool | None = None,
     seed: int = 0,
@@ -378,10 +384,11 @@ def predictivity_from_activations(
 
     Args:
         train_activations: ``[example, layer, neuron]`` or ``[example, slot, layer, neuron]``.
-        train_labels: Integer labels of the train examples.
+        train_labels: Labels of the train examples (int ids or strings).
         dev_activations: Same layout as ``train_activations``.
-        dev_labels: Integer labels of the dev examples.
-        n_classes: Number of classes; default ``max(label) + 1``.
+        dev_labels: Labels of the dev examples, of the same kind.
+        n_classes: Number of classes; default ``max(label) + 1`` (``len(label_names)`` for strings).
+        label_names: Class names in id order for string labels; see :func:`compute_predictivity`.
         scheme: Binary subtasks; see :func:`compute_predictivity`.
         balance: Class-balance subtasks; see :func:`compute_predictivity`.
         seed: Seed for class balancing.
@@ -398,8 +405,9 @@ def predictivity_from_activations(
             f"Train and dev activations differ in shape: {tuple(train_acts.shape[1:])} vs "
             f"{tuple(dev_acts.shape[1:])}."
         )
-    train_list = [label_id(v, "train") for v in torch.as_tensor(train_labels).tolist()]
-    dev_list = [label_id(v, "dev") for v in torch.as_tensor(dev_labels).tolist()]
+    label_ids, names = split_label_ids({"train": train_labels, "dev": dev_labels}, label_names)
+    train_list, dev_list = label_ids["train"], label_ids["dev"]
+    n_classes = n_classes if n_classes is not None or names is None else len(names)
     for acts, labels, name in ((train_acts, train_list, "train"), (dev_acts, dev_list, "dev")):
         if len(labels) == 0:
             raise SkillNeuronError(f"The {name} split is empty: it needs labelled examples.")

@@ -14,7 +14,14 @@ from skillneuron_lens.tasks.catalog import (
     load_task,
     packaged_data_record,
 )
-from skillneuron_lens.tasks.labelled import LabelledSplit, label_id, labelled_split
+from skillneuron_lens.tasks.labelled import (
+    LabelledSplit,
+    label_id,
+    labelled_split,
+    labelled_splits,
+    split_label_ids,
+    split_texts,
+)
 from skillneuron_lens.tasks.labels import (
     encode_labels,
 )
@@ -87,8 +94,10 @@ __all__ = [
     "read_rotten_tomatoes",
     "read_subjectivity",
     "read_tweets",
+    "split_label_ids",
     "split_pool",
     "split_sentences",
+    "split_texts",
     "subtask_targets",
     "subtasks_for",
     "task_from_dataframe",
@@ -97,4 +106,5 @@ __all__ = [
     "task_from_lists",
     "label_id",
     "labelled_split",
+    "labelled_splits",
 ]

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ __all__ = [
     "task_from_hf_dataset",
     "task_from_lists",
 ]
+
+logger = logging.getLogger(__name__)
 
 TEXT_JOINER = "\n"
 """Separator used when several text columns are joined into one text (e.g. title and body)."""
@@ -166,12 +169,15 @@ def task_from_dataframe(
     )
 
 
-def _require_columns(found: Sequence[Any], wanted: Sequence[str], what: str) -> None:
+def _require_columns(found: Sequence[Any], wanted: Sequence[str], what: str, hint: str = "") -> None:
     missing = [column for column in wanted if column not in found]
     if missing:
         raise SkillNeuronError(
-            f"{what} has no column(s) {missing}; columns found: {[str(c) for c in found]}."
+            f"{what} has no column(s) {missing}; columns found: {[str(c) for c in found]}.{hint}"
         )
+    repeated = sorted({column for column in wanted if wanted.count(column) > 1})
+    if repeated:
+        raise SkillNeuronError(f"Column(s) {repeated} are named for more than one role; name each once.")
 
 
 def _check_texts(values: Sequence[Any], where: Callable[[int], str], column: str) -> None:
@@ -223,18 +229,48 @@ def _decode(path: Path) -> str:
 
 
 def _read_delimited(path: Path, delimiter: str) -> _Table:
-    reader = csv.DictReader(io.StringIO(_decode(path), newline=""), delimiter=delimiter)
+    """Read a CSV (quoted fields allowed) or a TSV (no quoting: a ``"`` is part of the text)."""
+    tsv = delimiter == "\t"
+    reader = csv.DictReader(
+        io.StringIO(_decode(path), newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
+    )
     rows, locations = [], []
     try:
         columns = [str(column) for column in reader.fieldnames or []]
         for row in reader:
+            if None in row:
+                raise SkillNeuronError(
+                    f"{path} line {reader.line_num} has more fields than the header's {len(columns)} "
+                    f"({columns}): " + ("a text holds a tab; remove tabs from the texts, or save the "
+                    "file as .csv with quoted fields." if tsv else "quote fields that hold a comma.")
+                )
             rows.append(row)
             locations.append(f"{path} line {reader.line_num}")
     except csv.Error as exc:
         raise SkillNeuronError(f"{path} line {reader.line_num}: malformed CSV ({exc}).") from None
     if not rows:
         raise SkillNeuronError(f"{path} has a header ({','.join(columns)}) but no data rows.")
+    if tsv:
+        _warn_quoted_fields(path, rows, locations)
     return _Table(path, columns, rows, locations)
+
+
+def _warn_quoted_fields(path: Path, rows: Sequence[Mapping[str, Any]], locations: Sequence[str]) -> None:
+    """Warn when a TSV's fields look quoted: TSV has no quoting, so the quotes stay in the texts."""
+    quoted = [
+        where
+        for row, where in zip(rows, locations, strict=True)
+        if any(isinstance(v, str) and len(v) > 1 and v[0] == v[-1] == '"' for v in row.values())
+    ]
+    if quoted:
+        logger.warning(
+            "%s: %d row(s) have fields wrapped in double quotes (first at %s). A .tsv file is read "
+            "without quoting (as GLUE's SST-2 files), so the quotes stay part of the text; save data "
+            "with quoted fields as .csv.",
+            path, len(quoted), quoted[0],
+        )
 
 
 def _read_json_lines(path: Path, text: str) -> _Table:
@@ -296,21 +332,30 @@ def _read_table(path: str | Path) -> _Table:
     )
 
 
-def _file_columns(table: _Table) -> tuple[str, str | None]:
-    """The text and pair columns of a file: ``text`` or ``text_a``/``text_b``."""
+_COLUMN_HINT = " Name the columns with text_column= / label_column= (--text-column / --label-column)."
+
+
+def _file_columns(
+    table: _Table, text_column: str | None, pair_column: str | None
+) -> tuple[str, str | None]:
+    """The text and pair columns of a file: as named, else ``text`` or ``text_a``/``text_b``."""
+    if text_column is not None:
+        return text_column, pair_column
+    if pair_column is not None:
+        raise SkillNeuronError("pair_column needs text_column, the column of the first texts.")
     if "text_a" in table.columns and "text_b" in table.columns:
         return "text_a", "text_b"
     if "text" in table.columns:
         return "text", None
     raise SkillNeuronError(
         f"{table.path} has no 'text' column (or 'text_a' and 'text_b' for pairs); columns found: "
-        f"{table.columns}. Expected columns text,label or text_a,text_b,label."
+        f"{table.columns}. Expected columns text,label or text_a,text_b,label.{_COLUMN_HINT}"
     )
 
 
 def _table_columns(table: _Table, wanted: Sequence[str]) -> dict[str, list[Any]]:
     """Extract columns from a table, checking every row has them and the texts are strings."""
-    _require_columns(table.columns, wanted, str(table.path))
+    _require_columns(table.columns, wanted, str(table.path), _COLUMN_HINT)
     values: dict[str, list[Any]] = {column: [] for column in wanted}
     for row, where in zip(table.rows, table.locations, strict=True):
         missing = [column for column in wanted if row.get(column) is None]
@@ -331,6 +376,9 @@ def task_from_files(
     dev_file: str | Path | None = None,
     test_file: str | Path | None = None,
     *,
+    text_column: str | None = None,
+    label_column: str = "label",
+    pair_column: str | None = None,
     label_names: Sequence[str] | None = None,
     name: str = "custom",
     seed: int = 0,
@@ -339,9 +387,12 @@ def task_from_files(
 ) -> Task:
     """Build a task from CSV, TSV, JSON Lines or JSON files.
 
-    Each file has the columns ``text,label`` (single texts) or ``text_a,text_b,label`` (pairs);
-    other columns are ignored. Files must be UTF-8. Labels may be int ids or strings (mapped
-    through ``label_names``, or sorted, over all files together). Splits:
+    Each file has the columns ``text,label`` (single texts) or ``text_a,text_b,label`` (pairs), or
+    the columns named by ``text_column``, ``label_column`` and ``pair_column`` (e.g. SST-2's
+    ``sentence``); other columns are ignored. Files must be UTF-8. A ``.tsv`` file is tab-separated
+    without quoting (a ``"`` is part of the text, as in the GLUE files), so a text cannot hold a tab;
+    a ``.csv`` file may quote fields. Labels may be int ids or strings (mapped through
+    ``label_names``, or sorted, over all files together). Splits:
 
     - only ``train_file``: :func:`split_pool` (64% train, 16% dev, 20% test);
     - ``train_file`` and ``test_file``: :func:`make_splits` carves ``dev`` out of train;
@@ -351,6 +402,10 @@ def task_from_files(
         train_file: Training data.
         dev_file: Development data, optional.
         test_file: Test data, optional.
+        text_column: Column of the texts (first texts of pairs); default ``text``, or ``text_a``
+            with ``text_b`` as pairs when the train file has both.
+        label_column: Column of the labels.
+        pair_column: Column of the second texts of pairs (needs ``text_column``), or ``None``.
         label_names: Names of the labels, index = id.
         name: Task name.
         seed: Seed of the train/dev split (a test hold-out always uses seed 0).
@@ -366,12 +421,12 @@ def task_from_files(
     """
     paths = {"train": train_file, "dev": dev_file, "test": test_file}
     tables = {role: _read_table(path) for role, path in paths.items() if path is not None}
-    text_column, pair_column = _file_columns(tables["train"])
-    wanted = [text_column] + ([pair_column] if pair_column else []) + ["label"]
+    text_column, pair_column = _file_columns(tables["train"], text_column, pair_column)
+    wanted = [text_column] + ([pair_column] if pair_column else []) + [label_column]
     columns = {role: _table_columns(table, wanted) for role, table in tables.items()}
     locations = [where for table in tables.values() for where in table.locations]
     splits, names = _labelled_splits(
-        columns, [text_column], pair_column, "label", label_names, locations.__getitem__
+        columns, [text_column], pair_column, label_column, label_names, locations.__getitem__
     )
     source = "files: " + ", ".join(str(table.path) for table in tables.values())
     return Task(name, names, _apply_policy(splits, seed, dev_fraction, test_fraction), source)

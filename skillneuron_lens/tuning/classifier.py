@@ -32,7 +32,7 @@ from skillneuron_lens.predictivity.compute import compute_predictivity
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.positions import PositionsLike, PositionSpec
 from skillneuron_lens.record.recorder import RecordingConfig, recording_config
-from skillneuron_lens.tasks.labelled import labelled_split
+from skillneuron_lens.tasks.labelled import labelled_split, split_texts
 from skillneuron_lens.tuning.parts import (
     ADAPTER_SITE,
     BITFIT_SITES,
@@ -218,6 +218,8 @@ class TunedClassifier:
         )
         self.parts = self._build_parts().to(self.adapter.device)
         self.history: list[dict[str, Any]] = []
+        self.label_names: list[str] | None = None
+        """The order of string labels, kept from training (:func:`train_classifier`); ``None`` for ids."""
         self._last: PromptedBatch | None = None
 
     # ---- construction ---------------------------------------------------------------------------
@@ -366,14 +368,14 @@ class TunedClassifier:
     ]:
         """Whether each example of a split is classified correctly (in split order)."""
         predicted = self.predict(split, progress=progress, description=description)
-        _, labels, _ = labelled_split(split, "evaluation")
+        _, labels, _ = labelled_split(split, "evaluation", self.label_names)
         return predicted == torch.tensor(labels)
 
     def predict(self, split: Any, *, progress: bool = True, description: str = "predicting") -> Int[
         torch.Tensor, " example"
     ]:
         """Predicted class of every example of a split."""
-        texts, _, pairs = labelled_split(split, "evaluation")
+        texts, pairs = split_texts(split, "evaluation")
         size = self.config.batch_size
         out: list[torch.Tensor] = []
         starts = range(0, len(texts), size)
@@ -454,6 +456,7 @@ class TunedClassifier:
             dev,
             recording=config,
             n_classes=kwargs.pop("n_classes", self.config.n_classes),
+            label_names=kwargs.pop("label_names", self.label_names),
             inputs=self.inputs(chosen),
             **kwargs,
         )
@@ -471,6 +474,7 @@ class TunedClassifier:
         except RuntimeError as error:
             raise SkillNeuronError(f"The tuned parts do not fit the other model: {error}") from error
         other.history = list(self.history)
+        other.label_names = self.label_names
         return other
 
     # ---- persistence ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import ModelAdapter
 from skillneuron_lens.record.positions import PositionsLike, PositionSpec, gather_indices
 from skillneuron_lens.record.recorder import Recorder, RecordingConfig, recording_config
-from skillneuron_lens.tasks.labelled import labelled_split
+from skillneuron_lens.tasks.labelled import labelled_split, labelled_splits, split_texts
 
 __all__ = [
     "FEATURE_HOOK",
@@ -70,7 +70,7 @@ def pooled_features(
         raise SkillNeuronError(f"Pool at one position for features, got {spec.to_json()!r}.")
     chosen = ModelAdapter(model).n_layers - 1 if layer is None else layer
     config = recording_config(recording, hook=hook, layers=(chosen,), positions=spec)
-    texts, _, pairs = labelled_split(split, "given")
+    texts, pairs = split_texts(split, "given")
     return Recorder(model, config).activations(texts, pairs)[0][:, 0]
 
 
@@ -127,6 +127,7 @@ class LinearReadout:
             (the first on ties), else the first.
         recording: Batch size, truncation, padding and progress bar of the feature pass (see
             :func:`pooled_features`, which reads :data:`FEATURE_HOOK`); default ``RecordingConfig()``.
+        label_names: The order of string labels, set by :meth:`fit` (``None`` for int ids).
     """
 
     model: Any
@@ -135,6 +136,7 @@ class LinearReadout:
     recording: RecordingConfig | None = None
     head: LogisticHead = field(init=False)
     dev_accuracy: dict[float, float] = field(init=False, default_factory=dict)
+    label_names: list[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         """Create an unfitted head."""
@@ -145,17 +147,30 @@ class LinearReadout:
     def _features(self, split: Any) -> torch.Tensor:
         return pooled_features(self.model, split, pooling=self.pooling, recording=self.recording)
 
-    def fit(self, split: Any, dev: Any = None, n_classes: int | None = None) -> LinearReadout:
-        """Fit the head on a (train) split, choosing the L2 penalty on ``dev`` when given."""
-        _, labels, _ = labelled_split(split, "given")
+    def fit(
+        self,
+        split: Any,
+        dev: Any = None,
+        n_classes: int | None = None,
+        *,
+        label_names: Sequence[str] | None = None,
+    ) -> LinearReadout:
+        """Fit the head on a (train) split, choosing the L2 penalty on ``dev`` when given.
+
+        String labels take the order of ``label_names``, else the sorted strings of ``split`` (see
+        :mod:`skillneuron_lens.tasks.labelled`); the order is kept as :attr:`label_names` for
+        :meth:`accuracy`.
+        """
+        checked, self.label_names = labelled_splits({"train": split, "dev": dev}, label_names)
+        labels = checked["train"].labels
         if len(set(labels)) < 2:
             raise SkillNeuronError("The read-out needs at least two classes in its training split.")
-        classes = n_classes or max(labels) + 1
+        classes = n_classes or (len(self.label_names) if self.label_names else max(labels) + 1)
         features = self._features(split)
         if dev is None:
             self.head = LogisticHead(l2=self.l2_grid[0]).fit(features, labels, classes)
             return self
-        dev_features, dev_labels = self._features(dev), torch.tensor(labelled_split(dev, "dev")[1])
+        dev_features, dev_labels = self._features(dev), torch.tensor(checked["dev"].labels)
         best: tuple[float, LogisticHead] | None = None
         for l2 in self.l2_grid:
             head = LogisticHead(l2=l2).fit(features, labels, classes)
@@ -172,8 +187,8 @@ class LinearReadout:
         return self.head.logits(self._features(split)).argmax(dim=1)
 
     def accuracy(self, split: Any) -> float:
-        """Share of the split's examples predicted correctly."""
-        _, labels, _ = labelled_split(split, "given")
+        """Share of the split's examples predicted correctly (string labels: see :attr:`label_names`)."""
+        _, labels, _ = labelled_split(split, "given", self.label_names)
         return float((self.predict(split) == torch.tensor(labels)).double().mean())
 
 
@@ -292,7 +307,7 @@ class VerbalizerReadout:
 
     def label_logits(self, split: Any) -> Float[torch.Tensor, "example label"]:
         """Logits of the label words for every example."""
-        texts, _, pairs = labelled_split(split, "given")
+        texts, pairs = split_texts(split, "given")
         rows = []
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="verbalizer", disable=not self.progress, unit="batch"):

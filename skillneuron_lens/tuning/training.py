@@ -13,7 +13,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import SkillNeuronError
-from skillneuron_lens.tasks.labelled import labelled_split
+from skillneuron_lens.tasks.labelled import labelled_splits
 from skillneuron_lens.tuning.classifier import TunedClassifier
 
 __all__ = ["TrainConfig", "frozen", "train_classifier"]
@@ -119,7 +119,12 @@ def _schedule(step: int, total: int, warmup_steps: int) -> float:
 
 
 def train_classifier(
-    classifier: TunedClassifier, train: Any, dev: Any, config: TrainConfig | None = None
+    classifier: TunedClassifier,
+    train: Any,
+    dev: Any,
+    config: TrainConfig | None = None,
+    *,
+    label_names: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Train the classifier's parts; the best checkpoint on dev is kept.
 
@@ -128,6 +133,8 @@ def train_classifier(
         train: Train split (``(texts, labels)`` or an object with ``.texts``/``.labels``).
         dev: Dev split for evaluation and early stopping.
         config: Training settings.
+        label_names: Class names in id order for string labels; default the sorted strings of
+            ``train`` (see :mod:`skillneuron_lens.tasks.labelled`). Kept as ``classifier.label_names``.
 
     Returns:
         The history: one dict per evaluation (``step``, ``loss``, ``dev_accuracy``, ``seconds``),
@@ -144,7 +151,8 @@ def train_classifier(
             "Nothing to train: a verbalizer read-out with method='none' has no parameters (it is zero-shot). "
             "Choose method='prompt', 'bitfit' or 'adapter', or head='linear'."
         )
-    texts, labels, pairs = labelled_split(train, "train")
+    checked, classifier.label_names = labelled_splits({"train": train, "dev": dev}, label_names)
+    texts, labels, pairs = checked["train"]
     if max(labels) >= classifier.config.n_classes or min(labels) < 0:
         raise SkillNeuronError(
             f"Train labels span {min(labels)}..{max(labels)} but the classifier has "
