@@ -96,9 +96,15 @@ def add_find_command(commands: Any) -> None:
                              "or a Hugging Face name (default: minilm)")
     source.add_argument("--task", default="rotten_tomatoes",
                         help=f"named task ({', '.join(TASKS)}); default rotten_tomatoes (offline)")
-    source.add_argument("--train-file", help="CSV/JSONL with text,label (or text_a,text_b,label)")
+    source.add_argument("--train-file",
+                        help="CSV/TSV/JSONL with text,label (or text_a,text_b,label; see --text-column)")
     source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
     source.add_argument("--test-file", help="test split file")
+    source.add_argument("--text-column", default=None,
+                        help="column of the texts in the data files (default: text, or text_a,text_b "
+                             "as pairs), e.g. sentence")
+    source.add_argument("--label-column", default="label",
+                        help="column of the labels in the data files (default: label)")
     source.add_argument("--labels", type=label_list,
                         help="label names in id order, e.g. negative,positive (string labels in the files "
                              "are mapped by it; default: int ids as they are, else alphabetical, with a "

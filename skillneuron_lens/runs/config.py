@@ -137,6 +137,8 @@ class FindConfig:
     train_file: str | None = None
     dev_file: str | None = None
     test_file: str | None = None
+    text_column: str | None = None
+    label_column: str = "label"
     labels: list[str] | None = None
     n: int = 4000
     dev_share: float | None = None
@@ -221,6 +223,23 @@ class FindConfig:
         """The data options that exclude or need each other."""
         if (self.dev_file or self.test_file) and not self.train_file:
             raise SkillNeuronError("--dev-file and --test-file need --train-file.")
+        columns = {"text_column": self.text_column, "label_column": self.label_column}
+        for name, column in columns.items():
+            if (column is not None or name == "label_column") and not (
+                isinstance(column, str) and column.strip()
+            ):
+                raise SkillNeuronError(
+                    f"{_option(name)} must name a column of the data files, got {column!r}."
+                )
+        if not self.train_file and (self.text_column is not None or self.label_column != "label"):
+            raise SkillNeuronError(
+                "--text-column and --label-column name columns of --train-file (a named --task has its "
+                "own columns); give --train-file or drop them."
+            )
+        if self.text_column is not None and self.text_column == self.label_column:
+            raise SkillNeuronError(
+                f"--text-column and --label-column are both {self.text_column!r}; they must differ."
+            )
         if self.dev_share is not None and self.dev_file:
             raise SkillNeuronError("--dev-share re-splits train and dev; it cannot be used with --dev-file.")
         if self.dev_share is not None and not 0.0 < self.dev_share < 1.0:
@@ -257,7 +276,13 @@ class FindConfig:
         """
         if self.train_file:
             task = task_from_files(
-                self.train_file, self.dev_file, self.test_file, label_names=self.labels, seed=self.seed
+                self.train_file,
+                self.dev_file,
+                self.test_file,
+                text_column=self.text_column,
+                label_column=self.label_column,
+                label_names=self.labels,
+                seed=self.seed,
             )
             task = task.subsample(self.n, seed=self.seed) if self.n else task
         else:
