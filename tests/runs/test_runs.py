@@ -136,6 +136,11 @@ def test_find_refuses_an_existing_out_before_any_work(cli_run, tiny_model):
         ({"balance": True}, "--balance must be one of auto, on, off"),
         ({"layers": []}, "--layers must list layer numbers"),
         ({"quiet": True, "verbose": True}, "--quiet and --verbose exclude each other"),
+        ({"text_column": "sentence"}, "--text-column and --label-column name columns of --train-file"),
+        ({"label_column": "gold"}, "give --train-file or drop them"),
+        ({"train_file": "a.tsv", "label_column": " "}, "--label-column must name a column of the data files"),
+        ({"train_file": "a.tsv", "text_column": 3}, "--text-column must name a column of the data files, got 3"),
+        ({"train_file": "a.tsv", "text_column": "y", "label_column": "y"}, "are both 'y'; they must differ"),
     ],
 )
 def test_find_config_refuses_bad_options_with_the_command_lines_message(options, message):
@@ -189,6 +194,29 @@ def test_from_dict_refuses_what_it_cannot_read(data, message):
     with pytest.raises(SkillNeuronError) as caught:
         FindConfig.from_dict(data)
     assert message in str(caught.value)
+
+
+def test_find_reads_a_tsv_with_named_columns(tiny_model, tmp_path):
+    """SST-2's layout end to end: --text-column/--label-column, quotes kept, options saved and reloaded."""
+    from tests.helpers.tiny_models import toy_texts
+
+    texts, labels = toy_texts(60, 3)
+    texts[0] = '"' + texts[0]  # an opening quote that a quoting reader would run to the end of the file
+    data = tmp_path / "train.tsv"
+    data.write_text(
+        "idx\tsentence\tsentiment\n"
+        + "".join(f"{k}\t{text}\t{label}\n" for k, (text, label) in enumerate(zip(texts, labels, strict=True))),
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    arguments = ["find", "--train-file", str(data), "--text-column", "sentence", "--label-column", "sentiment"]
+    assert cli.main([*arguments, *TINY, "--out", str(out)]) == 0
+    saved = json.loads((out / FIND_CONFIG).read_text())
+    assert saved["text_column"] == "sentence" and saved["label_column"] == "sentiment"
+    task = snl.Run(out).task()
+    assert sorted(text for split in task.splits.values() for text in split.texts) == sorted(texts)
+    old = {key: value for key, value in saved.items() if key not in ("text_column", "label_column")}
+    assert FindConfig.from_dict(old).text_column is None and FindConfig.from_dict(old).label_column == "label"
 
 
 # ---- Run ------------------------------------------------------------------------------------------

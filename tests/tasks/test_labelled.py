@@ -120,3 +120,94 @@ def test_split_texts_needs_no_label_order():
     assert split_texts((["a", "b"], ["pos", "neg"]), "given") == (["a", "b"], None)
     with pytest.raises(SkillNeuronError, match="The given split has 2 texts but 1 labels"):
         split_texts((["a", "b"], ["pos"]), "given")
+
+
+# ---- string labels end to end: the same numbers as the int ids they stand for -------------------
+@pytest.fixture(scope="module")
+def tiny_model():
+    from tests.helpers.tiny_models import tiny_gpt2
+
+    return tiny_gpt2()
+
+
+def _toy(n: int, seed: int) -> tuple[list[str], list[int]]:
+    from tests.helpers.tiny_models import toy_texts
+
+    return toy_texts(n, seed)
+
+
+NAMES = ("negative", "positive")
+
+
+def test_compute_predictivity_takes_string_labels(tiny_model):
+    import skillneuron_lens as snl
+
+    (train, train_ids), (dev, dev_ids) = _toy(24, 1), _toy(16, 2)
+    by_id = snl.compute_predictivity(tiny_model, (train, train_ids), (dev, dev_ids), n_permutations=0)
+    by_name = snl.compute_predictivity(
+        tiny_model, (train, [NAMES[k] for k in train_ids]), (dev, [NAMES[k] for k in dev_ids]),
+        n_permutations=0,
+    )
+    assert torch.equal(by_name.accuracy, by_id.accuracy) and torch.equal(by_name.baseline, by_id.baseline)
+    flipped = snl.compute_predictivity(
+        tiny_model, (train, [NAMES[k] for k in train_ids]), (dev, [NAMES[k] for k in dev_ids]),
+        label_names=["positive", "negative"], n_permutations=0,
+    )
+    assert torch.allclose(flipped.accuracy, 1 - by_id.accuracy)  # the classes swap: Acc -> 1 - Acc
+    with pytest.raises(SkillNeuronError, match="'neutral'"):
+        snl.compute_predictivity(tiny_model, (train, [NAMES[k] for k in train_ids]), (dev, ["neutral"] * 16))
+
+
+def test_predictivity_from_activations_takes_string_labels():
+    from skillneuron_lens.predictivity.compute import predictivity_from_activations
+
+    generator = torch.Generator().manual_seed(0)
+    train_acts = torch.randn(12, 2, 5, generator=generator)
+    dev_acts = torch.randn(8, 2, 5, generator=generator)
+    train_ids, dev_ids = [0, 1] * 6, [1, 0, 0, 1] * 2
+    by_id = predictivity_from_activations(train_acts, train_ids, dev_acts, torch.tensor(dev_ids))
+    by_name = predictivity_from_activations(
+        train_acts, [NAMES[k] for k in train_ids], dev_acts, [NAMES[k] for k in dev_ids]
+    )
+    assert torch.equal(by_name.accuracy, by_id.accuracy)
+
+
+def test_a_linear_readout_keeps_the_order_of_its_string_labels(tiny_model):
+    from skillneuron_lens.tuning.readouts import LinearReadout
+
+    (train, train_ids), (dev, dev_ids) = _toy(30, 3), _toy(12, 4)
+    named_dev = (dev, [NAMES[k] for k in dev_ids])
+    by_id = LinearReadout(tiny_model).fit((train, train_ids), (dev, dev_ids))
+    by_name = LinearReadout(tiny_model).fit((train, [NAMES[k] for k in train_ids]), named_dev)
+    assert by_name.label_names == list(NAMES) and by_id.label_names is None
+    assert by_name.accuracy(named_dev) == by_id.accuracy((dev, dev_ids))
+    only_positive = [i for i, k in enumerate(dev_ids) if k == 1]  # sorting this split alone: id 0
+    subset = ([dev[i] for i in only_positive], ["positive"] * len(only_positive))
+    assert by_name.accuracy(subset) == by_id.accuracy((subset[0], [1] * len(only_positive)))
+    with pytest.raises(SkillNeuronError, match="one split alone cannot fix"):
+        by_id.accuracy(named_dev)
+
+
+def test_train_classifier_takes_string_labels(tiny_model):
+    from skillneuron_lens.tuning.classifier import TunedClassifier
+    from skillneuron_lens.tuning.training import TrainConfig, train_classifier
+
+    (train, train_ids), (dev, dev_ids) = _toy(16, 5), _toy(8, 6)
+    config = TrainConfig(steps=2, eval_every=1, batch_size=8, progress=False)
+
+    def trained(labelled):
+        torch.manual_seed(0)
+        classifier = TunedClassifier(tiny_model, method="none", head="linear", max_length=16)
+        labelled_train = (train, [labelled(k) for k in train_ids])
+        history = train_classifier(classifier, labelled_train, (dev, [labelled(k) for k in dev_ids]), config)
+        return classifier, history
+
+    by_id, id_history = trained(lambda k: k)
+    by_name, name_history = trained(lambda k: NAMES[k])
+    assert by_name.label_names == list(NAMES) and by_id.label_names is None
+    timeless = [{key: value for key, value in entry.items() if key != "seconds"} for entry in id_history]
+    assert [{**entry, "seconds": 0} for entry in name_history] == [{**e, "seconds": 0} for e in timeless]
+    negatives = [text for text, k in zip(dev, dev_ids, strict=True) if k == 0]
+    assert by_name.accuracy((negatives, ["negative"] * len(negatives)), progress=False) == by_id.accuracy(
+        (negatives, [0] * len(negatives)), progress=False
+    )

@@ -99,5 +99,6 @@ def test_the_dataframe_reader_takes_the_same_column_names():
     frame = pandas.DataFrame({"sentence": [f"s{k}" for k in range(10)], "gold": ["a", "b"] * 5})
     task = task_from_dataframe(frame, text_column="sentence", label_column="gold")
     assert rows_of(task) == {f"s{k}": "ab"[k % 2] for k in range(10)}
-    with pytest.raises(SkillNeuronError, match=r"no column\(s\) \['text'\]; columns found: \['sentence', 'gold'\]"):
+    found = r"no column\(s\) \['text'\]; columns found: \['sentence', 'gold'\]"
+    with pytest.raises(SkillNeuronError, match=found):
         task_from_dataframe(frame, label_column="gold")
