@@ -217,7 +217,9 @@ class FindConfig:
             if problem is not None:
                 raise SkillNeuronError(f"{_option(name)}: {problem}.")
         if self.layers is not None and not (self.layers and all(_is_int(layer) for layer in self.layers)):
-            raise SkillNeuronError(f"--layers must list layer numbers (e.g. [2, 3, 4, 5]), got {self.layers!r}.")
+            raise SkillNeuronError(
+                f"--layers must list layer numbers (e.g. [2, 3, 4, 5]), got {self.layers!r}."
+            )
 
     def _check_data_options(self) -> None:
         """The data options that exclude or need each other."""
@@ -247,7 +249,7 @@ class FindConfig:
 
     # ---- derived values -------------------------------------------------------------------------
     def resolved(self) -> FindConfig:
-        """The config ``find`` runs: ``dev_share`` set to :data:`DEFAULT_DEV_SHARE` unless a dev file is given."""
+        """The config ``find`` runs: ``dev_share`` is :data:`DEFAULT_DEV_SHARE` unless a dev file is given."""
         if self.dev_share is None and not self.dev_file:
             return dataclasses.replace(self, dev_share=DEFAULT_DEV_SHARE)
         return self
@@ -320,7 +322,8 @@ class FindConfig:
         version = data.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise SkillNeuronError(
-                f"A find config needs an integer format_version (1 to {FIND_CONFIG_VERSION}), got {version!r}."
+                "A find config needs an integer format_version "
+                f"(1 to {FIND_CONFIG_VERSION}), got {version!r}."
             )
         if version > FIND_CONFIG_VERSION:
             raise SkillNeuronError(

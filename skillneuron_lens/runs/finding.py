@@ -1,4 +1,4 @@
-"""``find`` as a library call: :func:`find` runs what ``skillneuron-lens find`` runs and returns the :class:`Run`.
+"""``find`` as a library call: :func:`find` does what ``skillneuron-lens find`` does, returning a Run.
 
 Load the task and the model, fit a read-out (or tune classifiers), compute every neuron's predictivity,
 select skill neurons with layer-matched random controls and their evidence, and write the run directory

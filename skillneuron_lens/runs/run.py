@@ -25,7 +25,13 @@ from skillneuron_lens.files import (
     SUMMARY_FILE,
     TUNED_RUN_PREFIX,
 )
-from skillneuron_lens.io import dumps_strict, read_marker, recover_interrupted_write, staged_directory, written_kind
+from skillneuron_lens.io import (
+    dumps_strict,
+    read_marker,
+    recover_interrupted_write,
+    staged_directory,
+    written_kind,
+)
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.majority import warn_about_constant_neurons

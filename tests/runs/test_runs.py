@@ -139,7 +139,10 @@ def test_find_refuses_an_existing_out_before_any_work(cli_run, tiny_model):
         ({"text_column": "sentence"}, "--text-column and --label-column name columns of --train-file"),
         ({"label_column": "gold"}, "give --train-file or drop them"),
         ({"train_file": "a.tsv", "label_column": " "}, "--label-column must name a column of the data files"),
-        ({"train_file": "a.tsv", "text_column": 3}, "--text-column must name a column of the data files, got 3"),
+        (
+            {"train_file": "a.tsv", "text_column": 3},
+            "--text-column must name a column of the data files, got 3",
+        ),
         ({"train_file": "a.tsv", "text_column": "y", "label_column": "y"}, "are both 'y'; they must differ"),
     ],
 )
@@ -205,11 +208,15 @@ def test_find_reads_a_tsv_with_named_columns(tiny_model, tmp_path):
     data = tmp_path / "train.tsv"
     data.write_text(
         "idx\tsentence\tsentiment\n"
-        + "".join(f"{k}\t{text}\t{label}\n" for k, (text, label) in enumerate(zip(texts, labels, strict=True))),
+        + "".join(
+            f"{k}\t{text}\t{label}\n" for k, (text, label) in enumerate(zip(texts, labels, strict=True))
+        ),
         encoding="utf-8",
     )
     out = tmp_path / "run"
-    arguments = ["find", "--train-file", str(data), "--text-column", "sentence", "--label-column", "sentiment"]
+    arguments = [
+        "find", "--train-file", str(data), "--text-column", "sentence", "--label-column", "sentiment"
+    ]
     assert cli.main([*arguments, *TINY, "--out", str(out)]) == 0
     saved = json.loads((out / FIND_CONFIG).read_text())
     assert saved["text_column"] == "sentence" and saved["label_column"] == "sentiment"
