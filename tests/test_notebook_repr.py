@@ -20,6 +20,7 @@ from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.runs.config import FindConfig
 from skillneuron_lens.runs.run import Run
 from skillneuron_lens.tasks.task import Split, Task
+from tests.helpers.checkpoints import write_split
 from tests.helpers.results import make_result
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
@@ -294,3 +295,23 @@ def test_run_without_significance_says_so(tmp_path):
     run = Run.write(config, make_result([[0.6, 0.7]]), run_summary(None))
     assert repr(run).endswith("no significance recorded)")
     assert "<th>significance</th><td>no significance recorded</td>" in run._repr_html_()
+
+
+def test_a_run_made_by_find_shows_its_own_summary(tmp_path):
+    rows = [(text, label) for text, label in zip(*toy_texts(60, seed=3), strict=True)]
+    config = FindConfig(
+        model="tiny", train_file=write_split(tmp_path / "train.csv", rows), n=0, fraction=0.05, max_length=16,
+        quiet=True, no_report=True, out=str(tmp_path / "run"),
+    )
+    run = snl.find(config, model=tiny_gpt2())
+    summary, best = run.summary, run.summary["top_neurons"][0]
+    significance = summary["significance"]
+    text = repr(run)
+    assert_clean_text(text)
+    assert f"test_accuracy={summary['test_accuracy']:.3f}" in text
+    assert f"best={best['predictivity']:.3f} (layer {best['layer']}, neuron {best['neuron']})" in text
+    assert f"skill_neurons={sum(summary['skill_neurons']['count_per_layer'])} (top 0.05/layer)" in text
+    assert text.endswith(f"{significance['n_significant']} of {3 * 48} significant at q=0.05 (BH))")
+    page = run._repr_html_()
+    assert_self_contained(page)
+    assert f"<th>examples</th><td>train: {summary['n_train']}, dev: {summary['n_dev']}" in page
