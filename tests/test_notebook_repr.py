@@ -315,3 +315,14 @@ def test_a_run_made_by_find_shows_its_own_summary(tmp_path):
     page = run._repr_html_()
     assert_self_contained(page)
     assert f"<th>examples</th><td>train: {summary['n_train']}, dev: {summary['n_dev']}" in page
+
+
+def test_overlap_result_repr_leaves_the_per_layer_tensor_out():
+    a = snl.NeuronSet.from_list([(0, 0), (0, 1), (1, 0)], layers=[0, 1], n_neurons=4)
+    b = snl.NeuronSet.from_list([(0, 0), (1, 1), (1, 2)], layers=[0, 1], n_neurons=4)
+    overlap = snl.skill_overlap(a, b, fraction=None, n_draws=50)
+    text = repr(overlap)
+    assert_clean_text(text)
+    # |A & B| = 1 of |A | B| = 5
+    assert text.startswith("OverlapResult(jaccard=0.200, null_mean=")
+    assert f"p_value_exact={format_number(overlap.p_value_exact)}, n_draws=50)" in text

@@ -54,7 +54,7 @@ ScoresLike = PredictivityResult | torch.Tensor
 
 
 # ---- skill-set overlap ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OverlapResult:
     """Jaccard index of two neuron sets and how it compares with chance.
 
@@ -94,6 +94,12 @@ class OverlapResult:
             "n_draws": self.n_draws,
             "seed": self.seed,
         }
+
+    def __repr__(self) -> str:
+        """One line: the observed Jaccard against chance and both p-values (not the per-layer tensor)."""
+        names = ("jaccard", "null_mean", "p_value", "p_value_exact")
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in names]
+        return text_repr(type(self).__name__, [*parts, f"n_draws={self.n_draws}"])
 
 
 def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
