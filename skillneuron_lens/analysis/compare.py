@@ -31,6 +31,7 @@ from skillneuron_lens.files import COMPARE_SUMMARY, COMPARE_TENSORS
 from skillneuron_lens.io import dumps_strict, load_result_dir, save_result_dir
 from skillneuron_lens.models.fingerprint import same_model
 from skillneuron_lens.neurons.sets import NeuronSet
+from skillneuron_lens.notebook import HtmlTable, format_number, html_repr, text_repr
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.correlation import spearman, spearman_per_layer
 
@@ -53,7 +54,7 @@ ScoresLike = PredictivityResult | torch.Tensor
 
 
 # ---- skill-set overlap ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OverlapResult:
     """Jaccard index of two neuron sets and how it compares with chance.
 
@@ -93,6 +94,12 @@ class OverlapResult:
             "n_draws": self.n_draws,
             "seed": self.seed,
         }
+
+    def __repr__(self) -> str:
+        """One line: the observed Jaccard against chance and both p-values (not the per-layer tensor)."""
+        names = ("jaccard", "null_mean", "p_value", "p_value_exact")
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in names]
+        return text_repr(type(self).__name__, [*parts, f"n_draws={self.n_draws}"])
 
 
 def _log_binomial(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -278,7 +285,7 @@ def _json_floats(values: torch.Tensor) -> Any:
     return [_json_floats(row) for row in values]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaskComparison:
     """Pairwise similarity of tasks by their neurons.
 
@@ -335,6 +342,46 @@ class TaskComparison:
             row: {col: _json_floats(values[i, j]) for j, col in enumerate(self.names)}
             for i, row in enumerate(self.names)
         }
+
+    def _most_similar(self) -> str | None:
+        """The pair of different tasks with the highest Spearman correlation (None if there is none)."""
+        pairs = self.spearman.double().clone().fill_diagonal_(torch.nan).nan_to_num(nan=-torch.inf)
+        if bool(torch.isinf(pairs).all()):
+            return None
+        row, col = divmod(int(pairs.argmax()), len(self.names))
+        return f"{self.names[row]} ~ {self.names[col]} (spearman {format_number(float(pairs[row, col]))})"
+
+    def _matrix_table(self, caption: str, values: torch.Tensor) -> HtmlTable:
+        rows = [[name, *values[index].tolist()] for index, name in enumerate(self.names)]
+        return HtmlTable(["", *self.names], rows, caption)
+
+    def __repr__(self) -> str:
+        """One line: the tasks, where their neurons were compared, and the most similar pair."""
+        parts: list[str | tuple[str, object]] = [("tasks", list(self.names)), ("hook", self.hook)]
+        parts += [("layers", len(self.layers)), ("fraction", self.fraction)]
+        most_similar = self._most_similar()
+        if most_similar is not None:
+            parts.append(f"most similar: {most_similar}")
+        return text_repr(type(self).__name__, parts)
+
+    def _repr_html_(self) -> str:
+        """A notebook table: the settings, then the Spearman, skill-set Jaccard and p-value matrices."""
+        facts: list[tuple[str, object]] = [
+            ("tasks", list(self.names)),
+            ("model", self.fingerprint.get("model_name") or self.fingerprint.get("class")),
+            ("hook", self.hook),
+            ("layers", list(self.layers)),
+            ("skill set", f"top {self.fraction:g} of each layer"),
+            ("random draws", f"{self.n_draws} (seed {self.seed})"),
+            ("most similar", self._most_similar()),
+        ]
+        tables = [
+            self._matrix_table("Spearman correlation of predictivity", self.spearman),
+            self._matrix_table("Jaccard overlap of skill sets", self.jaccard),
+            self._matrix_table("exact p-value of the overlap", self.jaccard_p_value_exact),
+            self._matrix_table("Jaccard overlap of activated neurons", self.activated_jaccard),
+        ]
+        return html_repr(type(self).__name__, facts, tables)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (matrices as nested lists, NaN as ``None``)."""

@@ -53,6 +53,7 @@ from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
 from skillneuron_lens.intervene.modes import Mode
 from skillneuron_lens.io import check_tensor_shape, json_safe, json_tensor, read_json, write_json
 from skillneuron_lens.neurons.sets import NeuronSet
+from skillneuron_lens.notebook import HtmlTable, format_number, html_repr, text_repr
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.stats.resampling import bootstrap_ci, sign_flip_test
 
@@ -71,6 +72,13 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10, 0.15, 0.20)
 FORMAT_VERSION = 1
 _KIND = "perturbation_curve"
 _OPTIONAL = ("bottom", "skill_ci", "random_ci", "bottom_ci", "p_values", "statistic")
+_TABLE_COLUMNS = (
+    ("fraction", "fraction"), ("neurons", "neurons"), ("skill", "skill"), ("skill_low", "skill low"),
+    ("skill_high", "skill high"), ("random", "random"), ("random_low", "random low"),
+    ("random_high", "random high"), ("bottom", "bottom"), ("random_minus_skill", "random - skill"),
+    ("p_value", "p"), ("draw_p_value", "draw p"),
+)
+"""The columns of a curve's notebook table: ``(key of a table() row, header)``."""
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -124,7 +132,7 @@ def _listed(values: torch.Tensor | None) -> list[Any] | None:
     return None if values is None else values.tolist()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PerturbationCurve:
     """Task accuracy under perturbation of skill, random and bottom neuron sets, per fraction.
 
@@ -222,6 +230,39 @@ class PerturbationCurve:
                 }
             )
         return rows
+
+    def _headline(self) -> str:
+        """Skill against random accuracy at the largest fraction, with the paired p-value if recorded."""
+        last = len(self.fractions) - 1
+        text = (
+            f"at {self.fractions[last]:g}: skill {format_number(float(self.skill[last]))} vs random "
+            f"{format_number(float(self.random_mean[last]))}"
+        )
+        return text if self.p_values is None else f"{text}, p={format_number(float(self.p_values[last]))}"
+
+    def _facts(self) -> list[tuple[str, object]]:
+        named = [("name", self.name), ("mode", self.mode)]
+        return [(key, value) for key, value in named if value] + [("fractions", list(self.fractions))]
+
+    def __repr__(self) -> str:
+        """One line: name, mode, fractions, clean accuracy and the largest fraction's skill vs random."""
+        parts: list[str | tuple[str, object]] = list(self._facts())
+        clean = format_number(self.clean_accuracy)
+        parts += [f"clean={clean}", f"draws={self.random.shape[0]}", self._headline()]
+        return text_repr(type(self).__name__, parts)
+
+    def _repr_html_(self) -> str:
+        """A notebook table: the settings, then one row per fraction with intervals and p-values."""
+        facts = [
+            *self._facts(),
+            ("clean accuracy", self.clean_accuracy),
+            ("random draws", int(self.random.shape[0])),
+            ("largest fraction", self._headline()),
+        ]
+        if self.config:
+            facts.append(("settings", self.config))
+        table = HtmlTable.from_records(self.table(), _TABLE_COLUMNS, "accuracy per fraction")
+        return html_repr(type(self).__name__, facts, [table])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict that :meth:`from_dict` reads back (missing entries as ``None``)."""

@@ -16,8 +16,9 @@ import torch
 from jaxtyping import Bool, Float
 
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.notebook import HtmlTable, html_repr, text_repr
 from skillneuron_lens.predictivity.result import PredictivityResult
-from skillneuron_lens.stats.significance import FdrMethod, significant
+from skillneuron_lens.stats.significance import FdrMethod
 
 __all__ = [
     "fraction_to_count",
@@ -25,6 +26,9 @@ __all__ = [
     "checked_count",
     "NeuronSet",
 ]
+
+_LISTED_MEMBERS = 20
+"""A set this small lists its members in its notebook table."""
 
 
 def fraction_to_count(fraction: float, n_neurons: int) -> int:
@@ -86,7 +90,7 @@ def _merge_ranked(primary: torch.Tensor, secondary: torch.Tensor, count: int) ->
     return chosen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class NeuronSet:
     """A set of neurons at one hook.
 
@@ -204,10 +208,7 @@ class NeuronSet:
         Raises:
             SkillNeuronError: For a result without significance, or a bad ``q`` or ``method``.
         """
-        mask = significant(result.p_value, q=q, method=method)
-        fragile = result.fragile if exclude_fragile else None
-        if fragile is not None:
-            mask = mask & ~fragile
+        mask = result.significant_mask(q, method, exclude_fragile=exclude_fragile)
         return cls(mask, result.layers, result.hook)
 
     @classmethod
@@ -315,6 +316,29 @@ class NeuronSet:
         """How many members are significant (see :meth:`significant`; fragile neurons do not count)."""
         self._check_compatible_shape(result.layers, result.n_neurons)
         return len(self & NeuronSet.significant(result, q=q, method=method))
+
+    # ---- display ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        """One line: size, hook, members per layer and layer width (never the mask)."""
+        per_layer = dict(zip(self.layers, self.counts_per_layer().tolist(), strict=True))
+        parts = [("size", len(self)), ("hook", self.hook), ("per_layer", per_layer)]
+        return text_repr(type(self).__name__, [*parts, ("neurons/layer", self.mask.shape[1])])
+
+    def _repr_html_(self) -> str:
+        """A notebook table: size, hook, width, and the members of each layer (listed when few)."""
+        width = self.mask.shape[1]
+        facts: list[tuple[str, object]] = [
+            ("size", len(self)),
+            ("hook", self.hook),
+            ("neurons/layer", width),
+            ("share of all neurons", len(self) / max(1, self.mask.numel())),
+        ]
+        if 0 < len(self) <= _LISTED_MEMBERS:
+            facts.append(("members", [f"({layer}, {neuron})" for layer, neuron in self.to_list()]))
+        counts = zip(self.layers, self.counts_per_layer().tolist(), strict=True)
+        rows = [[layer, n, n / max(1, width)] for layer, n in counts]
+        table = HtmlTable(["layer", "members", "share"], rows, "per layer")
+        return html_repr(type(self).__name__, facts, [table])
 
     # ---- set algebra --------------------------------------------------------------------------
     def _check_compatible_shape(self, layers: tuple[int, ...], n_neurons: int) -> None:

@@ -21,6 +21,7 @@ from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.files import PREDICTIVITY_TENSORS
 from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
+from skillneuron_lens.notebook import format_number, html_repr, significance_text, text_repr, top_neuron_table
 from skillneuron_lens.record.histograms import NeuronHistograms
 from skillneuron_lens.record.permutation_null import null_layer_maxima
 from skillneuron_lens.stats.significance import (
@@ -29,6 +30,7 @@ from skillneuron_lens.stats.significance import (
     adjust_p_values,
     aggregate_scores,
     aggregated_p_values,
+    significant,
     wilson_interval,
 )
 
@@ -49,7 +51,7 @@ _OPTIONAL_TENSORS = (
 _HISTOGRAM_PREFIX = "histograms."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PredictivityResult:
     """Predictivity of every recorded neuron, with everything needed to trust and reuse it.
 
@@ -271,6 +273,18 @@ class PredictivityResult:
         """:attr:`p_value` adjusted over all recorded neurons (method ``bh``, ``by`` or ``holm``)."""
         return adjust_p_values(self.p_value, method=method)
 
+    def significant_mask(
+        self, q: float = 0.05, method: FdrMethod = "bh", *, exclude_fragile: bool = True
+    ) -> Bool[torch.Tensor, "layer neuron"]:
+        """Neurons whose :meth:`q_value` is at most ``q``; fragile ones left out unless told otherwise.
+
+        Raises:
+            SkillNeuronError: For a result without significance, or a bad ``q`` or ``method``.
+        """
+        mask = significant(self.p_value, q=q, method=method)
+        fragile = self.fragile if exclude_fragile else None
+        return mask if fragile is None else mask & ~fragile
+
     @property
     def fragile(self) -> Bool[torch.Tensor, "layer neuron"] | None:
         """Numerically fragile neurons, whose comparisons with the baseline float rounding decides.
@@ -370,6 +384,66 @@ class PredictivityResult:
                 row["fragile"] = bool(fragile.flatten()[index])
             rows.append(row)
         return rows
+
+    # ---- display ----------------------------------------------------------------------------
+    def _best_neuron_text(self) -> str:
+        flat = self.predictivity.flatten()
+        index = int(flat.argmax())  # the first best, as top_neurons orders ties
+        layer, neuron = self.layers[index // self.n_neurons], index % self.n_neurons
+        return f"{format_number(float(flat[index]))} (layer {layer}, neuron {neuron})"
+
+    def _significance_text(self) -> str:
+        if not self.has_significance:
+            return "no significance recorded"
+        n_significant = int(self.significant_mask().sum())
+        return significance_text(n_significant, self.n_layers * self.n_neurons, 0.05, "bh")
+
+    def _facts(self, *, detailed: bool) -> list[tuple[str, object]]:
+        """What the result is: model, hook, layers, width, positions, runs, subtasks, example counts."""
+        facts: list[tuple[str, object]] = []
+        model = self.fingerprint.get("model_name") or self.fingerprint.get("class")
+        if model:
+            facts.append(("model", str(model)))
+        facts += [
+            ("hook", self.hook),
+            ("layers", list(self.layers) if detailed else self.n_layers),
+            ("neurons/layer", self.n_neurons),
+            ("positions", self.config.get("positions", list(self.slot_names))),
+        ]
+        if self.n_runs > 1 or detailed:
+            facts.append(("runs", self.n_runs))
+        if len(self.subtask_names) > 1 or detailed:
+            facts.append(("subtasks", list(self.subtask_names)))
+        counts = {"n_train": self.n_train, "n_dev": self.n_dev}
+        if detailed and self.n_held_out is not None:
+            counts["n_held_out"] = self.n_held_out
+        for name, values in counts.items():
+            distinct = sorted({int(value) for value in values.flatten()})
+            facts.append((name, distinct[0] if len(distinct) == 1 else distinct))
+        return facts
+
+    def __repr__(self) -> str:
+        """One line: what was scored, on how many examples, the best neuron and the significance."""
+        parts: list[str | tuple[str, object]] = [*self._facts(detailed=False)]
+        parts += [f"best={self._best_neuron_text()}", self._significance_text()]
+        return text_repr(type(self).__name__, parts)
+
+    def _repr_html_(self) -> str:
+        """A notebook table: shape, settings, significance and the top 5 neurons (no tensor printed)."""
+        facts = self._facts(detailed=True)
+        facts += [
+            ("runs aggregated by", self.run_aggregation),
+            ("best", self._best_neuron_text()),
+            ("significance", self._significance_text()),
+        ]
+        fragile = self.fragile
+        if fragile is not None:
+            facts.append(("fragile neurons", int(fragile.sum())))
+        if self.null_run_predictivity is not None:
+            facts.append(("label permutations", int(self.null_run_predictivity.shape[0])))
+        facts.append(("settings", self.config))
+        top = self.top_neurons(min(5, self.n_layers * self.n_neurons))
+        return html_repr(type(self).__name__, facts, [top_neuron_table(top)])
 
     # ---- combining and saving -------------------------------------------------------------
     def with_run_aggregation(self, how: RunAggregation) -> PredictivityResult:

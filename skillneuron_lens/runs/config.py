@@ -22,6 +22,7 @@ from typing import Any
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
 from skillneuron_lens.neurons.sets import checked_count
+from skillneuron_lens.notebook import HtmlTable, html_repr, text_repr
 from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
 from skillneuron_lens.stats.significance import FDR_METHODS
 from skillneuron_lens.tasks.catalog import load_task
@@ -65,6 +66,8 @@ _CHOICES: dict[str, Sequence[str]] = {
     "readout": READOUT_CHOICES,
 }
 _PATHS = ("train_file", "dev_file", "test_file", "out")
+_ALWAYS_SHOWN = ("model", "task", "out")
+"""The options a config's repr names even at their defaults."""
 
 
 # ---- the rules, one definition each (the command line's argument types use them too) ---------------
@@ -119,7 +122,7 @@ def _option(name: str) -> str:
 
 
 # ---- the config -------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
 class FindConfig:
     """Every option of ``skillneuron-lens find``, checked when made.
 
@@ -295,6 +298,30 @@ class FindConfig:
                     f"{','.join(task.label_names)} (a named task fixes its labels); drop --labels."
                 )
         return task if self.dev_share is None else task.with_dev_share(self.dev_share, seed=self.seed)
+
+    # ---- display ---------------------------------------------------------------------------------
+    def changed_options(self) -> dict[str, Any]:
+        """The options that differ from their defaults (and ``out``, which has none), in the option order."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.default is dataclasses.MISSING or getattr(self, field.name) != field.default
+        }
+
+    def __repr__(self) -> str:
+        """``FindConfig(model=..., task=..., out=..., <changed options>)``: evaluates to an equal config."""
+        shown = {name: getattr(self, name) for name in _ALWAYS_SHOWN} | self.changed_options()
+        return text_repr(type(self).__name__, list(shown.items()))
+
+    def _repr_html_(self) -> str:
+        """A notebook table: the options changed from their defaults, then every option with its default."""
+        every = []
+        for field in dataclasses.fields(self):
+            default = "" if field.default is dataclasses.MISSING else repr(field.default)
+            every.append([field.name, repr(getattr(self, field.name)), default])
+        changed = [(name, repr(value)) for name, value in self.changed_options().items()]
+        table = HtmlTable(["option", "value", "default"], every, "every option")
+        return html_repr(type(self).__name__, changed, [table])
 
     # ---- saving and loading ----------------------------------------------------------------------
     def arguments(self) -> dict[str, Any]:

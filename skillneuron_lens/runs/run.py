@@ -35,6 +35,7 @@ from skillneuron_lens.io import (
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.models.load import load_model
 from skillneuron_lens.neurons.majority import warn_about_constant_neurons
+from skillneuron_lens.notebook import format_number, html_repr, significance_text, text_repr, top_neuron_table
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.report import write_report
 from skillneuron_lens.runs.config import FindConfig
@@ -272,6 +273,55 @@ class Run:
             raise SkillNeuronError(f"The task has no {name!r} split (it has {', '.join(task.splits)}).")
         return task.splits[name]
 
+    def _headline(self) -> dict[str, str]:
+        """The summary's headline numbers as text: test accuracy, best neuron, skill set, significance.
+
+        Entries a run's summary lacks (older runs, runs without a test split) are left out.
+        """
+        summary = self.summary
+        headline: dict[str, str] = {}
+        if summary.get("test_accuracy") is not None:
+            headline["test accuracy"] = format_number(summary["test_accuracy"])
+        top = summary.get("top_neurons")
+        if isinstance(top, list) and top and isinstance(top[0], dict):
+            best = top[0]
+            where = f"layer {best.get('layer')}, neuron {best.get('neuron')}"
+            headline["best"] = f"{format_number(best.get('predictivity'))} ({where})"
+        skill = summary.get("skill_neurons")
+        if isinstance(skill, dict) and isinstance(skill.get("count_per_layer"), list):
+            fraction = skill.get("fraction_per_layer")
+            headline["skill neurons"] = f"{sum(skill['count_per_layer'])} (top {fraction}/layer)"
+        significance = summary.get("significance")
+        if isinstance(significance, dict):
+            counts = (significance["n_significant"], significance["n_tested"])
+            headline["significance"] = significance_text(*counts, significance["q"], significance["method"])
+        else:
+            headline["significance"] = "no significance recorded"
+        return headline
+
     def __repr__(self) -> str:
-        """``Run('path')``."""
-        return f"Run({str(self.path)!r})"
+        """``Run('path', model=..., task=..., tune=...)`` and the summary's headline numbers."""
+        parts: list[str | tuple[str, object]] = [repr(str(self.path)), ("model", self.config.model)]
+        parts += [("task", self.summary.get("task", self.config.task)), ("tune", self.config.tune)]
+        for name, text in self._headline().items():
+            parts.append(text if name == "significance" else f"{name.replace(' ', '_')}={text}")
+        return text_repr(type(self).__name__, parts)
+
+    def _repr_html_(self) -> str:
+        """A notebook table: path, model, data and headline numbers, then the run's top 5 neurons."""
+        summary = self.summary
+        facts: list[tuple[str, object]] = [
+            ("path", str(self.path)),
+            ("model", self.config.model),
+            ("task", summary.get("task", self.config.task)),
+            ("labels", summary.get("label_names")),
+            ("examples", {split: summary.get(f"n_{split}") for split in ("train", "dev", "test")}),
+            ("hook", summary.get("hook", self.config.hook)),
+            ("positions", summary.get("positions")),
+            ("tune", self.config.tune),
+            *self._headline().items(),
+            ("seconds", summary.get("seconds")),
+        ]
+        top = summary.get("top_neurons")
+        tables = [top_neuron_table(top[:5])] if isinstance(top, list) and top else []
+        return html_repr(type(self).__name__, facts, tables)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skillneuron_lens.errors import SkillNeuronError
+from skillneuron_lens.notebook import HtmlTable, html_repr
 
 __all__ = [
     "DEFAULT_DEV_FRACTION",
@@ -147,6 +148,23 @@ class Task:
             f"Task(name={self.name!r}, label_names={self.label_names}, splits={sizes}, "
             f"pairs={self.is_pair}, source={self.source!r})"
         )
+
+    def _repr_html_(self) -> str:
+        """A notebook table: name, source and labels, then each split's size and class balance."""
+        facts: list[tuple[str, object]] = [
+            ("name", self.name),
+            ("source", self.source or "n/a"),
+            ("labels", {label: name for label, name in enumerate(self.label_names)}),
+            ("text pairs", "yes" if self.is_pair else "no"),
+        ]
+        rows = []
+        for split_name, split in self.splits.items():
+            present = split.label_counts()
+            counts = [present.get(label, 0) for label in range(self.n_classes)]
+            shares = [f"{count} ({count / max(1, len(split)):.0%})" for count in counts]
+            rows.append([split_name, len(split), *shares])
+        table = HtmlTable(["split", "examples", *self.label_names], rows, "examples per label (share)")
+        return html_repr(type(self).__name__, facts, [table])
 
     @property
     def n_classes(self) -> int:
