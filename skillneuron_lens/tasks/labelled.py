@@ -162,6 +162,8 @@ def split_label_ids(
     has_strings = any(isinstance(label, str) for labels in plain.values() for label in labels)
     if not has_strings and label_names is None:
         return {name: [int(label) for label in labels] for name, labels in plain.items()}, None
+    if label_names is None:
+        _refuse_names_beside_ids(plain)
     names = None if label_names is None else list(label_names)
     ids: dict[str, list[int]] = {}
     for name, labels in plain.items():
@@ -169,6 +171,24 @@ def split_label_ids(
             _refuse_unseen(labels, names, name, next(iter(plain)))
         ids[name], names = encode_labels(labels, names, _in_split(name))
     return ids, names
+
+
+def _refuse_names_beside_ids(plain: Mapping[str, Sequence[int | str]]) -> None:
+    """Refuse class names in one split beside int ids in another: which id is which name is unknown."""
+    named = [name for name, labels in plain.items() if any(_is_name(label) for label in labels)]
+    numbered = [name for name, labels in plain.items() if any(isinstance(label, int) for label in labels)]
+    if any(first != second for first in named for second in numbered):  # a mix in one split: encode_labels
+        raise SkillNeuronError(
+            f"The {', '.join(named)} split(s) have string labels (class names) but the "
+            f"{', '.join(numbered)} split(s) have int class ids, so which id is which name is unknown. "
+            "Give every split the same kind of labels, or pass label_names=[...] listing the classes in "
+            "id order (e.g. label_names=['neg', 'pos'] makes 0 'neg' and 1 'pos')."
+        )
+
+
+def _is_name(label: int | str) -> bool:
+    """A string label that is not an int id written as text (e.g. ``"pos"``, not ``"1"``)."""
+    return isinstance(label, str) and not _INT_PATTERN.fullmatch(label.strip())
 
 
 def _in_split(name: str) -> Callable[[int], str]:

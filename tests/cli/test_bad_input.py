@@ -102,14 +102,26 @@ def test_not_a_model():
 # ---- Python API: string labels in tuples, max_length --------------------------------------------
 
 
-@pytest.mark.parametrize("labels", [["neg", "pos"] * 6, ["0", "1"] * 6])
-def test_string_labels_in_a_tuple_split_name_the_fix(model, labels):
-    fix = r"string label '(neg|0)'.*task_from_lists\(.*label_names="
+def test_class_names_in_one_split_beside_int_ids_in_another_name_the_fix(model):
+    names = ["neg", "pos"] * 6
+    fix = r"train split\(s\) have string labels.*dev split\(s\) have int class ids.*label_names="
     with pytest.raises(snl.SkillNeuronError, match=fix):
-        snl.compute_predictivity(model, (TRAIN[0], labels), DEV, recording=QUIET)
+        snl.compute_predictivity(model, (TRAIN[0], names), DEV, recording=QUIET)
     readout = LinearReadout(model, pooling="last", recording=QUIET)
-    with pytest.raises(snl.SkillNeuronError, match="string label"):
-        readout.fit((TRAIN[0], labels), DEV, n_classes=2)
+    with pytest.raises(snl.SkillNeuronError, match=fix):
+        readout.fit((TRAIN[0], names), DEV, n_classes=2)
+    # with the order given, the names and the ids agree: the same numbers as int labels
+    named = snl.compute_predictivity(
+        model, (TRAIN[0], names), DEV, recording=QUIET, label_names=["neg", "pos"]
+    )
+    numbered = snl.compute_predictivity(model, (TRAIN[0], [0, 1] * 6), DEV, recording=QUIET)
+    assert torch.equal(named.accuracy, numbered.accuracy)
+
+
+def test_int_ids_written_as_text_are_ids(model):
+    as_text = snl.compute_predictivity(model, (TRAIN[0], ["0", "1"] * 6), DEV, recording=QUIET)
+    numbered = snl.compute_predictivity(model, (TRAIN[0], [0, 1] * 6), DEV, recording=QUIET)
+    assert torch.equal(as_text.accuracy, numbered.accuracy)
 
 
 def test_nan_label_in_a_tuple_split_names_the_fix(model):
