@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -185,7 +186,8 @@ def context_line(
 ) -> str:
     """One line saying what a figure was computed from, for its subtitle.
 
-    Reads the result: task (when given), model (the fingerprint's name, else its class), hook,
+    Reads the result: task (when given), model (the fingerprint's name, else its class; a local
+    folder by its last two path parts), hook,
     positions, ``n_train`` / ``n_dev`` (of the subtask shown), runs (when more than one) and the
     subtask shown (for results with more than one: the chosen one, or the merge). Parts are
     separated by `` · ``; names are HTML-escaped.
@@ -204,7 +206,9 @@ def context_line(
     if result is None:
         parts += [f"hook {hook}"] if hook else []
         return html.escape(" · ".join(parts), quote=False)
-    model = result.fingerprint.get("model_name") or result.fingerprint.get("class")
+    model = str(result.fingerprint.get("model_name") or result.fingerprint.get("class") or "")
+    if PurePath(model).is_absolute():  # a local folder: its last two parts name it
+        model = "…/" + "/".join(PurePath(model).parts[-2:])
     parts += [f"model {model}"] if model else []
     parts += [f"hook {result.hook}", f"positions {_positions_text(result)}"]
     chosen = slice(None) if subtask is None else slice(subtask, subtask + 1)

@@ -96,6 +96,10 @@ def test_context_line_lists_runs_and_subtasks_and_differing_counts():
         "n_train 40 · n_dev 9 · 2 runs (mean) · subtask neu"
     )
     assert context_line(None) == "" and context_line(None, task="a<b") == "task a&lt;b"
+    local = two_subtask_result(fingerprint={"model_name": "/home/me/models/minilm/model", "class": "X"})
+    assert context_line(local).startswith("model …/minilm/model · hook")
+    by_class = two_subtask_result(fingerprint={"class": "HookedEncoder"})
+    assert context_line(by_class).startswith("model HookedEncoder · hook")
 
 
 # ---- subtask= ------------------------------------------------------------------------------------
