@@ -166,39 +166,43 @@ print(f"skill neurons: top {SKILL_FRACTION:.0%} per layer = {len(skill)} neurons
 # %% [markdown]
 # ## Figures
 # Every figure function returns a plotly `go.Figure` and draws nothing by itself. `layout=` overrides
-# anything (title, size, fonts) after the house style.
+# anything (title, size, fonts) after the house style. Each subtitle says what was scored (model, hook,
+# positions, n_train/n_dev, and `task=` when given); for a 3-class task, `subtask="pn"` or `"neu"`
+# shows one subtask instead of their mean.
 
 # %%
-save(snl.predictivity_heatmap(result), "predictivity_heatmap")
-save(snl.predictivity_heatmap(result, order="sorted"), "predictivity_heatmap_sorted")
-save(snl.layer_distribution(result, "violin"), "layer_distribution")
-save(snl.skill_counts(skill, layout={"height": 380}), "skill_counts")
-save(snl.plot.position_layer_heatmap(result), "position_layer_heatmap")
+save(snl.predictivity_heatmap(result, task=task.name), "predictivity_heatmap")
+save(snl.predictivity_heatmap(result, order="sorted", task=task.name), "predictivity_heatmap_sorted")
+save(snl.layer_distribution(result, "violin", task=task.name), "layer_distribution")
+save(snl.skill_counts(skill, result=result, task=task.name, layout={"height": 380}), "skill_counts")
+save(snl.plot.position_layer_heatmap(result, task=task.name), "position_layer_heatmap")
 
 # %% [markdown]
 # ## One neuron: activations by class against its threshold
-# The best neuron, read at its best prompt slot on the dev split, with the soft prompt in place.
-# (`snl.neuron_activations` reads a bare model; with a tuned prompt the recorder needs the
-# classifier's input builder, so this cell asks `snl.Recorder` for the activations directly.)
+# The best neuron on the dev split, with the soft prompt in place. `neuron_baseline` gives its
+# threshold and best slot; the activations come as `[example, slot]` and `activation_histogram`
+# picks the column with `slot=`. (`snl.neuron_activations` reads a bare model; with a tuned prompt the
+# recorder needs the classifier's input builder, so this cell asks `snl.Recorder` directly.)
 
 # %%
 layer, neuron = top[0]["layer"], top[0]["neuron"]
 threshold, slot = snl.plot.neuron_baseline(result, layer, neuron)
+every_slot = list(range(len(result.slot_names)))  # the prompt slots the result was computed at
 recorder = snl.Recorder(
     model,
-    snl.RecordingConfig(layers=(layer,), positions=[slot], batch_size=32, progress=False),
+    snl.RecordingConfig(layers=(layer,), positions=every_slot, batch_size=32, progress=False),
     inputs=classifier.inputs("prompt"),
 )
 dev_texts, dev_labels = list(task.dev.texts), list(task.dev.labels)
-values = recorder.activations(dev_texts, neuron=neuron, dtype=torch.float64)[0][:, 0, 0]  # [example]
-above = (values > threshold).long()
+values = recorder.activations(dev_texts, neuron=neuron, dtype=torch.float64)[0][..., 0]  # [example, slot]
+above = (values[:, slot] > threshold).long()
 rule_accuracy = float((above == torch.tensor(dev_labels)).double().mean())
 print(f"layer {layer}, neuron {neuron} at prompt slot {slot}: threshold {threshold:.4f}; on dev, "
       f"'fires above' = '{task.label_names[1]}' is right {rule_accuracy:.3f} of the time "
       f"(predictivity {max(rule_accuracy, 1 - rule_accuracy):.3f}, stored {top[0]['predictivity']:.3f})")
 save(
     snl.activation_histogram(
-        (values, dev_labels), threshold, label_names=task.label_names, layer=layer, neuron=neuron
+        (values, dev_labels), threshold, slot=slot, label_names=task.label_names, layer=layer, neuron=neuron
     ),
     "activation_histogram",
 )

@@ -34,8 +34,10 @@ from skillneuron_lens.plot.layout import (
     add_layer_spread,
     as_numpy,
     check_layout,
+    context_line,
     finish_figure,
     sample_viridis,
+    subtask_index,
 )
 from skillneuron_lens.plot.perturbation import (
     perturbation_curves,
@@ -48,6 +50,7 @@ from skillneuron_lens.plot.predictivity import (
     predictivity_heatmap,
     skill_counts,
     slot_predictivity,
+    subtask_scores,
 )
 
 __all__ = [
@@ -66,6 +69,7 @@ __all__ = [
     "as_numpy",
     "bin_columns_max",
     "check_layout",
+    "context_line",
     "finish_figure",
     "layer_auroc_figure",
     "layer_distribution",
@@ -78,4 +82,6 @@ __all__ = [
     "similarity_matrix",
     "skill_counts",
     "slot_predictivity",
+    "subtask_index",
+    "subtask_scores",
 ]

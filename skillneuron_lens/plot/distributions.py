@@ -1,8 +1,11 @@
 """Figures of the threshold-free view: per-class activation distributions and AUROC by layer.
 
 Both figures are drawn from a :class:`~skillneuron_lens.record.histograms.NeuronHistograms` alone, so
-they need no model and no second pass over the data. Every function returns a plotly
-``go.Figure`` and draws nothing itself; the house style is that of :mod:`skillneuron_lens.plot.layout`.
+they need no model and no second pass over the data. Given a
+:class:`~skillneuron_lens.predictivity.result.PredictivityResult` recorded with ``histograms=True``
+instead, they draw its histograms and say in the subtitle what was scored (model, hook, positions,
+...). Every function returns a plotly ``go.Figure`` and draws nothing itself; the house style is
+that of :mod:`skillneuron_lens.plot.layout`.
 """
 
 from __future__ import annotations
@@ -20,13 +23,42 @@ from skillneuron_lens.plot.layout import (
     SKILL_COLOUR,
     add_layer_spread,
     check_layout,
+    context_line,
     finish_figure,
+    subtask_index,
 )
+from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.histograms import NeuronHistograms
 
 __all__ = ["layer_auroc_figure", "neuron_histogram_figure"]
 
 _CLASS_COLOURS = (BOTTOM_COLOUR, SKILL_COLOUR)
+
+
+def _histograms_and_context(
+    source: NeuronHistograms | PredictivityResult, subtask: int | str, task: str | None
+) -> tuple[NeuronHistograms, int, str]:
+    """The histograms to draw, the subtask index and the subtitle's context line.
+
+    Raises:
+        SkillNeuronError: For a result without histograms, an unknown or missing subtask, or
+            another input type.
+    """
+    result = source if isinstance(source, PredictivityResult) else None
+    if result is not None:
+        if result.histograms is None:
+            raise SkillNeuronError(
+                "This result holds no activation histograms; compute it with "
+                "compute_predictivity(..., histograms=True) (or `find --histograms`) to draw them."
+            )
+        source = result.histograms
+    if not isinstance(source, NeuronHistograms):
+        raise SkillNeuronError(
+            f"Expected NeuronHistograms or a PredictivityResult with histograms, got {type(source).__name__}."
+        )
+    index = subtask_index(source.subtask_names, subtask, allow_merge=False)
+    assert index is not None  # allow_merge=False never gives None
+    return source, index, context_line(result, subtask=index, task=task)
 
 
 def _display_counts(
@@ -54,14 +86,15 @@ def _display_counts(
 
 
 def neuron_histogram_figure(
-    hists: NeuronHistograms,
+    hists: NeuronHistograms | PredictivityResult,
     layer: int,
     neuron: int,
-    subtask: int = 0,
+    subtask: int | str = 0,
     slot: int = 0,
     *,
     class_names: Sequence[str] = ("negative", "positive"),
     display_bins: int = 40,
+    task: str | None = None,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
 ) -> go.Figure:
@@ -70,16 +103,18 @@ def neuron_histogram_figure(
     The fine histogram bins are merged into ``display_bins`` equal-width bars over the train
     range; each class is shown as its share of that class's dev examples, so unequal classes
     compare. Dev examples outside the train range (the underflow and overflow bins) are counted
-    in the legend. The subtitle gives the neuron's AUROC from the histograms.
+    in the legend. The subtitle gives the neuron's AUROC from the histograms (and, for a result,
+    what was scored: :func:`~skillneuron_lens.plot.layout.context_line`).
 
     Args:
-        hists: The histograms.
+        hists: The histograms, or a result recorded with ``histograms=True``.
         layer: Model layer of the neuron (one of ``hists.layers``).
         neuron: Neuron index.
-        subtask: Subtask index.
+        subtask: Subtask index or name.
         slot: Position-slot index.
         class_names: Names of the negative (target 0) and positive (target 1) class.
         display_bins: Number of bars.
+        task: Task name for the subtitle.
         title: Figure title.
         layout: Overrides passed to ``fig.update_layout``.
 
@@ -87,10 +122,12 @@ def neuron_histogram_figure(
         The figure: one ``go.Bar`` per class (negative first) and the baseline as a layout shape.
 
     Raises:
-        SkillNeuronError: For a layer that was not recorded, an index out of range, two class
-            names not given, ``display_bins`` below 1, or a subtask without both classes.
+        SkillNeuronError: For a layer that was not recorded, an index out of range, an unknown
+            subtask, two class names not given, ``display_bins`` below 1, a subtask without both
+            classes, or a result without histograms.
     """
     check_layout(layout)
+    hists, subtask, context = _histograms_and_context(hists, subtask, task)
     cell = hists.locate(layer, neuron, subtask, slot)
     if isinstance(display_bins, bool) or int(display_bins) < 1:
         raise SkillNeuronError(f"display_bins must be at least 1, got {display_bins!r}.")
@@ -144,26 +181,30 @@ def neuron_histogram_figure(
         x_title="activation",
         y_title="share of the class's dev examples",
         layout=layout,
+        context=context,
     )
 
 
 def layer_auroc_figure(
-    hists: NeuronHistograms,
-    subtask: int = 0,
+    hists: NeuronHistograms | PredictivityResult,
+    subtask: int | str = 0,
     slot: int = 0,
     *,
     kind: Literal["box", "violin"] = "box",
+    task: str | None = None,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
 ) -> go.Figure:
     """The distribution of the neurons' AUROC in each layer, with chance (0.5) as a dotted line.
 
     Args:
-        hists: The histograms.
-        subtask: Subtask index.
+        hists: The histograms, or a result recorded with ``histograms=True`` (its context then
+            joins the subtitle: :func:`~skillneuron_lens.plot.layout.context_line`).
+        subtask: Subtask index or name.
         slot: Position-slot index.
         kind: ``"box"`` or ``"violin"``, one per layer; outlying neurons are drawn as points whose
             hover names the neuron.
+        task: Task name for the subtitle.
         title: Figure title.
         layout: Overrides passed to ``fig.update_layout``.
 
@@ -171,10 +212,11 @@ def layer_auroc_figure(
         The figure, one trace per layer named ``"layer L"``.
 
     Raises:
-        SkillNeuronError: For an index out of range, an unknown ``kind`` or a subtask without
-            both classes.
+        SkillNeuronError: For an index out of range, an unknown ``kind`` or ``subtask``, a subtask
+            without both classes, or a result without histograms.
     """
     check_layout(layout)
+    hists, subtask, context = _histograms_and_context(hists, subtask, task)
     # locate() checks the subtask and slot indices (layer and neuron: any valid pair).
     subtask, slot, _, _ = hists.locate(hists.layers[0], 0, subtask, slot)
     if kind not in ("box", "violin"):
@@ -189,4 +231,5 @@ def layer_auroc_figure(
         x_title="layer",
         y_title="AUROC (activation ranks positives above negatives)",
         layout=layout,
+        context=context,
     )

@@ -9,8 +9,10 @@ Every figure ends with :func:`finish_figure`, which applies the style and then t
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +20,9 @@ import torch
 from jaxtyping import Float
 
 from skillneuron_lens.errors import SkillNeuronError
+
+if TYPE_CHECKING:
+    from skillneuron_lens.predictivity.result import PredictivityResult
 
 __all__ = [
     "BOTTOM_COLOUR",
@@ -32,8 +37,10 @@ __all__ = [
     "add_layer_spread",
     "as_numpy",
     "check_layout",
+    "context_line",
     "finish_figure",
     "sample_viridis",
+    "subtask_index",
 ]
 
 CHANCE = 0.5
@@ -84,6 +91,7 @@ def finish_figure(
     x_title: str | None,
     y_title: str | None,
     layout: Mapping[str, Any] | None,
+    context: str | None = None,
 ) -> go.Figure:
     """Apply the house style, then the caller's overrides.
 
@@ -95,17 +103,21 @@ def finish_figure(
         x_title: Title of the x axis.
         y_title: Title of the y axis.
         layout: The caller's overrides, applied last with ``fig.update_layout``.
+        context: What the figure was computed from (:func:`context_line`), drawn as one more line
+            of the subtitle, after ``subtitle``; ``None`` or empty for none.
 
     Returns:
         ``fig``, styled.
     """
+    lines = [line for line in (subtitle, context) if line]
+    subtitle = "<br>".join(lines) or None
     fig.update_layout(
         template="plotly_white",
         font=dict(family=FONT, size=13),
         title=dict(text=title, x=0.01, xanchor="left"),
         xaxis_title=x_title,
         yaxis_title=y_title,
-        margin=dict(l=70, r=30, t=95 if subtitle else 60, b=60),
+        margin=dict(l=70, r=30, t=60 + 30 * len(lines) + (5 if lines else 0), b=60),
     )
     if subtitle:
         try:
@@ -115,6 +127,99 @@ def finish_figure(
     if layout:
         fig.update_layout(dict(layout))
     return fig
+
+
+def subtask_index(
+    subtask_names: Sequence[str], subtask: int | str | None, *, allow_merge: bool = True
+) -> int | None:
+    """The index of a chosen subtask, or ``None`` for the paper's merge over subtasks.
+
+    Args:
+        subtask_names: The subtasks on offer (e.g. :attr:`PredictivityResult.subtask_names`).
+        subtask: An index, a subtask name, or ``None`` (merge: mean over subtasks).
+        allow_merge: Whether ``None`` is allowed (figures of one subtask only say ``False``).
+
+    Returns:
+        The index, or ``None``.
+
+    Raises:
+        SkillNeuronError: For an index out of range, an unknown name, or ``None`` when
+            ``allow_merge`` is false; the message lists the valid subtasks.
+    """
+    names = list(subtask_names)
+    if subtask is None and allow_merge:
+        return None
+    if isinstance(subtask, str) and subtask in names:
+        return names.index(subtask)
+    if isinstance(subtask, (int, np.integer)) and not isinstance(subtask, bool) and 0 <= subtask < len(names):
+        return int(subtask)
+    valid = ", ".join(f"{index} ({name!r})" for index, name in enumerate(names))
+    problem = "is required here" if subtask is None else "is not one of the subtasks"
+    merge = ", or subtask=None for the mean over subtasks" if allow_merge else ""
+    raise SkillNeuronError(
+        f"subtask={subtask!r} {problem}; the subtasks are {valid}: pass an index or a name{merge}."
+    )
+
+
+def _counts_text(name: str, counts: torch.Tensor) -> str:
+    """``"n_dev 200"``, or ``"n_dev 198-200"`` when runs or subtasks differ."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"{name} {low:,}" if low == high else f"{name} {low:,}–{high:,}"
+
+
+def _positions_text(result: PredictivityResult) -> str:
+    positions = result.config.get("positions")
+    if positions is None:
+        positions = list(result.slot_names)
+    if isinstance(positions, (list, tuple)):
+        shown = [str(position) for position in positions]
+        return ", ".join(shown[:8]) + (f", … ({len(shown)} in all)" if len(shown) > 8 else "")
+    return str(positions)
+
+
+def context_line(
+    result: PredictivityResult | None,
+    *,
+    subtask: int | None = None,
+    task: str | None = None,
+    hook: str | None = None,
+) -> str:
+    """One line saying what a figure was computed from, for its subtitle.
+
+    Reads the result: task (when given), model (the fingerprint's name, else its class; a local
+    folder by its last two path parts), hook,
+    positions, ``n_train`` / ``n_dev`` (of the subtask shown), runs (when more than one) and the
+    subtask shown (for results with more than one: the chosen one, or the merge). Parts are
+    separated by `` · ``; names are HTML-escaped.
+
+    Args:
+        result: The result the figure shows, or ``None`` (then only ``task`` and ``hook``).
+        subtask: Index of the subtask shown (see :func:`subtask_index`); ``None``: the mean over
+            subtasks.
+        task: Task name to show first, when given.
+        hook: Hook to show when there is no result (e.g. a neuron set's).
+
+    Returns:
+        The line (empty when there is nothing to say).
+    """
+    parts = [f"task {task}"] if task else []
+    if result is None:
+        parts += [f"hook {hook}"] if hook else []
+        return html.escape(" · ".join(parts), quote=False)
+    model = str(result.fingerprint.get("model_name") or result.fingerprint.get("class") or "")
+    if PurePath(model).is_absolute():  # a local folder: its last two parts name it
+        model = "…/" + "/".join(PurePath(model).parts[-2:])
+    parts += [f"model {model}"] if model else []
+    parts += [f"hook {result.hook}", f"positions {_positions_text(result)}"]
+    chosen = slice(None) if subtask is None else slice(subtask, subtask + 1)
+    parts += [_counts_text(name, getattr(result, name)[:, chosen]) for name in ("n_train", "n_dev")]
+    if result.n_runs > 1:
+        parts.append(f"{result.n_runs} runs ({result.run_aggregation})")
+    if subtask is not None and len(result.subtask_names) > 1:
+        parts.append(f"subtask {result.subtask_names[subtask]}")
+    elif len(result.subtask_names) > 1:
+        parts.append(f"mean over subtasks {', '.join(result.subtask_names)}")
+    return html.escape(" · ".join(parts), quote=False)
 
 
 def as_numpy(values: Any, dtype: Any = np.float64) -> np.ndarray:

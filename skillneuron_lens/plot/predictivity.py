@@ -29,10 +29,14 @@ from skillneuron_lens.plot.layout import (
     SKILL_COLOUR,
     add_layer_spread,
     check_layout,
+    context_line,
     finish_figure,
     sample_viridis,
+    subtask_index,
 )
 from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.permutation_null import null_layer_maxima
+from skillneuron_lens.stats.significance import aggregate_scores
 
 __all__ = [
     "ColumnBins",
@@ -42,7 +46,38 @@ __all__ = [
     "predictivity_heatmap",
     "skill_counts",
     "slot_predictivity",
+    "subtask_scores",
 ]
+
+def subtask_scores(
+    result: PredictivityResult, subtask: int | str | None = None
+) -> tuple[Float[torch.Tensor, "layer neuron"], Int[torch.Tensor, "layer neuron"], int | None]:
+    """The predictivity and polarity a figure shows: one subtask's, or the merge over subtasks.
+
+    Args:
+        result: The result.
+        subtask: An index or name; ``None`` for :attr:`PredictivityResult.predictivity` (mean over
+            subtasks) and :attr:`PredictivityResult.polarity` (the first subtask's).
+
+    Returns:
+        ``(predictivity, polarity, subtask index or None)``.
+
+    Raises:
+        SkillNeuronError: For an unknown subtask (the message lists the valid ones).
+    """
+    index = subtask_index(result.subtask_names, subtask)
+    if index is None:
+        return result.predictivity, result.polarity, None
+    return result.subtask_predictivity[index], result.subtask_polarity[index], index
+
+
+def _chance_band(result: PredictivityResult, subtask: int | None) -> Float[torch.Tensor, " layer"] | None:
+    """The 95% quantile of each layer's best null predictivity, merged or for one subtask."""
+    if subtask is None or result.null_run_predictivity is None:
+        return result.null_layer_maxima(0.95)
+    per_run = result.null_run_predictivity.double().permute(1, 2, 0, 3, 4)[:, :, None]
+    per_subtask = aggregate_scores(per_run, result.run_aggregation)[0]
+    return null_layer_maxima(per_subtask[subtask], 0.95)
 
 
 @dataclass(frozen=True)
@@ -112,6 +147,8 @@ def predictivity_heatmap(
     max_columns: int = 2000,
     signed: bool = False,
     zmax: float | None = None,
+    subtask: int | str | None = None,
+    task: str | None = None,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
 ) -> go.Figure:
@@ -122,10 +159,11 @@ def predictivity_heatmap(
     *maximum* predictivity in its bin (see :func:`bin_columns_max`), so the most predictive neurons
     always stay visible; the hover names the bin's neuron range and its best neuron, and the
     subtitle says that the figure is down-sampled. A 30 x 11,008 model becomes 30 x 1,835 cells.
+    The subtitle's last line says what was scored (:func:`~skillneuron_lens.plot.layout.context_line`).
 
     Args:
         result: The predictivity to show (:attr:`PredictivityResult.predictivity`, with the
-            polarity of the first subtask).
+            polarity of the first subtask, unless ``subtask`` picks one).
         order: ``"index"`` (column = neuron index) or ``"sorted"`` (each layer sorted best first,
             column = rank within the layer; the hover names the neuron).
         max_columns: The most columns drawn before binning.
@@ -134,7 +172,11 @@ def predictivity_heatmap(
             instead of predictivity (white at chance, darker red above).
         zmax: Top of the colour scale (default: the largest value shown); chance is the bottom
             (or the middle when ``signed``).
-        title: Figure title.
+        subtask: The subtask to show, by index or name (``result.subtask_names``); ``None``
+            (default) shows the paper's merge: the mean over subtasks, with the first subtask's
+            polarity.
+        task: Task name for the subtitle.
+        title: Figure title (overrides the default).
         layout: Overrides passed to ``fig.update_layout``.
 
     Returns:
@@ -144,13 +186,14 @@ def predictivity_heatmap(
         down-sampled (first and last are ranks with ``order="sorted"``).
 
     Raises:
-        SkillNeuronError: For an unknown ``order`` or ``max_columns`` below 1.
+        SkillNeuronError: For an unknown ``order`` or ``subtask``, or ``max_columns`` below 1.
     """
     check_layout(layout)
     if order not in ("index", "sorted"):
         raise SkillNeuronError(f"order must be 'index' or 'sorted', got {order!r}.")
-    scores = result.predictivity.double().cpu()
-    polarity = result.polarity.cpu().long()
+    shown, shown_polarity, index = subtask_scores(result, subtask)
+    scores = shown.double().cpu()
+    polarity = shown_polarity.cpu().long()
     n_neurons = result.n_neurons
     neuron_of = torch.arange(n_neurons).expand(result.n_layers, n_neurons)
     if order == "sorted":
@@ -207,7 +250,13 @@ def predictivity_heatmap(
     fig.update_yaxes(type="category")
     default_title = "Neuron predictivity" + (" (sorted within each layer)" if order == "sorted" else "")
     return finish_figure(
-        fig, title=title or default_title, subtitle=subtitle, x_title=x_title, y_title="layer", layout=layout
+        fig,
+        title=title or default_title,
+        subtitle=subtitle,
+        x_title=x_title,
+        y_title="layer",
+        layout=layout,
+        context=context_line(result, subtask=index, task=task),
     )
 
 
@@ -219,6 +268,8 @@ def layer_distribution(
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
     chance_band: bool = True,
+    subtask: int | str | None = None,
+    task: str | None = None,
 ) -> go.Figure:
     """Distribution of neuron predictivity in each layer.
 
@@ -234,22 +285,27 @@ def layer_distribution(
         chance_band: For ``"violin"`` and ``"box"``, draw each layer's chance level: the 95% quantile of
             the layer's best predictivity under shuffled dev labels
             (:meth:`~skillneuron_lens.predictivity.PredictivityResult.null_layer_maxima`; only when the
-            result recorded permutations).
+            result recorded permutations), for the subtask shown.
+        subtask: The subtask to show, by index or name (``result.subtask_names``); ``None``
+            (default) shows the paper's merge, the mean over subtasks.
+        task: Task name for the subtitle.
 
     Returns:
-        The figure, one trace per layer, named ``"layer L"`` (plus the chance band, when drawn).
+        The figure, one trace per layer, named ``"layer L"`` (plus the chance band, when drawn); the
+        subtitle says what was scored (:func:`~skillneuron_lens.plot.layout.context_line`).
 
     Raises:
-        SkillNeuronError: For an unknown ``kind`` or ``bins`` below 1.
+        SkillNeuronError: For an unknown ``kind`` or ``subtask``, or ``bins`` below 1.
     """
     check_layout(layout)
-    scores = result.predictivity.double().cpu().numpy()
+    shown, _, index = subtask_scores(result, subtask)
+    scores = shown.double().cpu().numpy()
     fig = go.Figure()
     if kind in ("violin", "box"):
         add_layer_spread(
             fig, scores, result.layers, kind=kind, value_label="predictivity", show_mean=True
         )
-        band = result.null_layer_maxima(0.95) if chance_band else None
+        band = _chance_band(result, index) if chance_band else None
         if band is not None:
             fig.add_trace(
                 go.Scatter(
@@ -300,15 +356,15 @@ def layer_distribution(
         x_title=x_title,
         y_title=y_title,
         layout=layout,
+        context=context_line(result, subtask=index, task=task),
     )
-
-
-
 
 
 def skill_counts(
     neurons: NeuronSet,
     *,
+    result: PredictivityResult | None = None,
+    task: str | None = None,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
 ) -> go.Figure:
@@ -316,14 +372,31 @@ def skill_counts(
 
     Args:
         neurons: The set to count (e.g. :meth:`NeuronSet.top`).
+        result: The result the set was selected from, for the subtitle's context (model, hook,
+            positions, example counts); without it the subtitle names the set's hook.
+        task: Task name for the subtitle.
         title: Figure title.
         layout: Overrides passed to ``fig.update_layout``.
 
     Returns:
         The figure: one ``go.Bar`` with ``x`` the model layers and ``y`` the counts; the subtitle
-        gives the total.
+        gives the total, then the context.
+
+    Raises:
+        SkillNeuronError: If ``result`` has other layers, neurons per layer or hook than the set.
     """
     check_layout(layout)
+    if result is not None and (
+        tuple(result.layers) != tuple(neurons.layers)
+        or result.n_neurons != int(neurons.mask.shape[1])
+        or result.hook != neurons.hook
+    ):
+        raise SkillNeuronError(
+            f"The neuron set (hook {neurons.hook!r}, layers {list(neurons.layers)}, "
+            f"{int(neurons.mask.shape[1])} neurons per layer) was not selected from this result (hook "
+            f"{result.hook!r}, layers {list(result.layers)}, {result.n_neurons} neurons per layer); pass "
+            "the result the set came from, or result=None."
+        )
     counts = neurons.counts_per_layer().tolist()
     total, width = len(neurons), int(neurons.mask.shape[1])
     fig = go.Figure(
@@ -346,19 +419,33 @@ def skill_counts(
         x_title="layer",
         y_title="skill neurons",
         layout=layout,
+        context=context_line(result, task=task, hook=neurons.hook),
     )
 
 
-def slot_predictivity(result: PredictivityResult) -> Float[torch.Tensor, "slot layer neuron"]:
-    """``max(Acc, 1 - Acc)`` per slot, combined over runs (the result's aggregation) and subtasks (mean)."""
+def slot_predictivity(
+    result: PredictivityResult, subtask: int | str | None = None
+) -> Float[torch.Tensor, "slot layer neuron"]:
+    """``max(Acc, 1 - Acc)`` per slot, combined over runs (the result's aggregation).
+
+    Args:
+        result: The result.
+        subtask: One subtask, by index or name; ``None`` (default): the mean over subtasks.
+
+    Raises:
+        SkillNeuronError: For an unknown subtask (the message lists the valid ones).
+    """
+    index = subtask_index(result.subtask_names, subtask)
     per_run = result.per_position
     combined = per_run.mean(dim=0) if result.run_aggregation == "mean" else per_run.amin(dim=0)
-    return combined.mean(dim=0)
+    return combined.mean(dim=0) if index is None else combined[index]
 
 
 def position_layer_heatmap(
     result: PredictivityResult,
     *,
+    subtask: int | str | None = None,
+    task: str | None = None,
     title: str | None = None,
     layout: Mapping[str, Any] | None = None,
 ) -> go.Figure:
@@ -369,15 +456,23 @@ def position_layer_heatmap(
 
     Args:
         result: A result recorded at one or more slots.
+        subtask: The subtask to show, by index or name (``result.subtask_names``); ``None``
+            (default): the mean over subtasks.
+        task: Task name for the subtitle.
         title: Figure title.
         layout: Overrides passed to ``fig.update_layout``.
 
     Returns:
         The figure: one ``go.Heatmap`` with ``y`` the slot names, ``x`` the model layers, ``z`` the
-        best predictivity ``[slot, layer]`` and ``customdata`` the best neuron.
+        best predictivity ``[slot, layer]`` and ``customdata`` the best neuron; the subtitle says what
+        was scored (:func:`~skillneuron_lens.plot.layout.context_line`).
+
+    Raises:
+        SkillNeuronError: For an unknown subtask (the message lists the valid ones).
     """
     check_layout(layout)
-    best, neuron = slot_predictivity(result).max(dim=2)
+    index = subtask_index(result.subtask_names, subtask)
+    best, neuron = slot_predictivity(result, index).max(dim=2)
     annotate = best.numel() <= 400
     fig = go.Figure(
         go.Heatmap(
@@ -404,4 +499,5 @@ def position_layer_heatmap(
         x_title="layer",
         y_title="position (slot)",
         layout=layout,
+        context=context_line(result, subtask=index, task=task),
     )

@@ -69,7 +69,7 @@ def test_neuron_histogram_figure_counts_examples_outside_the_train_range(hists) 
         (dict(layer=4, neuron=0), "Layer 4 was not recorded"),
         (dict(layer=3, neuron=4), "Neuron 4 is out of range 0..3"),
         (dict(layer=3, neuron=-1), "Neuron -1 is out of range"),
-        (dict(layer=3, neuron=0, subtask=1), "Subtask 1 is out of range 0..0"),
+        (dict(layer=3, neuron=0, subtask=1), r"subtask=1 is not one.*0 \('negative vs positive'\)"),
         (dict(layer=3, neuron=0, slot=2), "Slot 2 is out of range 0..0"),
         (dict(layer=3, neuron=0, display_bins=0), "display_bins must be at least 1"),
         (dict(layer=3, neuron=0, class_names=("only one",)), "class_names must name the two classes"),
@@ -97,7 +97,7 @@ def test_layer_auroc_figure_has_one_trace_per_layer(hists, kind, trace_type) -> 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (dict(subtask=3), "Subtask 3 is out of range"),
+        (dict(subtask=3), "subtask=3 is not one of the subtasks"),
         (dict(slot=1), "Slot 1 is out of range"),
         (dict(kind="histogram"), "kind must be 'box' or 'violin'"),
     ],

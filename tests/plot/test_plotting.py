@@ -94,7 +94,8 @@ def test_heatmap_in_index_order():
     np.testing.assert_allclose(heat.customdata[..., 2], PREDICTIVITY, atol=1e-6)
     assert (heat.zmin, heat.zmax) == (0.5, pytest.approx(0.93))
     assert "%{customdata[0]:d}" in heat.hovertemplate and "polarity" in heat.hovertemplate
-    assert subtitle(fig) is None  # nothing was down-sampled
+    # nothing was down-sampled: the subtitle is the context line alone
+    assert subtitle(fig) == "hook blocks.{layer}.mlp.hook_post · positions pos 0 · n_train 10 · n_dev 10"
     assert fig.layout.title.text == "Neuron predictivity"
     assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == ("neuron", "layer")
 
