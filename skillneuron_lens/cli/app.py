@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``skillneuron-lens``; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    if getattr(args, "quiet", False):
+    secondary = os.environ.get("RANK", "0").strip() not in ("", "0")  # a torchrun process other than rank 0
+    if secondary:  # its warnings repeat rank 0's
+        logging.getLogger("skillneuron_lens").setLevel(logging.ERROR)
+    if getattr(args, "quiet", False) or secondary:
         _silence_third_party_progress()
     try:
         args.func(args)

@@ -3,6 +3,10 @@
 ``skillneuron-lens find --model minilm --task rotten_tomatoes --out runs/rt`` runs the frozen-model
 pipeline offline: load the model and the task, fit a read-out, compute every neuron's predictivity,
 select skill neurons (with layer-matched random controls), and save the run directory.
+
+``torchrun --nproc-per-node 2 -m skillneuron_lens find ... --n-examples 1000 --out runs/rt`` shares the
+predictivity passes among two processes (gloo on CPU, nccl with --device cuda); rank 0 writes the run
+and prints. Spell the example count --n-examples there: torchrun reads --n as its own option.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from skillneuron_lens.runs.config import (
     TUNE_CHOICES,
     FindConfig,
 )
-from skillneuron_lens.runs.finding import find
+from skillneuron_lens.runs.finding import find, torchrun_process_group
 from skillneuron_lens.stats.significance import FDR_METHODS, FdrMethod
 from skillneuron_lens.tasks.catalog import TASKS
 
@@ -48,8 +52,16 @@ def config_from_arguments(args: argparse.Namespace) -> FindConfig:
 
 
 def run_find(args: argparse.Namespace) -> dict[str, Any]:
-    """Run ``find``, print its table unless ``--quiet``, and return its summary."""
-    run = find(config_from_arguments(args))
+    """Run ``find``, print its table unless ``--quiet``, and return its summary.
+
+    Under ``torchrun`` the processes share the work (see :func:`torchrun_process_group`); rank 0 writes,
+    prints and returns the summary, the other processes return ``{}`` once the run is written.
+    """
+    config = config_from_arguments(args)
+    with torchrun_process_group(config.device):
+        run = find(config)
+    if run is None:
+        return {}
     if not args.quiet:
         summary = run.summary
         print_table(run.result, method=run.config.fdr_method)  # type: ignore[arg-type]
@@ -109,8 +121,9 @@ def add_find_command(commands: Any) -> None:
                         help="label names in id order, e.g. negative,positive (string labels in the files "
                              "are mapped by it; default: int ids as they are, else alphabetical, with a "
                              "warning)")
-    source.add_argument("--n", type=int, default=4000,
-                        help="use at most N examples in all, stratified (default 4000; 0 = all)")
+    source.add_argument("--n-examples", "--n", dest="n", type=int, default=4000,
+                        help="use at most N examples in all, stratified (default 4000; 0 = all); spell it "
+                             "--n-examples under torchrun, which takes --n for its own options")
     source.add_argument("--dev-share", type=float, default=None,
                         help="share of train + dev re-split into dev (default 0.5 unless --dev-file is "
                              "given): the significance tests need a large dev split, the baselines little "

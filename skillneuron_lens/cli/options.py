@@ -46,6 +46,7 @@ EXAMPLES = """examples:
   skillneuron-lens find --model minilm --train-file train.csv --dev-file dev.csv --test-file test.csv \\
       --out runs/mine
   skillneuron-lens find --model minilm --tune prompt --runs 3 --out runs/rt-prompt
+  torchrun --nproc-per-node 2 -m skillneuron_lens find --model minilm --n-examples 1000 --out runs/rt-2p
   skillneuron-lens perturb --run runs/rt-prompt --mode gaussian --std 0.1
   skillneuron-lens prune --run runs/rt-prompt --keep 0.02 --layers 2-5 --out runs/rt-pruned
   skillneuron-lens compare runs/rt-prompt runs/tweets-prompt --out runs/compare

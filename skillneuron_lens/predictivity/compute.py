@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
@@ -218,8 +218,9 @@ def compute_predictivity(
         scheme: Binary subtasks (``"binary"``, ``"paper"``, ``"ovr"``); default by class count.
         balance: Class-balance each subtask; default off for binary tasks, on otherwise.
         seed: Seed for class balancing.
-        distributed: Each ``torch.distributed`` process takes every world-size-th example and
-            the accumulators are summed across processes (same answer as one process).
+        distributed: Each ``torch.distributed`` process takes every world-size-th batch (the batches
+            one process would run, so the activations are the same) and the accumulators are summed
+            across processes: the same answer as one process, float64 sums within rounding.
         inputs: Optional input builder, e.g. a tuned classifier's soft-prompt inputs
             (:meth:`skillneuron_lens.tuning.classifier.TunedClassifier.inputs`); positions then count inside
             its region (e.g. the prompt slots).
@@ -265,7 +266,7 @@ def compute_predictivity(
     if n_permutations:
         permuted = permuted_targets(dev_columns, n_permutations, permutation_seed)
         dev_columns = torch.cat([dev_columns, permuted], dim=1)
-    shard = _shard if distributed else (lambda columns: columns)
+    shard = (lambda columns: _shard(columns, config.batch_size)) if distributed else (lambda columns: columns)
     means = MeanAccumulator(**shape)
     recorder.accumulate(means, train_texts, train_pairs, shard(targets.train), "baselines (train)")
     means.all_reduce()
@@ -358,11 +359,21 @@ def _measured_width(run: Any, hook_name: str) -> int:
     return widths[0]
 
 
-def _shard(targets: torch.Tensor) -> torch.Tensor:
+def _shard(
+    targets: Int[torch.Tensor, "example column"], batch_size: int
+) -> Int[torch.Tensor, "example column"]:
+    """This process's share of ``targets``: every world-size-th batch of the one-process run, others -1.
+
+    Whole batches are shared out (not every world-size-th example), so each forward pass sees the batch
+    and padding one process would: activations are bit for bit the same, and only the float64 sums of
+    the accumulators are added in another order.
+    """
     dist = torch.distributed
     if not (dist.is_available() and dist.is_initialized()):
         raise SkillNeuronError("distributed=True needs torch.distributed to be initialised first.")
-    keep = torch.arange(len(targets)) % dist.get_world_size() == dist.get_rank()
+    used = (targets >= 0).any(dim=1)  # what one process would run, in its order (Recorder.accumulate)
+    batch = (torch.cumsum(used.long(), dim=0) - 1) // batch_size
+    keep = used & (batch % dist.get_world_size() == dist.get_rank())
     return torch.where(keep[:, None], targets, torch.full_like(targets, -1))
 
 

@@ -2,7 +2,8 @@
 
 ``snl.find(snl.FindConfig(out="runs/rt"))`` does what ``skillneuron-lens find --out runs/rt`` does and
 returns the :class:`Run`; ``snl.Run("runs/rt")`` opens a run directory again (its result, summary and
-config, and on demand its model, data and tuned classifiers).
+config, and on demand its model, data and tuned classifiers). Under ``torchrun``,
+:func:`torchrun_process_group` starts the process group that :func:`find` shares its passes over.
 """
 
 from skillneuron_lens.runs.config import (
@@ -21,7 +22,7 @@ from skillneuron_lens.runs.config import (
     positions_problem,
     probability_problem,
 )
-from skillneuron_lens.runs.finding import find
+from skillneuron_lens.runs.finding import find, process_rank, torchrun_process_group
 from skillneuron_lens.runs.run import (
     RUN_FILES,
     RUN_KIND,
@@ -51,6 +52,8 @@ __all__ = [
     "non_negative_problem",
     "positions_problem",
     "probability_problem",
+    "process_rank",
     "read_summary",
+    "torchrun_process_group",
     "warn_about_saved_majority",
 ]

@@ -3,13 +3,23 @@
 Load the task and the model, fit a read-out (or tune classifiers), compute every neuron's predictivity,
 select skill neurons with layer-matched random controls and their evidence, and write the run directory
 (whose ``summary.json`` schema is built here).
+
+Several processes: under ``torchrun`` (``WORLD_SIZE > 1``), :func:`torchrun_process_group` starts
+``torch.distributed`` and :func:`find` then shares every predictivity pass (train, dev with its label
+permutations and histograms, test) among the processes; rank 0 alone fits the read-out and writes the run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import TUNED_RUN_PREFIX
@@ -32,39 +42,55 @@ from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
-__all__ = ["find"]
+__all__ = ["find", "process_rank", "torchrun_process_group"]
 
 _LOGGER = logging.getLogger("skillneuron_lens")
 
 
-def find(config: FindConfig, *, model: Any = None) -> Run:
+def find(config: FindConfig, *, model: Any = None) -> Run | None:
     """Find a task's skill neurons as ``skillneuron-lens find`` does, and save the run at ``config.out``.
 
     The destination and the data are checked before the model loads; everything is written in one
     atomic step at the end (see :meth:`Run.write`). Progress bars follow ``config.quiet``; nothing is
     printed (the command line prints the table).
 
+    When ``torch.distributed`` is initialised with several processes (see :func:`torchrun_process_group`),
+    every process takes its share of the examples of each predictivity pass (train, dev with its label
+    permutations and histograms, test) and the accumulators are summed, which gives the one-process
+    numbers; rank 0 alone fits the read-out, writes the run (with ``"distributed"`` in its summary)
+    and returns it, the other processes draw no progress bars and return None once it is written.
+    Tuned runs (``config.tune`` other than ``frozen``) are refused there: training is not shared.
+
     Args:
         config: The options (``config.out`` is the run directory to create).
-        model: The model ``config.model`` names, already loaded (default: load it by that name).
+        model: The model ``config.model`` names, already loaded (default: load it by that name; under
+            several processes ``--device cuda`` means each process's own GPU, ``cuda:LOCAL_RANK``).
 
     Returns:
-        The run, opened from its directory.
+        The run, opened from its directory (None on the processes other than rank 0).
 
     Raises:
         FileExistsError: ``config.out`` exists and ``config.overwrite`` is false.
         SkillNeuronError: For bad options, data or destination, with what to change.
     """
     started = time.perf_counter()
+    rank, world_size = process_rank()
+    if world_size > 1 and config.tuned:
+        raise SkillNeuronError(
+            f"find --tune {config.tune} cannot run in several processes yet (training is not shared "
+            "among them): run it as one process, without torchrun, or use --tune frozen."
+        )
     check_destination(config.out, RUN_KIND, overwrite=config.overwrite, inputs=config.input_paths())
     config = config.resolved()
+    if rank > 0:  # rank 0 draws the progress bars
+        config = dataclasses.replace(config, quiet=True, verbose=False)
     task = config.load_task()  # cheap checks first: bad data fails before the model loads
     _announce_subtasks(task)
     data = data_record(config.namespace())
     share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
     _warn_if_imbalanced(task, share)
     if model is None:
-        model = load_model(config.model, device=config.device, dtype=config.dtype)
+        model = load_model(config.model, device=_process_device(config.device), dtype=config.dtype)
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
     test_split = task.splits.get("test")
@@ -77,7 +103,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run:
         positions = config.positions
         if positions == "auto":
             positions = 0 if ModelAdapter(model).is_encoder else "last"
-        readout = _readout(config, model, task)
+        readout = _readout(config, model, task) if rank == 0 else None  # only rank 0 reports it
         test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
         recording = RecordingConfig(
             batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
@@ -85,9 +111,12 @@ def find(config: FindConfig, *, model: Any = None) -> Run:
         result = compute_predictivity(
             model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
             recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
-            test=test_split,
-            n_permutations=config.null_permutations, histograms=config.histograms,
+            test=test_split, n_permutations=config.null_permutations, histograms=config.histograms,
+            distributed=world_size > 1,
         )
+    if rank > 0:
+        torch.distributed.barrier()  # until rank 0 has written the run
+        return None
     too_small = warn_if_dev_too_small(result, q=config.q)
     skill_summary, significance, held_out = _evidence(result, config, tuned=tuned is not None)
     skill_summary["dev_majority_share"] = share
@@ -117,10 +146,98 @@ def find(config: FindConfig, *, model: Any = None) -> Run:
         "tune": config.tune,
         "arguments": config.arguments(),
     }
+    if world_size > 1:
+        summary["distributed"] = {"world_size": world_size, "backend": str(torch.distributed.get_backend())}
     if tuned is not None:
         summary["tuning"] = _tuning_summary(config, tuned, task)
     classifiers = () if tuned is None else tuned.classifiers
-    return Run.write(config, result, summary, classifiers=classifiers)
+    run = Run.write(config, result, summary, classifiers=classifiers)
+    if world_size > 1:
+        torch.distributed.barrier()  # the others may go now
+    return run
+
+
+# ---- several processes --------------------------------------------------------------------------
+def process_rank() -> tuple[int, int]:
+    """This process's rank and the world size of the initialised ``torch.distributed`` group.
+
+    Returns:
+        ``(rank, world_size)``; ``(0, 1)`` when no process group is initialised.
+    """
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _environment_number(name: str, default: int) -> int:
+    """An integer that ``torchrun`` sets in the environment (``WORLD_SIZE``, ``LOCAL_RANK``)."""
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise SkillNeuronError(
+            f"The environment variable {name}={text!r} is not an integer; torchrun sets it: start the "
+            f"command with `torchrun --nproc-per-node N -m skillneuron_lens ...`, or unset {name}."
+        ) from None
+
+
+def _process_device(device: str) -> str:
+    """The device this process loads the model on: ``cuda`` is each process's own GPU under torchrun."""
+    rank, world_size = process_rank()
+    if device == "cuda" and world_size > 1:
+        return f"cuda:{_environment_number('LOCAL_RANK', rank)}"
+    return device
+
+
+@contextlib.contextmanager
+def torchrun_process_group(device: str = "cpu") -> Iterator[int]:
+    """Start ``torch.distributed`` from ``torchrun``'s environment for the block, and end it after.
+
+    Outside ``torchrun`` (no ``WORLD_SIZE``, or 1), or when a process group is already initialised (by
+    the caller, who then ends it), nothing is started. Otherwise the group uses ``gloo`` on CPU and
+    ``nccl`` on CUDA devices (each process on GPU ``LOCAL_RANK``), and is destroyed when the block
+    ends, also on error.
+
+    Args:
+        device: The device the model runs on (``cpu``, ``cuda`` or ``cuda:N``), which picks the backend.
+
+    Yields:
+        The number of processes (1 outside ``torchrun``).
+
+    Raises:
+        SkillNeuronError: For a CUDA device that this machine lacks, fewer GPUs than processes on it,
+            or a malformed ``torchrun`` environment.
+    """
+    world_size = _environment_number("WORLD_SIZE", 1)
+    dist = torch.distributed
+    if world_size <= 1 or (dist.is_available() and dist.is_initialized()):
+        yield process_rank()[1]
+        return
+    if not dist.is_available():
+        raise SkillNeuronError("This torch build has no torch.distributed: run find as one process.")
+    backend = "gloo"
+    if device.startswith("cuda"):
+        local_rank = _environment_number("LOCAL_RANK", 0)
+        if device != "cuda":
+            raise SkillNeuronError(
+                f"--device {device} names one GPU for all {world_size} processes; pass --device cuda "
+                "under torchrun: each process then uses its own GPU (cuda:LOCAL_RANK)."
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise SkillNeuronError(
+                f"Process {local_rank} of this machine has no GPU (torch sees {torch.cuda.device_count()}): "
+                "start at most one process per GPU (--nproc-per-node), or use --device cpu."
+            )
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    dist.init_process_group(backend)
+    try:
+        yield world_size
+    finally:
+        dist.destroy_process_group()
 
 
 def _readout(config: FindConfig, model: Any, task: Task) -> Any:
