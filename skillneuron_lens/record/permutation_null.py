@@ -60,8 +60,9 @@ def permuted_targets(
 
     Column ``j * K + p`` holds permutation ``p`` of subtask ``j``: that subtask's labels shuffled
     among its included rows (rows with ``-1`` stay ``-1``; class counts are preserved). The result
-    depends only on ``targets``, ``n_permutations`` and ``seed``, so processes that each read every
-    world-size-th row of it agree with one process reading all of it.
+    depends only on ``targets``, ``n_permutations`` and ``seed``, so processes that each read their share
+    of its rows (whole batches, see ``compute_predictivity(distributed=True)``) agree with one process
+    reading all of it.
 
     Args:
         targets: ``1`` / ``0`` / ``-1`` per example and subtask (the whole dev split).
