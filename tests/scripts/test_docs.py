@@ -164,6 +164,18 @@ def test_every_documented_command_names_what_exists(where, command):
         if script.suffix == ".py":
             unknown = options - defined_options(script)
             assert not unknown, f"{where}: {arguments[0]} defines no {sorted(unknown)}"
+    elif Path(program).name == "torchrun":
+        from torch.distributed.run import get_args_parser
+
+        try:  # torchrun's own parser sees every --option, also those after the module (e.g. --n)
+            launch = get_args_parser().parse_args(arguments)
+        except SystemExit as refused:
+            pytest.fail(f"{where}: torchrun's parser refuses it (exit {refused.code})")
+        assert launch.module and launch.training_script == "skillneuron_lens", where
+        try:
+            build_parser().parse_args(launch.training_script_args)
+        except SystemExit as refused:
+            pytest.fail(f"{where}: the command-line parser refuses it (exit {refused.code})")
     else:
         pytest.fail(f"{where}: unknown program {program!r} (teach this test how to check it)")
 
