@@ -24,11 +24,6 @@ import skillneuron_lens
 PACKAGE_DIR = Path(skillneuron_lens.__file__).parent
 TOP_LEVEL_LIMIT = 45
 
-# Cross-subpackage private imports in files that other helpers own this round (issue 16); the lead
-# removes these marks after merging their branches.
-KNOWN_PRIVATE_IMPORTS: dict[str, str] = {}
-# Subpackages whose __init__ does not re-export every module's __all__ yet (owned by another helper).
-KNOWN_PARTIAL_REEXPORTS: dict[str, str] = {}
 
 
 def _module_names() -> list[str]:
@@ -116,18 +111,7 @@ def test_every_module_declares_all_and_each_name_exists(module: str) -> None:
     assert not missing, f"{module}.__all__ names what the module lacks: {missing}"
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(reason=KNOWN_PRIVATE_IMPORTS[name], strict=False),
-        )
-        if name in KNOWN_PRIVATE_IMPORTS
-        else name
-        for name in MODULES
-    ],
-)
+@pytest.mark.parametrize("module", MODULES)
 def test_no_private_name_crosses_subpackages(module: str) -> None:
     crossings = private_imports(module, _source_path(module).read_text(encoding="utf-8"))
     assert not crossings, f"{module} imports private names from other subpackages: {crossings}"
@@ -149,18 +133,7 @@ def test_private_import_check_catches_both_forms() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(reason=KNOWN_PARTIAL_REEXPORTS[name], strict=False),
-        )
-        if name in KNOWN_PARTIAL_REEXPORTS
-        else name
-        for name in SUBPACKAGES
-    ],
-)
+@pytest.mark.parametrize("package", SUBPACKAGES)
 def test_subpackage_reexports_its_modules(package: str) -> None:
     imported = importlib.import_module(package)
     folder = PACKAGE_DIR / Path(*package.split(".")[1:])
