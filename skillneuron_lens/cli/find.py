@@ -33,6 +33,7 @@ from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.runs.config import (
     BALANCE_CHOICES,
+    DEFAULT_FROZEN_EXAMPLES,
     HEAD_CHOICES,
     POOLING_CHOICES,
     READOUT_CHOICES,
@@ -121,8 +122,9 @@ def add_find_command(commands: Any) -> None:
                         help="label names in id order, e.g. negative,positive (string labels in the files "
                              "are mapped by it; default: int ids as they are, else alphabetical, with a "
                              "warning)")
-    source.add_argument("--n-examples", "--n", dest="n", type=int, default=4000,
-                        help="use at most N examples in all, stratified (default 4000; 0 = all); spell it "
+    source.add_argument("--n-examples", "--n", dest="n", type=int, default=None,
+                        help=f"use at most N examples in all, stratified (0 = all; default "
+                             f"{DEFAULT_FROZEN_EXAMPLES} on the frozen model, all for --tune runs); spell it "
                              "--n-examples under torchrun, which takes --n for its own options")
     source.add_argument("--dev-share", type=float, default=None,
                         help="share of train + dev re-split into dev (default 0.5 unless --dev-file is "
@@ -169,11 +171,13 @@ def add_find_command(commands: Any) -> None:
     tuning.add_argument("--pooling", choices=list(POOLING_CHOICES), default="auto",
                         help="what a tuned linear head reads: read (the hidden state at the label slot), "
                              "mean (all tokens) or auto (mean for encoders, the label slot for decoders)")
-    tuning.add_argument("--steps", type=int, default=300, help="training steps per run (default 300)")
+    tuning.add_argument("--steps", type=int, default=450, help="training steps per run (default 450)")
     tuning.add_argument("--epochs", type=float, help="train for this many epochs instead of --steps")
-    tuning.add_argument("--lr", type=float, default=3e-2, help="peak learning rate (default 3e-2)")
+    tuning.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
     tuning.add_argument("--train-batch-size", type=int, default=16, help="examples per step (default 16)")
-    tuning.add_argument("--eval-every", type=int, default=50, help="dev evaluation interval in steps")
+    tuning.add_argument("--eval-every", type=int, default=None,
+                        help="dev evaluation interval in steps (default: once, at the end, keeping the "
+                             "final parameters)")
     tuning.add_argument("--patience", type=int, default=4,
                         help="stop after this many evaluations without dev improvement (0 = never)")
     tuning.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast")

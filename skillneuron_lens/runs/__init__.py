@@ -9,6 +9,7 @@ config, and on demand its model, data and tuned classifiers). Under ``torchrun``
 from skillneuron_lens.runs.config import (
     BALANCE_CHOICES,
     DEFAULT_DEV_SHARE,
+    DEFAULT_FROZEN_EXAMPLES,
     FIND_CONFIG_VERSION,
     HEAD_CHOICES,
     NAMED_POSITIONS,
@@ -35,6 +36,7 @@ from skillneuron_lens.runs.run import (
 __all__ = [
     "BALANCE_CHOICES",
     "DEFAULT_DEV_SHARE",
+    "DEFAULT_FROZEN_EXAMPLES",
     "FIND_CONFIG_VERSION",
     "HEAD_CHOICES",
     "NAMED_POSITIONS",

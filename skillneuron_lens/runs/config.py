@@ -32,6 +32,7 @@ from skillneuron_lens.tasks.task import Task
 __all__ = [
     "BALANCE_CHOICES",
     "DEFAULT_DEV_SHARE",
+    "DEFAULT_FROZEN_EXAMPLES",
     "FIND_CONFIG_VERSION",
     "HEAD_CHOICES",
     "NAMED_POSITIONS",
@@ -50,6 +51,8 @@ FIND_CONFIG_VERSION = 1
 """The format version of a saved :class:`FindConfig` (``find_config.json``)."""
 DEFAULT_DEV_SHARE = 0.5
 """``find``'s share of train + dev that becomes dev: enough dev examples for significant skill neurons."""
+DEFAULT_FROZEN_EXAMPLES = 4000
+"""``find``'s example count on the frozen model (``--n-examples``); a tuned run uses all the data."""
 NAMED_POSITIONS = ("auto", "last", "mean", "max")
 """The positions given by name (``--positions`` also takes an int or a list of ints)."""
 BALANCE_CHOICES = ("auto", "on", "off")
@@ -143,7 +146,7 @@ class FindConfig:
     text_column: str | None = None
     label_column: str = "label"
     labels: list[str] | None = None
-    n: int = 4000
+    n: int | None = None
     dev_share: float | None = None
     seed: int = 0
     device: str = "cpu"
@@ -164,11 +167,11 @@ class FindConfig:
     prompt_length: int = 16
     head: str = "auto"
     pooling: str = "auto"
-    steps: int = 300
+    steps: int = 450
     epochs: float | None = None
-    lr: float = 3e-2
+    lr: float = 3e-3
     train_batch_size: int = 16
-    eval_every: int = 50
+    eval_every: int | None = None
     patience: int = 4
     bf16: bool = False
     head_lr: float | None = None
@@ -252,10 +255,17 @@ class FindConfig:
 
     # ---- derived values -------------------------------------------------------------------------
     def resolved(self) -> FindConfig:
-        """The config ``find`` runs: ``dev_share`` is :data:`DEFAULT_DEV_SHARE` unless a dev file is given."""
-        if self.dev_share is None and not self.dev_file:
-            return dataclasses.replace(self, dev_share=DEFAULT_DEV_SHARE)
-        return self
+        """The config ``find`` runs, its automatic defaults filled in.
+
+        ``dev_share`` is :data:`DEFAULT_DEV_SHARE` unless a dev file is given; ``n`` is
+        :data:`DEFAULT_FROZEN_EXAMPLES` on the frozen model and 0 (all the data) for a tuned run.
+        """
+        config = self
+        if config.dev_share is None and not config.dev_file:
+            config = dataclasses.replace(config, dev_share=DEFAULT_DEV_SHARE)
+        if config.n is None:
+            config = dataclasses.replace(config, n=0 if config.tuned else DEFAULT_FROZEN_EXAMPLES)
+        return config
 
     @property
     def balance_flag(self) -> bool | None:
@@ -279,6 +289,7 @@ class FindConfig:
         Raises:
             SkillNeuronError: For unreadable data, or ``labels`` that contradict a named task.
         """
+        n_examples = self.resolved().n
         if self.train_file:
             task = task_from_files(
                 self.train_file,
@@ -289,9 +300,9 @@ class FindConfig:
                 label_names=self.labels,
                 seed=self.seed,
             )
-            task = task.subsample(self.n, seed=self.seed) if self.n else task
+            task = task.subsample(n_examples, seed=self.seed) if n_examples else task
         else:
-            task = load_task(self.task, seed=self.seed, n=self.n or None)
+            task = load_task(self.task, seed=self.seed, n=n_examples or None)
             if self.labels is not None and list(self.labels) != task.label_names:
                 raise SkillNeuronError(
                     f"--labels {','.join(self.labels)} does not match task {task.name!r}, whose labels are "

@@ -42,23 +42,24 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup: Share of the steps spent warming the learning rate up linearly from 0.
         grad_clip: Clip the gradient norm to this (``None``: no clipping).
-        eval_every: Evaluate on dev every this many steps (and at the end).
+        eval_every: Evaluate on dev every this many steps (and at the end); ``None`` (the default):
+            only at the end, so the final parameters are kept.
         patience: Stop after this many evaluations without a better dev accuracy (``None``: never).
         bf16: Run forward passes under bfloat16 autocast.
         seed: Seed for the order of examples.
         progress: Show a progress bar with loss and dev accuracy.
     """
 
-    steps: int | None = 300
+    steps: int | None = 450
     epochs: float = 4.0
     batch_size: int = 16
-    lr: float = 3e-2
+    lr: float = 3e-3
     head_lr: float | None = None
     optimizer: str = "adamw"
     weight_decay: float = 0.0
     warmup: float = 0.1
     grad_clip: float | None = 1.0
-    eval_every: int = 50
+    eval_every: int | None = None
     patience: int | None = 4
     bf16: bool = False
     seed: int = 0
@@ -70,7 +71,7 @@ class TrainConfig:
             raise SkillNeuronError(f"steps must be at least 1, got {self.steps}.")
         if self.steps is None and not self.epochs > 0:
             raise SkillNeuronError(f"epochs must be positive, got {self.epochs}.")
-        if self.batch_size < 1 or self.eval_every < 1:
+        if self.batch_size < 1 or (self.eval_every is not None and self.eval_every < 1):
             raise SkillNeuronError("batch_size and eval_every must be at least 1.")
         if not self.lr > 0:
             raise SkillNeuronError(f"lr must be positive, got {self.lr}.")
@@ -137,7 +138,8 @@ def train_classifier(
             ``train`` (see :mod:`skillneuron_lens.tasks.labelled`). Kept as ``classifier.label_names``.
 
     Returns:
-        The history: one dict per evaluation (``step``, ``loss``, ``dev_accuracy``, ``seconds``),
+        The history: one dict per evaluation (``step``, ``loss``, ``dev_accuracy``, ``seconds`` since
+        the start, ``train_seconds`` of those spent on optimisation steps, dev evaluations left out),
         also stored on ``classifier.history``.
 
     Raises:
@@ -183,6 +185,7 @@ def train_classifier(
     history: list[dict[str, Any]] = []
     losses: list[float] = []
     started = time.perf_counter()
+    evaluating_seconds = 0.0
     batches = _batches(len(texts), min(config.batch_size, len(texts)), config.seed)
     bar = tqdm(range(total), desc=f"tuning ({classifier.config.method})", disable=not config.progress)
     with frozen(classifier.model):
@@ -202,17 +205,21 @@ def train_classifier(
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-            if (step + 1) % config.eval_every and step + 1 != total:
+            if step + 1 != total and (config.eval_every is None or (step + 1) % config.eval_every):
                 continue
+            evaluation_started = time.perf_counter()
             classifier.parts.eval()
             accuracy = classifier.accuracy(dev, progress=False)
             classifier.parts.train()
+            now = time.perf_counter()
+            evaluating_seconds += now - evaluation_started
             history.append(
                 {
                     "step": step + 1,
                     "loss": sum(losses) / len(losses),
                     "dev_accuracy": accuracy,
-                    "seconds": time.perf_counter() - started,
+                    "seconds": now - started,
+                    "train_seconds": now - started - evaluating_seconds,
                 }
             )
             losses = []

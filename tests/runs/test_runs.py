@@ -17,7 +17,12 @@ import skillneuron_lens.runs.finding as runs_finding
 import skillneuron_lens.runs.run as runs_run
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import FIND_CONFIG, PREDICTIVITY_TENSORS, SUMMARY_FILE
-from skillneuron_lens.runs.config import DEFAULT_DEV_SHARE, FIND_CONFIG_VERSION, FindConfig
+from skillneuron_lens.runs.config import (
+    DEFAULT_DEV_SHARE,
+    DEFAULT_FROZEN_EXAMPLES,
+    FIND_CONFIG_VERSION,
+    FindConfig,
+)
 
 TINY = ["--model", "tiny", "--n", "0", "--fraction", "0.05", "--max-length", "16", "--quiet", "--no-report"]
 TUNED = ["--tune", "none", "--head", "linear", "--steps", "2", "--eval-every", "1"]
@@ -67,6 +72,7 @@ def _without_times_and_paths(summary):
     for history in summary.get("tuning", {}).get("history", []):
         for evaluation in history:
             evaluation.pop("seconds")
+            evaluation.pop("train_seconds")
     return summary
 
 
@@ -168,6 +174,18 @@ def test_find_config_resolves_the_dev_share_and_keeps_paths_as_strings(tmp_path)
     assert given.train_file == str(tmp_path / "a.csv")
     assert given.input_paths() == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
     assert FindConfig(out="x", layers=(1, 2), labels=("n", "p")).layers == [1, 2]
+
+
+def test_the_example_count_defaults_to_4000_frozen_and_all_data_tuned():
+    assert FindConfig(out="x").n is None
+    assert FindConfig(out="x").resolved().n == DEFAULT_FROZEN_EXAMPLES == 4000
+    assert FindConfig(out="x", tune="prompt").resolved().n == 0
+    assert FindConfig(out="x", tune="prompt", n=800).resolved().n == 800
+    assert FindConfig(out="x", n=0).resolved().n == 0
+    parsed = vars(cli.build_parser().parse_args(["find", "--out", "x"]))
+    assert parsed["n"] is None and parsed["eval_every"] is None
+    defaults = FindConfig(out="x")
+    assert (parsed["steps"], parsed["lr"]) == (defaults.steps, defaults.lr) == (450, 3e-3)
 
 
 def test_find_config_round_trips_through_json():

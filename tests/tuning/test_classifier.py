@@ -18,7 +18,7 @@ from tests.helpers.tiny_models import has_bridge, tiny_encoder, tiny_gpt2, toy_t
 pytestmark = pytest.mark.models
 
 METHODS = ("prompt", "bitfit", "adapter", "none")
-QUICK = TrainConfig(steps=12, eval_every=6, batch_size=8, progress=False, patience=None)
+QUICK = TrainConfig(steps=12, eval_every=6, batch_size=8, progress=False, patience=None, lr=3e-2)
 
 
 @pytest.fixture(scope="module")
@@ -190,9 +190,18 @@ def test_training_keeps_the_best_checkpoint_and_stops_early(decoder, data):
 def test_training_lowers_the_loss(decoder, data):
     classifier = _classifier(decoder, method="prompt")
     history = train_classifier(
-        classifier, *data, TrainConfig(steps=60, eval_every=20, batch_size=8, progress=False, patience=None)
+        classifier, *data,
+        TrainConfig(steps=60, eval_every=20, batch_size=8, progress=False, patience=None, lr=3e-2),
     )
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_by_default_dev_is_evaluated_once_at_the_end_and_its_time_is_kept_apart(decoder, data):
+    classifier = _classifier(decoder, method="prompt")
+    history = train_classifier(classifier, *data, TrainConfig(steps=5, batch_size=8, progress=False))
+    assert [entry["step"] for entry in history] == [5]
+    assert 0 < history[0]["train_seconds"] < history[0]["seconds"]
+    assert classifier.accuracy(data[1], progress=False) == pytest.approx(history[0]["dev_accuracy"])
 
 
 def test_bf16_autocast_runs(decoder, data):
