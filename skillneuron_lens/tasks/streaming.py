@@ -72,8 +72,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 READ_WINDOW = 4096
-"""Recent examples a streamed split keeps, so that reading a batch's second texts after its first
-texts (or a batch again) does not restart the source."""
+"""Recent examples a streamed split keeps: reading a batch's second texts after its texts reads once."""
 SAMPLE_EXAMPLES = 256
 """Examples of each source hashed into its fingerprint (the first ones)."""
 
@@ -475,9 +474,10 @@ def _streamed_task(
         number = next(k for k, part in enumerate(parts) if part.role == role or role in part.carve)
         codes = counted.labels.get(role, [])
         if not codes:
+            total = sum(len(counted.labels.get(name, [])) for name in ("train", *carve))
             raise SkillNeuronError(
-                f"The split rule put none of the {len(counted.labels.get('train', []))} train examples of "
-                f"{parts[number].source.name} into {role}: give more data, or a {role} source of its own."
+                f"The split rule put none of the {total} examples of {parts[number].source.name} into "
+                f"{role}: give more data, or a {role} source of its own."
             )
         selection = _Selection(parts[number], fields, rule, role, label_ids, counted.samples[number])
         splits[role] = StreamedSplit._reading(selection, [ids[code] for code in codes])
