@@ -238,6 +238,12 @@ class FindConfig:
                 "--stream reads --train-file (and --dev-file, --test-file) a line at a time; give "
                 "--train-file (a named --task is loaded in memory)."
             )
+        if self.stream and self.tune != "frozen":
+            raise SkillNeuronError(
+                f"--stream reads the data in file order, but --tune {self.tune} trains on batches drawn at "
+                "random (each would read the file again); use --tune frozen with --stream, or load the data "
+                "in memory."
+            )
         columns = {"text_column": self.text_column, "label_column": self.label_column}
         for name, column in columns.items():
             if (column is not None or name == "label_column") and not (

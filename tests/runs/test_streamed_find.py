@@ -39,9 +39,11 @@ def test_the_command_line_parses_stream_into_the_config():
     assert cli.build_parser().parse_args(["find", "--out", "x"]).stream is False
 
 
-def test_stream_needs_files():
+def test_stream_needs_files_and_the_frozen_model():
     with pytest.raises(SkillNeuronError, match="--stream reads --train-file"):
         FindConfig(stream=True, out="x")
+    with pytest.raises(SkillNeuronError, match="use --tune frozen with --stream"):
+        FindConfig(stream=True, train_file="big.jsonl", tune="prompt", out="x")
 
 
 def test_the_config_streams_a_pool_with_the_dev_share_as_dev_fraction(tmp_path):
