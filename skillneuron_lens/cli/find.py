@@ -116,8 +116,9 @@ def add_find_command(commands: Any) -> None:
     source.add_argument("--stream", action="store_true",
                         help="read the data files (.jsonl, .ndjson, .csv, .tsv) a line at a time instead of "
                              "loading them: memory does not grow with the files; missing dev/test splits are "
-                             "drawn by a seeded hash of each text (docs/method.md). Use it with --n 0 to "
-                             "read every example, and --readout none to keep no per-example features")
+                             "drawn by a seeded hash of each text (docs/method.md). Use it with "
+                             "--n-examples 0 to read every example, and --readout none to keep no per-example"
+                             " features")
     source.add_argument("--text-column", default=None,
                         help="column of the texts in the data files (default: text, or text_a,text_b "
                              "as pairs), e.g. sentence")
