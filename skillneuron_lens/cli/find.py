@@ -113,6 +113,12 @@ def add_find_command(commands: Any) -> None:
                         help="CSV/TSV/JSONL with text,label (or text_a,text_b,label; see --text-column)")
     source.add_argument("--dev-file", help="dev split file (default: 20%% of the train file)")
     source.add_argument("--test-file", help="test split file")
+    source.add_argument("--stream", action="store_true",
+                        help="read the data files (.jsonl, .ndjson, .csv, .tsv) a line at a time instead of "
+                             "loading them: memory does not grow with the files; missing dev/test splits are "
+                             "drawn by a seeded hash of each text (docs/method.md). Use it with "
+                             "--n-examples 0 to read every example, and --readout none to keep no per-example"
+                             " features")
     source.add_argument("--text-column", default=None,
                         help="column of the texts in the data files (default: text, or text_a,text_b "
                              "as pairs), e.g. sentence")

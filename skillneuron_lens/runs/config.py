@@ -27,7 +27,8 @@ from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
 from skillneuron_lens.stats.significance import FDR_METHODS
 from skillneuron_lens.tasks.catalog import load_task
 from skillneuron_lens.tasks.readers import task_from_files
-from skillneuron_lens.tasks.task import Task
+from skillneuron_lens.tasks.streaming import stream_task_from_files
+from skillneuron_lens.tasks.task import DEFAULT_DEV_FRACTION, Task
 
 __all__ = [
     "BALANCE_CHOICES",
@@ -143,6 +144,7 @@ class FindConfig:
     train_file: str | None = None
     dev_file: str | None = None
     test_file: str | None = None
+    stream: bool = False
     text_column: str | None = None
     label_column: str = "label"
     labels: list[str] | None = None
@@ -231,6 +233,17 @@ class FindConfig:
         """The data options that exclude or need each other."""
         if (self.dev_file or self.test_file) and not self.train_file:
             raise SkillNeuronError("--dev-file and --test-file need --train-file.")
+        if self.stream and not self.train_file:
+            raise SkillNeuronError(
+                "--stream reads --train-file (and --dev-file, --test-file) a line at a time; give "
+                "--train-file (a named --task is loaded in memory)."
+            )
+        if self.stream and self.tune != "frozen":
+            raise SkillNeuronError(
+                f"--stream reads the data in file order, but --tune {self.tune} trains on batches drawn at "
+                "random (each would read the file again); use --tune frozen with --stream, or load the data "
+                "in memory."
+            )
         columns = {"text_column": self.text_column, "label_column": self.label_column}
         for name, column in columns.items():
             if (column is not None or name == "label_column") and not (
@@ -286,10 +299,22 @@ class FindConfig:
     def load_task(self) -> Task:
         """The task the data options name (files or a named task), re-split by ``dev_share`` if set.
 
+        With ``stream``, the files are read a line at a time (a
+        :class:`~skillneuron_lens.tasks.streaming.StreamedTask`), and ``dev_share`` is the dev fraction of
+        their hash split rule instead of a re-split.
+
         Raises:
             SkillNeuronError: For unreadable data, or ``labels`` that contradict a named task.
         """
         n_examples = self.resolved().n
+        if self.train_file and self.stream:
+            dev_fraction = DEFAULT_DEV_FRACTION if self.dev_share is None else self.dev_share
+            streamed = stream_task_from_files(
+                self.train_file, self.dev_file, self.test_file, text_column=self.text_column,
+                label_column=self.label_column, label_names=self.labels, seed=self.seed,
+                dev_fraction=dev_fraction,
+            )
+            return streamed.subsample(n_examples, seed=self.seed) if n_examples else streamed
         if self.train_file:
             task = task_from_files(
                 self.train_file,

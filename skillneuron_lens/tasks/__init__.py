@@ -2,7 +2,7 @@
 
 Texts, labels and splits (task); label encoding (labels); readers for user data (readers); the catalog of
 named tasks (catalog) and the readers of its packaged files (packaged); binary subtasks (subtasks); data
-fingerprints (provenance).
+fingerprints (provenance); tasks whose texts stay on disk (streaming, stream_sources).
 """
 
 from skillneuron_lens.tasks.catalog import (
@@ -38,6 +38,7 @@ from skillneuron_lens.tasks.provenance import (
     check_data,
     data_record,
     file_record,
+    task_fingerprint,
 )
 from skillneuron_lens.tasks.readers import (
     TEXT_JOINER,
@@ -46,6 +47,22 @@ from skillneuron_lens.tasks.readers import (
     task_from_files,
     task_from_hf_dataset,
     task_from_lists,
+)
+from skillneuron_lens.tasks.stream_sources import (
+    STREAM_FILE_FORMATS,
+    DatasetRows,
+    FileRows,
+    RowSource,
+)
+from skillneuron_lens.tasks.streaming import (
+    READ_WINDOW,
+    SAMPLE_EXAMPLES,
+    HashSplitRule,
+    StreamedSplit,
+    StreamedTask,
+    StreamedTexts,
+    stream_task_from_dataset,
+    stream_task_from_files,
 )
 from skillneuron_lens.tasks.subtasks import (
     SCHEMES,
@@ -67,14 +84,24 @@ from skillneuron_lens.tasks.task import (
 __all__ = [
     "DEFAULT_DEV_FRACTION",
     "DEFAULT_TEST_FRACTION",
+    "DatasetRows",
     "FILE_ROLES",
+    "FileRows",
+    "HashSplitRule",
     "HubSource",
     "LabelledSplit",
     "PackagedSource",
+    "READ_WINDOW",
+    "RowSource",
     "Rows",
+    "SAMPLE_EXAMPLES",
     "SCHEMES",
     "SPLIT_NAMES",
+    "STREAM_FILE_FORMATS",
     "Split",
+    "StreamedSplit",
+    "StreamedTask",
+    "StreamedTexts",
     "Subtask",
     "TASKS",
     "TEXT_JOINER",
@@ -98,11 +125,14 @@ __all__ = [
     "split_pool",
     "split_sentences",
     "split_texts",
+    "stream_task_from_dataset",
+    "stream_task_from_files",
     "subtask_targets",
     "subtasks_for",
     "task_from_dataframe",
     "task_from_files",
     "task_from_hf_dataset",
+    "task_fingerprint",
     "task_from_lists",
     "label_id",
     "labelled_split",

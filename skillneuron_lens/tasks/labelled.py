@@ -24,6 +24,7 @@ import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.tasks.labels import _INT_PATTERN, _value_report, encode_labels
+from skillneuron_lens.tasks.streaming import StreamedTexts
 
 __all__ = [
     "LabelledSplit",
@@ -38,17 +39,17 @@ __all__ = [
 class LabelledSplit(NamedTuple):
     """A checked split: texts, integer labels and optional second texts, as plain lists."""
 
-    texts: list[str]
+    texts: Sequence[str]
     labels: list[int]
-    text_pairs: list[str] | None
+    text_pairs: Sequence[str] | None
 
 
 class _RawSplit(NamedTuple):
     """A split's parts before its labels are encoded."""
 
-    texts: list[str]
+    texts: Sequence[str]
     labels: list[Any]
-    text_pairs: list[str] | None
+    text_pairs: Sequence[str] | None
 
 
 def labelled_splits(
@@ -113,7 +114,7 @@ def labelled_split(
     return LabelledSplit(parts.texts, ids[name], parts.text_pairs)
 
 
-def split_texts(split: Any, name: str) -> tuple[list[str], list[str] | None]:
+def split_texts(split: Any, name: str) -> tuple[Sequence[str], Sequence[str] | None]:
     """The texts and second texts of a split whose labels are not needed (they are not encoded).
 
     Args:
@@ -231,7 +232,7 @@ def _raw_split(split: Any, name: str) -> _RawSplit:
             f"The {name} split must be a (texts, labels) tuple or have .texts and .labels, got "
             f"{type(split).__name__}."
         )
-    texts, labels = list(texts), list(labels)
+    texts, labels = _kept_texts(texts), list(labels)
     if len(texts) == 0:
         raise SkillNeuronError(f"The {name} split is empty: it needs labelled examples.")
     if len(texts) != len(labels):
@@ -240,7 +241,12 @@ def _raw_split(split: Any, name: str) -> _RawSplit:
         )
     if pairs is not None and len(pairs) != len(texts):
         raise SkillNeuronError(f"The {name} split has {len(pairs)} text pairs for {len(texts)} texts.")
-    return _RawSplit(texts, labels, None if pairs is None else list(pairs))
+    return _RawSplit(texts, labels, None if pairs is None else _kept_texts(pairs))
+
+
+def _kept_texts(texts: Any) -> Sequence[str]:
+    """Texts as a list, except streamed texts, which stay in their source (read when indexed)."""
+    return texts if isinstance(texts, StreamedTexts) else list(texts)
 
 
 def label_id(label: Any, split_name: str) -> int:

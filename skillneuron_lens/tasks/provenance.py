@@ -6,11 +6,17 @@ of its data file (or folder). Commands that load a run's data again (``perturb``
 ``cross-perturb``) read the files at their resolved paths, so the working directory does not matter,
 and refuse data that changed, moved or disappeared unless told otherwise (``--allow-changed-data``,
 which logs a warning and reads the data as it is now).
+
+:func:`task_fingerprint` identifies a loaded task's data: cheaply for a streamed task (its sources'
+identities, split sizes, and hashes of the labels and a fixed sample; never a hash of every text), by
+a hash of the contents for a task in memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,10 @@ from typing import Any
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import path_sha256
 from skillneuron_lens.tasks.catalog import packaged_data_record
+from skillneuron_lens.tasks.streaming import StreamedTask
+from skillneuron_lens.tasks.task import Task
 
-__all__ = ["FILE_ROLES", "check_data", "data_record", "file_record"]
+__all__ = ["FILE_ROLES", "check_data", "data_record", "file_record", "task_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,27 @@ def file_record(path: str | Path) -> dict[str, Any]:
     resolved = Path(path).resolve()
     sha256, size = path_sha256(resolved)
     return {"path": str(path), "resolved": str(resolved), "size": size, "sha256": sha256}
+
+
+def task_fingerprint(task: Task) -> dict[str, Any]:
+    """A JSON-friendly fingerprint of a task's data, equal for the same data and cheap for streams.
+
+    Args:
+        task: Any task.
+
+    Returns:
+        :meth:`StreamedTask.fingerprint() <skillneuron_lens.tasks.streaming.StreamedTask.fingerprint>`
+        for a streamed task (no full read); otherwise ``{"kind": "in_memory", "name", "label_names",
+        "splits": {name: {"count", "sha256"}}}``, the SHA-256 of each split's texts, second texts and labels.
+    """
+    if isinstance(task, StreamedTask):
+        return task.fingerprint()
+    splits = {}
+    for name, split in task.splits.items():
+        pairs = None if split.text_pairs is None else list(split.text_pairs)
+        content = json.dumps([list(split.texts), pairs, list(split.labels)]).encode()
+        splits[name] = {"count": len(split), "sha256": hashlib.sha256(content).hexdigest()}
+    return {"kind": "in_memory", "name": task.name, "label_names": list(task.label_names), "splits": splits}
 
 
 def data_record(args: argparse.Namespace) -> dict[str, Any]:

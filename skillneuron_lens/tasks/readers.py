@@ -217,15 +217,20 @@ def _decode(path: Path) -> str:
     except UnicodeDecodeError as exc:
         position = offset + exc.start
         line = data.count(b"\n", 0, position) + 1
-        raise SkillNeuronError(
-            f"{path} is not valid UTF-8: byte 0x{data[position]:02x} at byte offset {position} "
-            f"(line {line}) cannot be decoded ({exc.reason}). Re-save the file as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`, or choose 'CSV UTF-8' "
-            "when exporting from a spreadsheet."
-        ) from None
+        raise _not_utf8(path, data[position], position, line, exc.reason) from None
     if not text.strip():
         raise SkillNeuronError(f"{path} is empty.")
     return text
+
+
+def _not_utf8(path: Path, byte: int, position: int, line: int, reason: str) -> SkillNeuronError:
+    """The error for a byte of ``path`` that is not UTF-8, with how to re-save the file."""
+    return SkillNeuronError(
+        f"{path} is not valid UTF-8: byte 0x{byte:02x} at byte offset {position} "
+        f"(line {line}) cannot be decoded ({reason}). Re-save the file as UTF-8, e.g. "
+        f"`iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`, or choose 'CSV UTF-8' "
+        "when exporting from a spreadsheet."
+    )
 
 
 def _read_delimited(path: Path, delimiter: str) -> _Table:
@@ -276,18 +281,22 @@ def _warn_quoted_fields(path: Path, rows: Sequence[Mapping[str, Any]], locations
 def _read_json_lines(path: Path, text: str) -> _Table:
     rows, locations = [], []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SkillNeuronError(
-                f"{path} line {number}: not valid JSON ({exc.msg} at column {exc.colno})."
-            ) from None
-        rows.append(_checked_record(record, f"{path} line {number}"))
-        locations.append(f"{path} line {number}")
+        if line.strip():
+            rows.append(_json_line(path, number, line))
+            locations.append(f"{path} line {number}")
     columns = sorted({key for row in rows for key in row})
     return _Table(path, columns, rows, locations)
+
+
+def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One record of a JSON Lines file (line ``number``), with a clear error for anything else."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SkillNeuronError(
+            f"{path} line {number}: not valid JSON ({exc.msg} at column {exc.colno})."
+        ) from None
+    return _checked_record(record, f"{path} line {number}")
 
 
 def _read_json_array(path: Path, text: str) -> _Table:

@@ -56,7 +56,8 @@ class Split:
 
     The lists are copied and checked on construction: all have the same length, texts are ``str``,
     labels are ``int`` (``bool`` is rejected). Whether a label is in range is checked by the
-    :class:`Task` that holds the split.
+    :class:`Task` that holds the split. (A :class:`~skillneuron_lens.tasks.streaming.StreamedSplit`
+    keeps its texts in their source and reads them when indexed.)
 
     Attributes:
         texts: The input texts (the first text of each pair for pair tasks such as NLI).
@@ -64,9 +65,9 @@ class Split:
         text_pairs: The second text of each pair, or ``None`` for single-text tasks.
     """
 
-    texts: list[str]
+    texts: Sequence[str]
     labels: list[int]
-    text_pairs: list[str] | None = None
+    text_pairs: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         """Copy the columns into lists and validate their types and lengths."""
