@@ -38,6 +38,7 @@ from skillneuron_lens.tasks.provenance import (
     check_data,
     data_record,
     file_record,
+    task_fingerprint,
 )
 from skillneuron_lens.tasks.readers import (
     TEXT_JOINER,
@@ -85,6 +86,7 @@ __all__ = [
     "describe_subtasks",
     "encode_labels",
     "file_record",
+    "task_fingerprint",
     "infer_split_roles",
     "list_tasks",
     "load_task",

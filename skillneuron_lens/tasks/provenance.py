@@ -11,6 +11,8 @@ which logs a warning and reads the data as it is now).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ from typing import Any
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.io import path_sha256
 from skillneuron_lens.tasks.catalog import packaged_data_record
+from skillneuron_lens.tasks.task import Task
 
-__all__ = ["FILE_ROLES", "check_data", "data_record", "file_record"]
+__all__ = ["FILE_ROLES", "check_data", "data_record", "file_record", "task_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,30 @@ def data_record(args: argparse.Namespace) -> dict[str, Any]:
         return {"files": {role: file_record(path) for role, path in files.items() if path}}
     packaged = packaged_data_record(args.task)
     return {"task": args.task} if packaged is None else {"task": args.task, "packaged": packaged}
+
+
+def task_fingerprint(task: Task) -> dict[str, Any]:
+    """What a task's loaded examples are: its labels and, per split, the count and a SHA-256 of the rows.
+
+    Two loads of the same data with the same options (seed, sample size, dev share) give the same
+    fingerprint; any change of a text, a label, the order or the split gives another. The rows are held
+    in memory, so hashing every one costs about a second per million short examples.
+
+    Args:
+        task: The task as a run uses it (after sampling and re-splitting).
+
+    Returns:
+        ``{"label_names": [...], "splits": {name: {"examples": n, "sha256": hex}}}``.
+    """
+    splits: dict[str, Any] = {}
+    for name, split in sorted(task.splits.items()):
+        digest = hashlib.sha256()
+        pairs = split.text_pairs if split.text_pairs is not None else [None] * len(split.texts)
+        for text, pair, label in zip(split.texts, pairs, split.labels, strict=True):
+            digest.update(json.dumps([text, pair, int(label)]).encode())
+            digest.update(b"\n")
+        splits[name] = {"examples": len(split.texts), "sha256": digest.hexdigest()}
+    return {"label_names": list(task.label_names), "splits": splits}
 
 
 def check_data(
