@@ -124,7 +124,8 @@ class PassCheckpoints:
     Args:
         directory: The partial-run folder (created at the first save).
         fingerprint: What the saved state depends on (options, data, model, versions), JSON-friendly.
-        every: Batches between two saves (each pass is saved when it ends too); at least 1.
+        every: Batches between two saves (each pass is saved when it ends too), at least 1; ``None``
+            only restores what was saved and saves nothing more.
 
     Raises:
         SkillNeuronError: If ``every`` is below 1, the folder holds a checkpoint of another fingerprint
@@ -133,10 +134,10 @@ class PassCheckpoints:
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], fingerprint: Mapping[str, Any], *, every: int
+        self, directory: str | os.PathLike[str], fingerprint: Mapping[str, Any], *, every: int | None
     ) -> None:
         """Open the folder and read what an earlier process saved there, after checking its fingerprint."""
-        if isinstance(every, bool) or every < 1:
+        if every is not None and (isinstance(every, bool) or every < 1):
             raise SkillNeuronError(f"Checkpoints need every >= 1 batch, got {every!r}.")
         self.directory = Path(directory)
         self.fingerprint = json.loads(dumps_strict(fingerprint))
@@ -231,15 +232,16 @@ class PassCheckpoints:
 
         def record(done: int) -> None:
             self.progress[name][0] = done
-            if done % self.every == 0 or done == self.progress[name][1]:
+            if self.every is not None and (done % self.every == 0 or done == self.progress[name][1]):
                 self.save()
 
         return record
 
     def keep(self, key: str, value: Any) -> None:
-        """Keep a small JSON result (e.g. a read-out's accuracy) with the checkpoint, and save."""
+        """Keep a small JSON result (a read-out's accuracy) and save, unless ``every`` is None."""
         self.values[key] = value
-        self.save()
+        if self.every is not None:
+            self.save()
 
     # ---- writing ---------------------------------------------------------------------------------
     def save(self) -> None:

@@ -130,9 +130,9 @@ def open_checkpoints(
         return None
     if config.tuned or (config.checkpoint_every == 0 and not config.resume):
         return None
-    every = config.checkpoint_every or 1 << 62  # resuming without further checkpoints
     checkpoints = PassCheckpoints(
-        partial_directory(config.out), run_fingerprint(config, task, model, data), every=every
+        partial_directory(config.out), run_fingerprint(config, task, model, data),
+        every=config.checkpoint_every or None,  # 0: resume, but save nothing more
     )
     if config.resume and checkpoints.has_checkpoint:
         progress = describe_progress(checkpoints.progress)
