@@ -631,7 +631,7 @@ def load_result_dir(
     return tensors, cfg
 
 
-def _replace_atomically(target: Path, write: Callable[[Path], None]) -> Path:
+def _replace_atomically(target: Path, write: Callable[[Path], object]) -> Path:
     """Have ``write`` fill a unique temporary sibling of ``target``, flush it, and rename it over ``target``.
 
     The temporary file is removed if anything fails, and given the permissions a plain ``open`` would

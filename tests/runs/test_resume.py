@@ -35,7 +35,7 @@ from skillneuron_lens.runs.run import Run
 
 KILLED_FIND = Path(__file__).resolve().parents[1] / "helpers" / "killed_find.py"
 TRAIN_BATCHES = 8  # 30 train examples in batches of 4
-N_RANDOM_KILLS = 3
+N_RANDOM_KILLS = 2
 METADATA = ("seconds", "arguments")
 """Summary entries that may differ between a resumed and an uninterrupted run."""
 
@@ -105,7 +105,7 @@ def _kill(cases: list[list[Any]]) -> dict[str, int]:
     paths = [str(Path(snl.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
     done = subprocess.run(
         [sys.executable, str(KILLED_FIND), json.dumps(cases)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True, timeout=2400,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
