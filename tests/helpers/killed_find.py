@@ -30,6 +30,10 @@ import skillneuron_lens.runs.finding as runs_find
 from skillneuron_lens.files import CHECKPOINT_TENSORS
 from skillneuron_lens.record.recorder import Recorder
 
+CHILD_SECONDS = 900
+"""A child still running after this long is taken for hung and killed (SIGALRM: exit code -14); a
+tiny ``find`` takes seconds, but minutes on a 2-core machine shared with other work."""
+
 
 def _counted(step: str) -> None:
     """Patch the recorder (``at-batch:N``) or the checkpoint writer (``in-checkpoint:N``) to exit there."""
@@ -94,7 +98,7 @@ def main(cases: list[tuple[str, str, list[str]]]) -> dict[str, int]:
     for step, out, argv in cases:
         child = os.fork()
         if child == 0:
-            signal.alarm(240)  # a hung child dies instead of hanging the tests
+            signal.alarm(CHILD_SECONDS)  # a hung child dies instead of hanging the tests
             try:
                 _die_at(step, Path(out))
                 os._exit(cli.main(argv))
