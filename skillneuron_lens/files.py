@@ -8,6 +8,7 @@ marker :data:`MARKER_FILE` that says this tool wrote them (see :mod:`skillneuron
 __all__ = [
     "CACHE_MARKER",
     "CFG_FILE",
+    "CHECKPOINT_TENSORS",
     "COMPARE_PAGE",
     "COMPARE_SUMMARY",
     "COMPARE_TENSORS",
@@ -15,6 +16,8 @@ __all__ = [
     "CROSS_TASK_SUMMARY",
     "FIND_CONFIG",
     "MARKER_FILE",
+    "PARTIAL_MARKER",
+    "PARTIAL_RUN_SUFFIX",
     "PERTURBATION_FILE",
     "PREDICTIVITY_TENSORS",
     "PRUNE_SUMMARY",
@@ -62,6 +65,14 @@ CROSS_TASK_SUMMARY = "cross_task.json"
 """The cross-task perturbation matrix written by ``cross-perturb``."""
 CROSS_TASK_PAGE = "cross_task.html"
 """Its figure as a page."""
+
+# ---- a run that has not finished yet (``find`` checkpoints, for ``find --resume``) -------------------
+PARTIAL_RUN_SUFFIX = ".snl-partial"
+"""The folder ``.<run name>.snl-partial`` beside a run directory holds its checkpoints until it is written."""
+CHECKPOINT_TENSORS = "checkpoint.safetensors"
+"""The accumulators of the passes done so far, with how far each got (in the file's metadata)."""
+PARTIAL_MARKER = "progress.json"
+"""A partial run's marker: what wrote it, the fingerprint of its options and data, how far it got."""
 
 # ---- elsewhere -------------------------------------------------------------------------------------
 CACHE_MARKER = "skillneuron_lens_cache.json"

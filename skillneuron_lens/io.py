@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
-from skillneuron_lens.files import CFG_FILE, MARKER_FILE
+from skillneuron_lens.files import CFG_FILE, MARKER_FILE, PARTIAL_RUN_SUFFIX
 
 __all__ = [
     "CFG_FILE",
@@ -53,6 +53,9 @@ __all__ = [
     "save_result_dir",
     "load_result_dir",
     "atomic_write_text",
+    "atomic_write_tensors",
+    "partial_directory",
+    "discard_partial",
     "json_safe",
     "write_json",
     "read_json",
@@ -628,19 +631,17 @@ def load_result_dir(
     return tensors, cfg
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file through a temporary file and a rename, so readers never see half a file.
+def _replace_atomically(target: Path, write: Callable[[Path], object]) -> Path:
+    """Have ``write`` fill a unique temporary sibling of ``target``, flush it, and rename it over ``target``.
 
-    The temporary file is unique (two writers never share it), flushed to disk before the rename,
-    removed if anything fails, and given the permissions a plain ``open`` would give (not ``mkstemp``'s
-    private 0600).
+    The temporary file is removed if anything fails, and given the permissions a plain ``open`` would
+    give (not ``mkstemp``'s private 0600).
     """
-    target = Path(path)
     handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
+        write(Path(staging))
+        with open(staging, "rb") as stream:
             os.fsync(stream.fileno())
         _follow_umask(staging)
         os.replace(staging, target)
@@ -648,6 +649,67 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         Path(staging).unlink(missing_ok=True)
         raise
     return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file through a temporary file and a rename, so readers never see half a file.
+
+    The temporary file is unique (two writers never share it), flushed to disk before the rename,
+    removed if anything fails, and given the permissions a plain ``open`` would give (not ``mkstemp``'s
+    private 0600).
+    """
+    return _replace_atomically(Path(path), lambda staging: staging.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_tensors(
+    path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+) -> Path:
+    """Write a safetensors file through a temporary file and a rename (as :func:`atomic_write_text`).
+
+    A process killed while writing leaves the previous file at ``path`` whole (and a ``.tmp`` sibling,
+    which the next write does not read).
+
+    Args:
+        path: The file to write.
+        tensors: Tensors to store (made contiguous and moved to the CPU).
+        metadata: Text entries kept in the file's header.
+    """
+    stored = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    return _replace_atomically(
+        Path(path), lambda staging: save_file(stored, str(staging), metadata=dict(metadata))
+    )
+
+
+# ---- partial runs ------------------------------------------------------------------------------
+def partial_directory(path: str | os.PathLike[str]) -> Path:
+    """Where an unfinished result for ``path`` keeps its checkpoints: the sibling ``.<name>.snl-partial``.
+
+    It is no result directory (it never gets a :data:`MARKER_FILE`, so :func:`written_kind` never takes
+    it for one), and the clean-up of interrupted writes (:func:`recover_interrupted_write`) leaves it
+    alone: only the command that finishes the result, ``--overwrite`` (:func:`discard_partial`) or the
+    user remove it.
+
+    Args:
+        path: The result directory the checkpoints are for.
+
+    Returns:
+        The folder (symbolic links of ``path`` resolved); it may not exist.
+    """
+    target = Path(path).expanduser().resolve()
+    return target.parent / f".{target.name}{PARTIAL_RUN_SUFFIX}"
+
+
+def discard_partial(path: str | os.PathLike[str]) -> bool:
+    """Remove the checkpoints of an unfinished result for ``path`` (renamed away first, then deleted).
+
+    Returns:
+        Whether there were any.
+    """
+    partial = partial_directory(path)
+    if not (partial.exists() or partial.is_symlink()):
+        return False
+    _discard(partial)
+    return True
 
 
 # ---- single JSON result files ------------------------------------------------------------------

@@ -7,6 +7,9 @@ select skill neurons (with layer-matched random controls), and save the run dire
 ``torchrun --nproc-per-node 2 -m skillneuron_lens find ... --n-examples 1000 --out runs/rt`` shares the
 predictivity passes among two processes (gloo on CPU, nccl with --device cuda); rank 0 writes the run
 and prints. Spell the example count --n-examples there: torchrun reads --n as its own option.
+
+A killed run continues where it stopped with the same command and --resume: the passes are
+checkpointed every --checkpoint-every batches into .<out name>.snl-partial beside --out.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from skillneuron_lens.models.offline import KNOWN_MODELS
 from skillneuron_lens.neurons.evidence import evidence_line
 from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
 from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.checkpoints import DEFAULT_CHECKPOINT_EVERY
 from skillneuron_lens.runs.config import (
     BALANCE_CHOICES,
     DEFAULT_FROZEN_EXAMPLES,
@@ -208,7 +212,16 @@ def add_find_command(commands: Any) -> None:
     run.add_argument("--batch-size", type=int, default=32, help="examples per forward pass")
     run.add_argument("--max-length", type=int, default=64, help="truncate texts to this many tokens")
     run.add_argument("--out", required=True, help="run directory to create")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --out directory (and discard a partial run of it)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a killed run from its last checkpoint (same options and data; the "
+                          "numbers equal an uninterrupted run's); starts from the beginning when there is "
+                          "no checkpoint. Frozen-model runs in one process")
+    run.add_argument("--checkpoint-every", type=non_negative_int, default=DEFAULT_CHECKPOINT_EVERY,
+                     metavar="BATCHES",
+                     help="save the passes' sums every BATCHES batches (and after each pass) beside --out, "
+                          f"for --resume (default {DEFAULT_CHECKPOINT_EVERY}; 0 = no checkpoints)")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_verbosity(run)
     find_parser.set_defaults(func=run_find)

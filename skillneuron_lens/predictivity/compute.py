@@ -26,6 +26,7 @@ from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForw
 from skillneuron_lens.models.fingerprint import model_fingerprint
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.accumulators import ColumnFanOut, MeanAccumulator, ThresholdAccuracyAccumulator
+from skillneuron_lens.record.checkpoints import Checkpointable, PassCheckpoints
 from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
 from skillneuron_lens.record.positions import PositionsLike
@@ -189,6 +190,7 @@ def compute_predictivity(
     fragile_tolerance: float = FRAGILE_TOLERANCE,
     histograms: bool = False,
     histogram_bins: int = DEFAULT_BINS,
+    checkpoints: PassCheckpoints | None = None,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
@@ -237,9 +239,16 @@ def compute_predictivity(
             file size: about ``8 x subtasks x slots x neurons x (histogram_bins + 2)`` bytes (72 MiB for
             MiniLM at one position), hence off by default.
         histogram_bins: Bins per neuron (fewer when the memory cap of the histograms requires).
+        checkpoints: Save the accumulators of each pass (``train``, ``dev``, ``test``) every few
+            batches there, and continue from what an earlier, killed call saved (see
+            :mod:`skillneuron_lens.record.checkpoints`); the result is the same, bit for bit. Not with
+            ``distributed``.
 
     Returns:
         The :class:`PredictivityResult`.
+
+    Raises:
+        SkillNeuronError: For bad labels or options, or ``checkpoints`` with ``distributed``.
     """
     checked, names = labelled_splits({"train": train, "dev": dev, "test": test}, label_names)
     train_texts, train_labels, train_pairs = checked["train"]
@@ -248,6 +257,10 @@ def compute_predictivity(
     n_classes = n_classes if n_classes is not None or names is None else len(names)
     if isinstance(n_permutations, bool) or n_permutations < 0:
         raise SkillNeuronError(f"n_permutations must be 0 or more, got {n_permutations!r}.")
+    if checkpoints is not None and distributed:
+        raise SkillNeuronError(
+            "Checkpoints are kept by one process only: pass checkpoints=None with distributed=True."
+        )
     config = recording_config(recording, hook=hook, layers=layers, positions=positions)
     recorder = Recorder(model, config, inputs)
     targets = _targets(
@@ -268,7 +281,7 @@ def compute_predictivity(
         dev_columns = torch.cat([dev_columns, permuted], dim=1)
     shard = (lambda columns: _shard(columns, config.batch_size)) if distributed else (lambda columns: columns)
     means = MeanAccumulator(**shape)
-    recorder.accumulate(means, train_texts, train_pairs, shard(targets.train), "baselines (train)")
+    _stream(recorder, checkpoints, "train", means, [means], (train_texts, train_pairs), shard(targets.train))
     means.all_reduce()
     hits = _dev_accumulator(means, shape, fragile_tolerance)
     null = None
@@ -285,14 +298,16 @@ def compute_predictivity(
             n_bins=histogram_bins,
         )
         parts.append((counted, slice(0, n_subtasks)))
-    recorder.accumulate(ColumnFanOut(parts), dev_texts, dev_pairs, shard(dev_columns), "accuracy (dev)")
+    fan_out, kept = ColumnFanOut(parts), [part for part, _ in parts]
+    _stream(recorder, checkpoints, "dev", fan_out, kept, (dev_texts, dev_pairs), shard(dev_columns))
     for accumulator, _ in parts:
         accumulator.all_reduce()
     held_out = None
     if targets.test is not None:
         assert test_texts is not None
         held_out = _dev_accumulator(means, shape, fragile_tolerance)
-        recorder.accumulate(held_out, test_texts, test_pairs, shard(targets.test), "held-out (test)")
+        test_split = (test_texts, test_pairs)
+        _stream(recorder, checkpoints, "test", held_out, [held_out], test_split, shard(targets.test))
         held_out.all_reduce()
     run_config = {
         **config.to_dict(),
@@ -316,6 +331,33 @@ def compute_predictivity(
         held_out=held_out,
         null=null,
         counted=counted,
+    )
+
+
+_PASS_LABELS = {"train": "baselines (train)", "dev": "accuracy (dev)", "test": "held-out (test)"}
+"""The progress-bar label of each pass."""
+
+
+def _stream(
+    recorder: Recorder,
+    checkpoints: PassCheckpoints | None,
+    name: str,
+    accumulator: Any,
+    kept: list[Checkpointable],
+    split: tuple[Sequence[str], Sequence[str] | None],
+    targets: Int[torch.Tensor, "example column"],
+) -> None:
+    """One pass over a split into ``accumulator``, continued from its checkpoint if there is one.
+
+    ``kept`` are the accumulators whose state is checkpointed (``accumulator`` itself, or the parts of
+    a :class:`ColumnFanOut`).
+    """
+    total = recorder.n_batches(targets)
+    done = 0 if checkpoints is None else checkpoints.restore(name, kept, total)
+    after = None if checkpoints is None else checkpoints.after_batch(name)
+    texts, pairs = split
+    recorder.accumulate(
+        accumulator, texts, pairs, targets, _PASS_LABELS[name], skip_batches=done, after_batch=after
     )
 
 

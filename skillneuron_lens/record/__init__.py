@@ -14,6 +14,16 @@ from skillneuron_lens.record.accumulators import (
     check_finite,
 )
 from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
+from skillneuron_lens.record.checkpoints import (
+    CHECKPOINT_FORMAT,
+    DEFAULT_CHECKPOINT_EVERY,
+    PARTIAL_KIND,
+    Checkpointable,
+    PassCheckpoints,
+    describe_progress,
+    fingerprint_differences,
+    read_partial_marker,
+)
 from skillneuron_lens.record.histograms import (
     DEFAULT_BINS,
     DEFAULT_MAX_BYTES,
@@ -52,9 +62,12 @@ from skillneuron_lens.record.recorder import (
 
 __all__ = [
     "ActivationCollector",
+    "CHECKPOINT_FORMAT",
+    "Checkpointable",
     "ClassHistogramAccumulator",
     "ColumnFanOut",
     "DEFAULT_BINS",
+    "DEFAULT_CHECKPOINT_EVERY",
     "DEFAULT_MAX_BYTES",
     "InputBuilder",
     "LayerAccumulator",
@@ -62,6 +75,8 @@ __all__ = [
     "MeanWeighting",
     "MeanAccumulator",
     "NeuronHistograms",
+    "PARTIAL_KIND",
+    "PassCheckpoints",
     "PermutationNullAccumulator",
     "PoolingMode",
     "PositionSpec",
@@ -77,6 +92,8 @@ __all__ = [
     "check_finite",
     "check_permutations_reach",
     "content_bounds",
+    "describe_progress",
+    "fingerprint_differences",
     "gather_indices",
     "minimum_permutations",
     "monte_carlo_p_values",
@@ -85,6 +102,7 @@ __all__ = [
     "neuron_pool",
     "null_layer_maxima",
     "permuted_targets",
+    "read_partial_marker",
     "recording_config",
     "reduce_positions",
     "token_sums",

@@ -74,12 +74,40 @@ class _Accumulator:
         """Tensors that merge by ``"min"`` or ``"max"`` instead of adding (none by default)."""
         return []
 
+    def state(self) -> list[torch.Tensor]:
+        """Every tensor the examples added so far changed (sums, counts, minima, maxima), in a fixed order.
+
+        With :meth:`load_state` this checkpoints a pass: an accumulator of the same shapes that loads
+        the state and is fed the remaining batches ends with the same tensors, bit for bit, as one
+        fed every batch (the additions happen in the same order).
+        """
+        return [*self._tensors(), *(tensor for tensor, _ in self._extremes())]
+
+    def load_state(self, state: list[torch.Tensor]) -> None:
+        """Replace this accumulator's tensors by a :meth:`state` saved earlier (copied in place).
+
+        Raises:
+            SkillNeuronError: If the number, shapes or dtypes of the tensors differ from this one's.
+        """
+        mine = self.state()
+        if len(state) != len(mine):
+            raise SkillNeuronError(
+                f"A saved {type(self).__name__} state has {len(state)} tensors, expected {len(mine)}."
+            )
+        for index, (current, saved) in enumerate(zip(mine, state, strict=True)):
+            if current.shape != saved.shape or current.dtype != saved.dtype:
+                raise SkillNeuronError(
+                    f"Tensor {index} of a saved {type(self).__name__} state is {saved.dtype} "
+                    f"{tuple(saved.shape)}, expected {current.dtype} {tuple(current.shape)}."
+                )
+        for current, saved in zip(mine, state, strict=True):
+            current.copy_(saved.to(current.device))
+
     def merge(self, other: _Accumulator) -> None:
         """Add another accumulator's sums (same shapes) into this one; minima and maxima combine."""
         if type(other) is not type(self):
             raise SkillNeuronError(f"Cannot merge {type(other).__name__} into {type(self).__name__}.")
-        mine_all = [*self._tensors(), *(tensor for tensor, _ in self._extremes())]
-        theirs_all = [*other._tensors(), *(tensor for tensor, _ in other._extremes())]
+        mine_all, theirs_all = self.state(), other.state()
         for mine, theirs in zip(mine_all, theirs_all, strict=True):
             if mine.shape != theirs.shape:
                 raise SkillNeuronError(

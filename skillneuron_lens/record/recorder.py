@@ -204,10 +204,11 @@ class Recorder:
         texts: Sequence[str],
         text_pairs: Sequence[str] | None,
         targets: Int[torch.Tensor, "example subtask"],
+        skip_batches: int = 0,
     ) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
         used = (targets >= 0).any(dim=1).nonzero().flatten().tolist()
         size = self.config.batch_size
-        for start in range(0, len(used), size):
+        for start in range(skip_batches * size, len(used), size):
             rows = used[start : start + size]
             pairs = None if text_pairs is None else [text_pairs[i] for i in rows]
             yield self.encode([texts[i] for i in rows], pairs), targets[rows]
@@ -224,21 +225,43 @@ class Recorder:
         text_pairs: Sequence[str] | None,
         targets: Int[torch.Tensor, "example subtask"],
         description: str = "recording",
+        *,
+        skip_batches: int = 0,
+        after_batch: Callable[[int], None] | None = None,
     ) -> None:
         """Stream examples through the model into ``accumulator``.
 
         Examples whose targets are all ``-1`` (in no subtask) are skipped without a forward pass.
+
+        Args:
+            accumulator: What receives the reduced activations.
+            texts: The texts.
+            text_pairs: Second texts for pair tasks, or ``None``.
+            targets: Per-example targets, ``-1`` where an example is in no subtask.
+            description: The progress bar's label.
+            skip_batches: Batches already in ``accumulator`` (restored from a checkpoint): the pass
+                starts after them, without encoding them.
+            after_batch: Called with the number of batches done after each batch (e.g. to checkpoint).
+
+        Raises:
+            SkillNeuronError: If ``skip_batches`` is negative or more than the pass has.
         """
-        batches = self._batches(texts, text_pairs, targets)
+        total = self.n_batches(targets)
+        if not 0 <= skip_batches <= total:
+            raise SkillNeuronError(f"skip_batches must lie in 0..{total} for this pass, got {skip_batches}.")
+        batches = self._batches(texts, text_pairs, targets, skip_batches)
         progress = tqdm(
             batches,
-            total=self.n_batches(targets),
+            total=total,
+            initial=skip_batches,
             desc=description,
             disable=not self.config.progress,
             unit="batch",
         )
-        for batch, batch_targets in progress:
+        for done, (batch, batch_targets) in enumerate(progress, start=skip_batches + 1):
             self.accumulate_batch(accumulator, batch, batch_targets.to(self.adapter.device))
+            if after_batch is not None:
+                after_batch(done)
 
     def accumulate_batch(
         self,

@@ -2,7 +2,8 @@
 
 ``snl.find(snl.FindConfig(out="runs/rt"))`` does what ``skillneuron-lens find --out runs/rt`` does and
 returns the :class:`Run`; ``snl.Run("runs/rt")`` opens a run directory again (its result, summary and
-config, and on demand its model, data and tuned classifiers). Under ``torchrun``,
+config, and on demand its model, data and tuned classifiers); ``resume=True`` continues a killed run
+from its checkpoints (:mod:`skillneuron_lens.runs.resume`). Under ``torchrun``,
 :func:`torchrun_process_group` starts the process group that :func:`find` shares its passes over.
 """
 
@@ -24,6 +25,13 @@ from skillneuron_lens.runs.config import (
     probability_problem,
 )
 from skillneuron_lens.runs.finding import find, process_rank, torchrun_process_group
+from skillneuron_lens.runs.resume import (
+    RUN_ONLY_OPTIONS,
+    check_partial_run,
+    discard_partial_run,
+    open_checkpoints,
+    run_fingerprint,
+)
 from skillneuron_lens.runs.run import (
     RUN_FILES,
     RUN_KIND,
@@ -44,18 +52,23 @@ __all__ = [
     "READOUT_CHOICES",
     "RUN_FILES",
     "RUN_KIND",
+    "RUN_ONLY_OPTIONS",
     "TUNE_CHOICES",
     "FindConfig",
     "Run",
     "check_finished",
     "check_fractions",
+    "check_partial_run",
+    "discard_partial_run",
     "find",
     "label_order_problem",
     "non_negative_problem",
+    "open_checkpoints",
     "positions_problem",
     "probability_problem",
     "process_rank",
     "read_summary",
+    "run_fingerprint",
     "torchrun_process_group",
     "warn_about_saved_majority",
 ]

@@ -24,6 +24,7 @@ from skillneuron_lens.models.adapter import DEFAULT_HOOK
 from skillneuron_lens.neurons.sets import checked_count
 from skillneuron_lens.notebook import HtmlTable, html_repr, text_repr
 from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
+from skillneuron_lens.record.checkpoints import DEFAULT_CHECKPOINT_EVERY
 from skillneuron_lens.stats.significance import FDR_METHODS
 from skillneuron_lens.tasks.catalog import load_task
 from skillneuron_lens.tasks.readers import task_from_files
@@ -188,6 +189,8 @@ class FindConfig:
     max_length: int = 64
     out: str
     overwrite: bool = False
+    resume: bool = False
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     no_report: bool = False
     quiet: bool = False
     verbose: bool = False
@@ -206,6 +209,12 @@ class FindConfig:
         self._check_data_options()
         if self.quiet and self.verbose:
             raise SkillNeuronError("--quiet and --verbose exclude each other; choose one.")
+        if self.resume and self.tuned:
+            raise SkillNeuronError(
+                f"--resume continues the checkpointed passes of a frozen-model run; --tune {self.tune} "
+                "trains classifiers, which are not checkpointed. Run it again without --resume "
+                "(with --overwrite to discard its partial run)."
+            )
 
     def _check_values(self) -> None:
         """Values each option takes on its own (what the command line's argument types check)."""
@@ -217,6 +226,7 @@ class FindConfig:
         problems = {
             "q": probability_problem(self.q),
             "null_permutations": non_negative_problem(self.null_permutations),
+            "checkpoint_every": non_negative_problem(self.checkpoint_every),
             "positions": positions_problem(self.positions),
             "readout_pooling": positions_problem(self.readout_pooling),
             "labels": None if self.labels is None else label_order_problem(self.labels),

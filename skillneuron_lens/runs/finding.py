@@ -31,8 +31,10 @@ from skillneuron_lens.neurons.majority import WARN_SHARE, scored_majority_share,
 from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count
 from skillneuron_lens.predictivity.compute import compute_predictivity, hook_width
 from skillneuron_lens.predictivity.result import PredictivityResult
+from skillneuron_lens.record.checkpoints import PassCheckpoints
 from skillneuron_lens.record.recorder import RecordingConfig
 from skillneuron_lens.runs.config import FindConfig, check_fractions
+from skillneuron_lens.runs.resume import check_partial_run, discard_partial_run, open_checkpoints
 from skillneuron_lens.runs.run import RUN_KIND, Run
 from skillneuron_lens.tasks.provenance import data_record
 from skillneuron_lens.tasks.subtasks import describe_subtasks
@@ -61,6 +63,10 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
     and returns it, the other processes draw no progress bars and return None once it is written.
     Tuned runs (``config.tune`` other than ``frozen``) are refused there: training is not shared.
 
+    A frozen-model run in one process checkpoints its passes every ``config.checkpoint_every`` batches
+    beside ``config.out``; ``config.resume`` continues a killed run from there, with the same numbers
+    (see :mod:`skillneuron_lens.runs.resume` for the rules).
+
     Args:
         config: The options (``config.out`` is the run directory to create).
         model: The model ``config.model`` names, already loaded (default: load it by that name; under
@@ -71,7 +77,8 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
 
     Raises:
         FileExistsError: ``config.out`` exists and ``config.overwrite`` is false.
-        SkillNeuronError: For bad options, data or destination, with what to change.
+        SkillNeuronError: For bad options, data or destination, or a partial run that may not be
+            continued (or must be), with what to change.
     """
     started = time.perf_counter()
     rank, world_size = process_rank()
@@ -80,7 +87,10 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
             f"find --tune {config.tune} cannot run in several processes yet (training is not shared "
             "among them): run it as one process, without torchrun, or use --tune frozen."
         )
+    check_partial_run(config, RUN_KIND)
     check_destination(config.out, RUN_KIND, overwrite=config.overwrite, inputs=config.input_paths())
+    if rank == 0 and config.overwrite and not config.resume:
+        discard_partial_run(config)
     config = config.resolved()
     if rank > 0:  # rank 0 draws the progress bars
         config = dataclasses.replace(config, quiet=True, verbose=False)
@@ -93,6 +103,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         model = load_model(config.model, device=_process_device(config.device), dtype=config.dtype)
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
+    checkpoints = open_checkpoints(config, task, model, data, world_size=world_size)
     test_split = task.splits.get("test")
     tuned: TunedRuns | None = None
     if config.tuned:
@@ -103,8 +114,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         positions = config.positions
         if positions == "auto":
             positions = 0 if ModelAdapter(model).is_encoder else "last"
-        readout = _readout(config, model, task) if rank == 0 else None  # only rank 0 reports it
-        test_accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+        test_accuracy = _test_accuracy(config, model, task, checkpoints) if rank == 0 else None
         recording = RecordingConfig(
             batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
         )
@@ -112,7 +122,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
             model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
             recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
             test=test_split, n_permutations=config.null_permutations, histograms=config.histograms,
-            distributed=world_size > 1,
+            distributed=world_size > 1, checkpoints=checkpoints,
         )
     if rank > 0:
         torch.distributed.barrier()  # until rank 0 has written the run
@@ -152,6 +162,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         summary["tuning"] = _tuning_summary(config, tuned, task)
     classifiers = () if tuned is None else tuned.classifiers
     run = Run.write(config, result, summary, classifiers=classifiers)
+    discard_partial_run(config)
     if world_size > 1:
         torch.distributed.barrier()  # the others may go now
     return run
@@ -238,6 +249,24 @@ def torchrun_process_group(device: str = "cpu") -> Iterator[int]:
         yield world_size
     finally:
         dist.destroy_process_group()
+
+
+def _test_accuracy(
+    config: FindConfig, model: Any, task: Task, checkpoints: PassCheckpoints | None
+) -> float | None:
+    """The read-out's test accuracy (None without a read-out or a test split), kept with the checkpoints.
+
+    A resumed run takes it from its checkpoint instead of fitting the read-out again.
+    """
+    key = "readout_test_accuracy"
+    if checkpoints is not None and key in checkpoints.values:
+        return checkpoints.values[key]
+    readout = _readout(config, model, task)
+    test_split = task.splits.get("test")
+    accuracy = None if readout is None or test_split is None else readout.accuracy(test_split)
+    if checkpoints is not None:
+        checkpoints.keep(key, accuracy)
+    return accuracy
 
 
 def _readout(config: FindConfig, model: Any, task: Task) -> Any:
