@@ -1,7 +1,8 @@
 """Recording.
 
 Token positions, hooks that reduce activations on the fly, the mergeable accumulators they fill, and
-the per-neuron activations built on them (means, resampling pools, one neuron's values).
+the per-neuron activations built on them (means, resampling pools, one neuron's values, each neuron's
+top-activating texts).
 """
 
 from skillneuron_lens.record.accumulators import (
@@ -49,8 +50,15 @@ from skillneuron_lens.record.recorder import (
     Reduction,
     recording_config,
 )
+from skillneuron_lens.record.top_examples import (
+    ActivatingExample,
+    NeuronExamples,
+    TopExampleAccumulator,
+    top_activating_examples,
+)
 
 __all__ = [
+    "ActivatingExample",
     "ActivationCollector",
     "ClassHistogramAccumulator",
     "ColumnFanOut",
@@ -61,6 +69,7 @@ __all__ = [
     "MIN_BINS",
     "MeanWeighting",
     "MeanAccumulator",
+    "NeuronExamples",
     "NeuronHistograms",
     "PermutationNullAccumulator",
     "PoolingMode",
@@ -72,6 +81,7 @@ __all__ = [
     "RecordingConfig",
     "ThresholdAccuracyAccumulator",
     "TokenMeanAccumulator",
+    "TopExampleAccumulator",
     "WeightedMeanAccumulator",
     "aggregate_null_scores",
     "check_finite",
@@ -88,4 +98,5 @@ __all__ = [
     "recording_config",
     "reduce_positions",
     "token_sums",
+    "top_activating_examples",
 ]
