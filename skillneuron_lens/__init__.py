@@ -220,6 +220,7 @@ __all__ = [
     "write_report",
     "__version__",
     "analysis",
+    "export",
     "intervene",
     "models",
     "neurons",

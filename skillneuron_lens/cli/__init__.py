@@ -1,8 +1,8 @@
 """The ``skillneuron-lens`` command line: it parses arguments, calls the library and prints.
 
 One module per command (:mod:`.find`, :mod:`.perturb`, :mod:`.prune`, :mod:`.compare`, :mod:`.report`,
-:mod:`.cross_perturb`, :mod:`.export`), shared argument types in :mod:`.options`, and :mod:`.app` for the parser,
-dispatch and error handling.
+:mod:`.cross_perturb`, :mod:`.export`), shared argument types in :mod:`.options`, and :mod:`.app` for
+the parser, dispatch and error handling.
 """
 
 from skillneuron_lens.cli.app import EXAMPLES, build_parser, main

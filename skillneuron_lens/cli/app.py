@@ -2,9 +2,9 @@
 
 :mod:`~skillneuron_lens.cli.find`, :mod:`~skillneuron_lens.cli.perturb`, :mod:`~skillneuron_lens.cli.prune`,
 :mod:`~skillneuron_lens.cli.compare`, :mod:`~skillneuron_lens.cli.report`,
-:mod:`~skillneuron_lens.cli.cross_perturb` and :mod:`~skillneuron_lens.cli.export` parse their arguments, call the library and print. Here a
-bad input becomes a one-line message and exit code 2, an interrupt exit code 130, and any other
-failure a short message with the traceback saved to a log file (exit code 1).
+:mod:`~skillneuron_lens.cli.cross_perturb` and :mod:`~skillneuron_lens.cli.export` parse their arguments,
+call the library and print. Here a bad input becomes a one-line message and exit code 2, an interrupt
+exit code 130, and any other failure a short message with the traceback saved to a log file (exit code 1).
 """
 
 from __future__ import annotations

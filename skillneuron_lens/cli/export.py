@@ -51,10 +51,14 @@ def add_export_command(commands: Any) -> None:
     export.add_argument("--format", choices=list(EXPORT_FORMATS), required=True, help="export format")
     export.add_argument("--out", required=True, help="export directory to create")
     export.add_argument(
-        "--neurons", choices=list(EXPORT_NEURONS), default="skill",
+        "--neurons",
+        choices=list(EXPORT_NEURONS),
+        default="skill",
         help="the run's skill set (top --fraction per layer, the default) or its significant neurons",
     )
-    export.add_argument("--split", default="train", help="split whose texts give the top examples (default train)")
+    export.add_argument(
+        "--split", default="train", help="split whose texts give the top examples (default train)"
+    )
     export.add_argument(
         "--examples", type=int, default=20, help="top-activating texts per neuron (default 20)"
     )
@@ -68,7 +72,8 @@ def add_export_command(commands: Any) -> None:
     export.add_argument("--creator-name", default="skillneuron-lens", help="creator display name")
     export.add_argument("--device", help="device (default: the run's)")
     export.add_argument(
-        "--allow-changed-data", action="store_true",
+        "--allow-changed-data",
+        action="store_true",
         help="use the run's data files even if they changed since find (default: refuse)",
     )
     export.add_argument(

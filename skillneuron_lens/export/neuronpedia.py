@@ -7,7 +7,7 @@ Neuronpedia's bulk import reads. Every recorded layer becomes one Neuronpedia *s
 
     {out}/{model id}/{layer}-{source set}/
         release.jsonl  model.jsonl  sourceset.jsonl  source.jsonl
-        features/batch-0.jsonl.gz       one row per neuron (modelId, layer, index, hookName, maxActApprox, ...)
+        features/batch-0.jsonl.gz       one row per neuron (modelId, layer, index, hookName, ...)
         activations/batch-0.jsonl.gz    one row per top-activating text (tokens, values, maxValue, ...)
         explanations/batch-0.jsonl.gz   one row per neuron: its one-line description
 
@@ -110,7 +110,11 @@ def neuron_description(
 
 def _recording(result: PredictivityResult, batch_size: int, progress: bool) -> RecordingConfig:
     """How the run's result was recorded (hook, truncation, tokenization), to record its texts again."""
-    names = {field.name for field in dataclasses.fields(RecordingConfig)} - {"layers", "positions", "progress"}
+    names = {field.name for field in dataclasses.fields(RecordingConfig)} - {
+        "layers",
+        "positions",
+        "progress",
+    }
     saved = {name: result.config[name] for name in names if name in result.config}
     saved.update(hook=result.hook, batch_size=batch_size, progress=progress)
     return RecordingConfig(**saved)
@@ -142,28 +146,34 @@ def _activation_rows(found: NeuronExamples, common: Row, decode: Callable[[int],
     rows = []
     for example in found.examples:
         values = [float(value) for value in example.values]
-        rows.append({
-            "id": "c" + uuid.uuid4().hex[:24],
-            "tokens": [decode(token) for token in example.token_ids],
-            **common,
-            "maxValue": example.max_value,
-            "maxValueTokenIndex": example.max_token_index,
-            "minValue": min(values),
-            "values": values,
-            "dataSource": None,
-            "dataIndex": str(example.example),
-            "dfaValues": [],
-            "dfaTargetIndex": None,
-            "dfaMaxValue": None,
-            "lossValues": [],
-            "logitContributions": None,
-            "binMin": None,
-            "binMax": None,
-            "binContains": None,
-            "qualifyingTokenIndex": example.max_token_index,
-            "zIndices": None,
-            "zValues": None,
-        })
+        rows.append(
+            {
+                "id": "c" + uuid.uuid4().hex[:24],
+                "tokens": [decode(token) for token in example.token_ids],
+                "index": common["index"],
+                "layer": common["layer"],
+                "modelId": common["modelId"],
+                "maxValue": example.max_value,
+                "maxValueTokenIndex": example.max_token_index,
+                "minValue": min(values),
+                "values": values,
+                "creatorId": common["creatorId"],
+                "dataSource": None,
+                "dataIndex": str(example.example),
+                "dfaValues": [],
+                "dfaTargetIndex": None,
+                "dfaMaxValue": None,
+                "createdAt": common["createdAt"],
+                "lossValues": [],
+                "logitContributions": None,
+                "binMin": None,
+                "binMax": None,
+                "binContains": None,
+                "qualifyingTokenIndex": example.max_token_index,
+                "zIndices": None,
+                "zValues": None,
+            }
+        )
     return rows
 
 
@@ -183,7 +193,11 @@ def _feature_row(found: NeuronExamples, common: Row, hook_name: str) -> Row:
         **{f"correlated_features_{part}": [] for part in ("indices", "pearson", "l1")},
         **{name: [] for name in ("neg_str", "neg_values", "pos_str", "pos_values")},
         "frac_nonzero": found.positive_share,
-        **{f"{kind}_hist_data_bar_{part}": [] for kind in ("freq", "logits") for part in ("heights", "values")},
+        **{
+            f"{kind}_hist_data_bar_{part}": []
+            for kind in ("freq", "logits")
+            for part in ("heights", "values")
+        },
         "decoder_weights_dist": [],
         "sourceSetName": None,
     }
@@ -192,8 +206,16 @@ def _feature_row(found: NeuronExamples, common: Row, hook_name: str) -> Row:
 class _Names:
     """The ids, names and dates every row of one export shares."""
 
-    def __init__(self, run: Run, *, model_id: str | None, source_set: str | None, neurons: str,
-                 creator_id: str, creator_name: str) -> None:
+    def __init__(
+        self,
+        run: Run,
+        *,
+        model_id: str | None,
+        source_set: str | None,
+        neurons: str,
+        creator_id: str,
+        creator_name: str,
+    ) -> None:
         task = str(run.summary.get("task", run.config.task))
         self.task = task
         self.model_id = _checked_id(model_id or _slug(Path(run.config.model).name), "--model-id")
@@ -209,38 +231,96 @@ class _Names:
         return f"{layer}-{self.source_set}"
 
 
-def _source_files(names: _Names, directory: Path, layer: int, *, n_layers: int, n_neurons: int,
-                  n_texts: int, max_length: int, dataset: str) -> None:
+def _source_files(
+    names: _Names,
+    directory: Path,
+    layer: int,
+    *,
+    n_layers: int,
+    n_neurons: int,
+    n_texts: int,
+    max_length: int,
+    dataset: str,
+) -> None:
     """``release.jsonl``, ``model.jsonl``, ``sourceset.jsonl`` and ``source.jsonl`` of one source."""
     made = {"creatorId": names.creator_id, "createdAt": names.created_at}
     release = {
-        "name": names.source_set, "description": names.title, "creatorName": names.creator_name,
-        "creatorId": names.creator_id, "visibility": "PUBLIC", "isNewUi": False, "featured": False,
-        "descriptionShort": names.title, "urls": [], "creatorEmail": None,
-        "creatorNameShort": names.creator_name, "defaultSourceSetName": None, "defaultSourceId": None,
-        "defaultUmapSourceIds": [], "createdAt": names.created_at,
+        "name": names.source_set,
+        "description": names.title,
+        "creatorName": names.creator_name,
+        "creatorId": names.creator_id,
+        "visibility": "PUBLIC",
+        "isNewUi": False,
+        "featured": False,
+        "descriptionShort": names.title,
+        "urls": [],
+        "creatorEmail": None,
+        "creatorNameShort": names.creator_name,
+        "defaultSourceSetName": None,
+        "defaultSourceId": None,
+        "defaultUmapSourceIds": [],
+        "createdAt": names.created_at,
     }
     model = {
-        "id": names.model_id, "instruct": names.model_id.endswith("-it"), **made,
-        "displayNameShort": names.model_id, "displayName": names.model_id, "tlensId": None,
-        "dimension": None, "visibility": "PUBLIC", "defaultSourceSetName": None, "defaultSourceId": None,
-        "inferenceEnabled": False, "layers": n_layers, "neuronsPerLayer": n_neurons, "owner": "",
-        "updatedAt": names.created_at, "website": None,
+        "id": names.model_id,
+        "instruct": names.model_id.endswith("-it"),
+        **made,
+        "displayNameShort": names.model_id,
+        "displayName": names.model_id,
+        "tlensId": None,
+        "dimension": None,
+        "visibility": "PUBLIC",
+        "defaultSourceSetName": None,
+        "defaultSourceId": None,
+        "inferenceEnabled": False,
+        "layers": n_layers,
+        "neuronsPerLayer": n_neurons,
+        "owner": "",
+        "updatedAt": names.created_at,
+        "website": None,
     }
     source_set = {
-        "modelId": names.model_id, "name": names.source_set, **made, "hasDashboards": True,
-        "visibility": "PUBLIC", "description": names.title, "type": "", "creatorName": names.creator_name,
-        "urls": [], "creatorEmail": None, "releaseName": names.source_set, "defaultOfModelId": None,
-        "defaultRange": 1, "defaultShowBreaks": True, "showDfa": False, "showCorrelated": False,
-        "showHeadAttribution": False, "showUmap": False,
+        "modelId": names.model_id,
+        "name": names.source_set,
+        **made,
+        "hasDashboards": True,
+        "visibility": "PUBLIC",
+        "description": names.title,
+        "type": "",
+        "creatorName": names.creator_name,
+        "urls": [],
+        "creatorEmail": None,
+        "releaseName": names.source_set,
+        "defaultOfModelId": None,
+        "defaultRange": 1,
+        "defaultShowBreaks": True,
+        "showDfa": False,
+        "showCorrelated": False,
+        "showHeadAttribution": False,
+        "showUmap": False,
     }
     source = {
-        "id": names.source_id(layer), "modelId": names.model_id, "setName": names.source_set, **made,
-        "hasDashboards": True, "inferenceEnabled": False, "inferenceHosts": [], "saelensConfig": None,
-        "saelensRelease": None, "saelensSaeId": None, "hfRepoId": None, "hfFolderId": None,
-        "visibility": "PUBLIC", "defaultOfModelId": None, "hasUmap": False, "hasUmapLogSparsity": False,
-        "hasUmapClusters": False, "num_prompts": n_texts, "num_tokens_in_prompt": max_length,
-        "dataset": dataset, "notes": names.title,
+        "id": names.source_id(layer),
+        "modelId": names.model_id,
+        "setName": names.source_set,
+        **made,
+        "hasDashboards": True,
+        "inferenceEnabled": False,
+        "inferenceHosts": [],
+        "saelensConfig": None,
+        "saelensRelease": None,
+        "saelensSaeId": None,
+        "hfRepoId": None,
+        "hfFolderId": None,
+        "visibility": "PUBLIC",
+        "defaultOfModelId": None,
+        "hasUmap": False,
+        "hasUmapLogSparsity": False,
+        "hasUmapClusters": False,
+        "num_prompts": n_texts,
+        "num_tokens_in_prompt": max_length,
+        "dataset": dataset,
+        "notes": names.title,
     }
     for name, row in (("release", release), ("model", model), ("sourceset", source_set), ("source", source)):
         _write_jsonl(directory / f"{name}.jsonl", [row])
@@ -298,18 +378,31 @@ def export_neuronpedia(
         raise SkillNeuronError(f"neurons must be one of {list(EXPORT_NEURONS)}, got {neurons!r}.")
     if isinstance(examples, bool) or int(examples) < 1:
         raise SkillNeuronError(f"examples (texts per neuron) must be at least 1, got {examples!r}.")
-    names = _Names(run, model_id=model_id, source_set=source_set, neurons=neurons,
-                   creator_id=creator_id, creator_name=creator_name)
+    names = _Names(
+        run,
+        model_id=model_id,
+        source_set=source_set,
+        neurons=neurons,
+        creator_id=creator_id,
+        creator_name=creator_name,
+    )
     check_destination(out, NEURONPEDIA_KIND, overwrite=overwrite, inputs=[run.path])
     chosen = _chosen(run, neurons)
     texts = run.split(run.task(allow_changed_data), split)
     if model is None:
         model = run.model(device)
     elif not same_model(run.result.fingerprint, model_fingerprint(model)):
-        raise SkillNeuronError(f"The model given is not the one {run.path} was made with (its weights differ).")
+        raise SkillNeuronError(
+            f"The model given is not the one {run.path} was made with (its weights differ)."
+        )
     recording = _recording(run.result, run.config.batch_size, progress)
     found = top_activating_examples(
-        model, texts.texts, chosen.to_list(), k=int(examples), text_pairs=texts.text_pairs, recording=recording
+        model,
+        texts.texts,
+        chosen.to_list(),
+        k=int(examples),
+        text_pairs=texts.text_pairs,
+        recording=recording,
     )
     adapter = ModelAdapter(model)
     tokenizer = adapter.tokenizer
@@ -330,30 +423,52 @@ def export_neuronpedia(
         for layer, layer_neurons in per_layer.items():
             directory = staging / names.model_id / names.source_id(layer)
             _source_files(
-                names, directory, layer, n_layers=adapter.n_layers, n_neurons=result.n_neurons,
-                n_texts=len(texts.texts), max_length=recording.max_length, dataset=f"{names.task} ({split})",
+                names,
+                directory,
+                layer,
+                n_layers=adapter.n_layers,
+                n_neurons=result.n_neurons,
+                n_texts=len(texts.texts),
+                max_length=recording.max_length,
+                dataset=f"{names.task} ({split})",
             )
             features, activations, explanations = [], [], []
             for neuron in layer_neurons:
                 row = result.layers.index(layer), neuron.neuron
                 common = {
-                    "modelId": names.model_id, "layer": names.source_id(layer), "index": str(neuron.neuron),
-                    "creatorId": names.creator_id, "createdAt": names.created_at,
+                    "modelId": names.model_id,
+                    "layer": names.source_id(layer),
+                    "index": str(neuron.neuron),
+                    "creatorId": names.creator_id,
+                    "createdAt": names.created_at,
                 }
                 features.append(_feature_row(neuron, common, result.hook.format(layer=layer)))
                 activations += _activation_rows(neuron, common, decode)
                 description = neuron_description(
-                    names.task, labels, result.subtask_names, polarity=int(result.polarity[row]),
+                    names.task,
+                    labels,
+                    result.subtask_names,
+                    polarity=int(result.polarity[row]),
                     predictivity=float(result.predictivity[row]),
                     p_value=None if p_values is None else float(p_values[row]),
                 )
-                explanations.append({
-                    "id": "c" + uuid.uuid4().hex[:24], "modelId": names.model_id, "layer": common["layer"],
-                    "index": common["index"], "description": description, "authorId": names.creator_id,
-                    "typeName": "skillneuron-lens", "explanationModelName": f"skillneuron-lens {__version__}",
-                    "createdAt": names.created_at,
-                })
-            for folder, rows in (("features", features), ("activations", activations),
-                                 ("explanations", explanations)):
+                explanations.append(
+                    {
+                        "id": "c" + uuid.uuid4().hex[:24],
+                        "modelId": names.model_id,
+                        "layer": common["layer"],
+                        "index": common["index"],
+                        "description": description,
+                        "authorId": names.creator_id,
+                        "typeName": "skillneuron-lens",
+                        "explanationModelName": f"skillneuron-lens {__version__}",
+                        "createdAt": names.created_at,
+                    }
+                )
+            for folder, rows in (
+                ("features", features),
+                ("activations", activations),
+                ("explanations", explanations),
+            ):
                 _write_jsonl(directory / folder / f"{_BATCH}.jsonl.gz", rows, compressed=True)
     return Path(out)

@@ -203,7 +203,9 @@ def top_activating_examples(
             neuron out of range.
     """
     if not neurons:
-        raise SkillNeuronError("No neurons to find top-activating texts for: give at least one (layer, neuron).")
+        raise SkillNeuronError(
+            "No neurons to find top-activating texts for: give at least one (layer, neuron)."
+        )
     layers = sorted({int(layer) for layer, _ in neurons})
     quiet = RecordingConfig(progress=False)
     config = recording_config(recording, hook=hook, layers=layers, positions="mean", default=quiet)
@@ -227,7 +229,10 @@ def top_activating_examples(
         first += batch.input_ids.shape[0]
     return [
         NeuronExamples(
-            int(layer), int(neuron), accumulator.examples_of(slot, member), accumulator.positive_share(slot, member)
+            int(layer),
+            int(neuron),
+            accumulator.examples_of(slot, member),
+            accumulator.positive_share(slot, member),
         )
         for (layer, neuron), (slot, member) in zip(neurons, member_of, strict=True)
     ]

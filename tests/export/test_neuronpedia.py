@@ -1,4 +1,5 @@
-"""``skillneuron-lens export --format neuronpedia``: the files, field by field, against the run and a brute force."""
+"""``skillneuron-lens export --format neuronpedia``: the files, field by field, against the run and a
+brute force."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import skillneuron_lens.cli.app as cli
-import skillneuron_lens.runs.run as runs_run
 import skillneuron_lens.runs.finding as runs_finding
+import skillneuron_lens.runs.run as runs_run
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.export.neuronpedia import NEURONPEDIA_KIND, export_neuronpedia, neuron_description
 from skillneuron_lens.files import MARKER_FILE
@@ -18,31 +19,32 @@ from skillneuron_lens.io import read_marker
 from skillneuron_lens.neurons.sets import NeuronSet
 from skillneuron_lens.runs.run import Run
 from tests.helpers.checkpoints import write_split
-from tests.helpers.reference import brute_force_top_texts
+from tests.helpers.reference import brute_force_top_texts, every_token
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 EXAMPLES = 4
-# The fields of SAEDashboard's dataclasses in sae_dashboard/neuronpedia/neuronpedia_export.py (commit db4839a4).
+# The fields of the dataclasses in SAEDashboard's sae_dashboard/neuronpedia/neuronpedia_export.py (db4839a4).
 FEATURE_FIELDS = [
-    "modelId", "layer", "index", "creatorId", "createdAt", "maxActApprox", "hasVector", "vector", "vectorLabel",
-    "vectorDefaultSteerStrength", "hookName", "topkCosSimIndices", "topkCosSimValues", "neuron_alignment_indices",
-    "neuron_alignment_values", "neuron_alignment_l1", "correlated_neurons_indices", "correlated_neurons_pearson",
-    "correlated_neurons_l1", "correlated_features_indices", "correlated_features_pearson",
-    "correlated_features_l1", "neg_str", "neg_values", "pos_str", "pos_values", "frac_nonzero",
-    "freq_hist_data_bar_heights", "freq_hist_data_bar_values", "logits_hist_data_bar_heights",
-    "logits_hist_data_bar_values", "decoder_weights_dist", "sourceSetName",
+    "modelId", "layer", "index", "creatorId", "createdAt", "maxActApprox", "hasVector", "vector",
+    "vectorLabel", "vectorDefaultSteerStrength", "hookName", "topkCosSimIndices", "topkCosSimValues",
+    "neuron_alignment_indices", "neuron_alignment_values", "neuron_alignment_l1",
+    "correlated_neurons_indices", "correlated_neurons_pearson", "correlated_neurons_l1",
+    "correlated_features_indices", "correlated_features_pearson", "correlated_features_l1", "neg_str",
+    "neg_values", "pos_str", "pos_values", "frac_nonzero", "freq_hist_data_bar_heights",
+    "freq_hist_data_bar_values", "logits_hist_data_bar_heights", "logits_hist_data_bar_values",
+    "decoder_weights_dist", "sourceSetName",
 ]
 ACTIVATION_FIELDS = [
     "id", "tokens", "index", "layer", "modelId", "maxValue", "maxValueTokenIndex", "minValue", "values",
     "creatorId", "dataSource", "dataIndex", "dfaValues", "dfaTargetIndex", "dfaMaxValue", "createdAt",
-    "lossValues", "logitContributions", "binMin", "binMax", "binContains", "qualifyingTokenIndex", "zIndices",
-    "zValues",
+    "lossValues", "logitContributions", "binMin", "binMax", "binContains", "qualifyingTokenIndex",
+    "zIndices", "zValues",
 ]
 SINGLE_ROW_FIELDS = {
     "model.jsonl": [
-        "id", "instruct", "creatorId", "displayNameShort", "displayName", "tlensId", "dimension", "visibility",
-        "defaultSourceSetName", "defaultSourceId", "inferenceEnabled", "layers", "neuronsPerLayer", "createdAt",
-        "owner", "updatedAt", "website",
+        "id", "instruct", "creatorId", "displayNameShort", "displayName", "tlensId", "dimension",
+        "visibility", "defaultSourceSetName", "defaultSourceId", "inferenceEnabled", "layers",
+        "neuronsPerLayer", "createdAt", "owner", "updatedAt", "website",
     ],
     "source.jsonl": [
         "id", "modelId", "setName", "creatorId", "hasDashboards", "inferenceEnabled", "inferenceHosts",
@@ -63,7 +65,8 @@ SINGLE_ROW_FIELDS = {
 }
 # Neuronpedia's explanation rows (SAEDashboard reads their modelId only).
 EXPLANATION_FIELDS = [
-    "id", "modelId", "layer", "index", "description", "authorId", "typeName", "explanationModelName", "createdAt",
+    "id", "modelId", "layer", "index", "description", "authorId", "typeName", "explanationModelName",
+    "createdAt",
 ]
 
 
@@ -83,8 +86,25 @@ def run(tiny_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     texts, labels = toy_texts(40, seed=3)
     train = write_split(folder / "toy.csv", list(zip(texts, labels, strict=True)))
-    arguments = ["find", "--model", "tiny", "--train-file", train, "--n", "0", "--fraction", "0.05",
-                 "--max-length", "16", "--batch-size", "8", "--quiet", "--no-report", "--out", str(folder / "run")]
+    arguments = [
+        "find",
+        "--model",
+        "tiny",
+        "--train-file",
+        train,
+        "--n",
+        "0",
+        "--fraction",
+        "0.05",
+        "--max-length",
+        "16",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-report",
+        "--out",
+        str(folder / "run"),
+    ]
     assert cli.main(arguments) == 0
     return Run(folder / "run")
 
@@ -92,8 +112,21 @@ def run(tiny_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(run, tiny_model):
     out = run.path.parent / "np"
-    code = cli.main(["export", str(run.path), "--format", "neuronpedia", "--out", str(out),
-                     "--examples", str(EXAMPLES), "--model-id", "tiny-gpt2", "--quiet"])
+    code = cli.main(
+        [
+            "export",
+            str(run.path),
+            "--format",
+            "neuronpedia",
+            "--out",
+            str(out),
+            "--examples",
+            str(EXAMPLES),
+            "--model-id",
+            "tiny-gpt2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     return out
 
@@ -113,13 +146,23 @@ def test_the_export_has_one_source_per_layer_with_saedashboards_files(run, expor
     for source in sources:
         directory = exported / "tiny-gpt2" / source
         files = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
-        assert files == {*SINGLE_ROW_FIELDS, "features/batch-0.jsonl.gz", "activations/batch-0.jsonl.gz",
-                         "explanations/batch-0.jsonl.gz"}
+        assert files == {
+            *SINGLE_ROW_FIELDS,
+            "features/batch-0.jsonl.gz",
+            "activations/batch-0.jsonl.gz",
+            "explanations/batch-0.jsonl.gz",
+        }
         for name, fields in SINGLE_ROW_FIELDS.items():
             rows = read_rows(directory / name)
             assert len(rows) == 1 and set(rows[0]) == set(fields), name
-        model_row, source_row = read_rows(directory / "model.jsonl")[0], read_rows(directory / "source.jsonl")[0]
-        assert model_row["id"] == "tiny-gpt2" and (model_row["layers"], model_row["neuronsPerLayer"]) == (3, 48)
+        model_row, source_row = (
+            read_rows(directory / "model.jsonl")[0],
+            read_rows(directory / "source.jsonl")[0],
+        )
+        assert model_row["id"] == "tiny-gpt2" and (model_row["layers"], model_row["neuronsPerLayer"]) == (
+            3,
+            48,
+        )
         assert source_row["id"] == source and source_row["setName"] == source_set
         assert source_row["num_prompts"] == len(run.task().splits["train"].texts)
         assert source_row["num_tokens_in_prompt"] == 16
@@ -141,6 +184,7 @@ def test_features_activations_and_explanations_hold_the_recorded_values(run, exp
         assert all(list(row) == ACTIVATION_FIELDS for row in activations)
         assert all(list(row) == EXPLANATION_FIELDS for row in explanations)
         assert len(activations) == len(features) * EXAMPLES
+        tokens = every_token(tiny_model, texts, f"blocks.{layer}.mlp.hook_post", max_length=16)
         assert [row["index"] for row in explanations] == [row["index"] for row in features]
         for feature, explanation in zip(features, explanations, strict=True):
             neuron = int(feature["index"])
@@ -149,9 +193,7 @@ def test_features_activations_and_explanations_hold_the_recorded_values(run, exp
             assert {key: feature[key] for key in common} == common
             assert feature["hookName"] == f"blocks.{layer}.mlp.hook_post"
             assert feature["creatorId"] == "skillneuron-lens" and feature["hasVector"] is False
-            expected, share = brute_force_top_texts(
-                tiny_model, texts, feature["hookName"], neuron, EXAMPLES, max_length=16
-            )
+            expected, share = brute_force_top_texts(tokens, neuron, EXAMPLES)
             assert feature["frac_nonzero"] == pytest.approx(share, abs=1e-12)
             rows = [row for row in activations if row["index"] == str(neuron)]
             assert [int(row["dataIndex"]) for row in rows] == [i for i, _, _ in expected]
@@ -168,21 +210,32 @@ def test_features_activations_and_explanations_hold_the_recorded_values(run, exp
             cell = result.layers.index(layer), neuron
             predictivity, p_value = float(result.predictivity[cell]), float(p_values[cell])
             assert explanation["description"] == neuron_description(
-                run.summary["task"], run.summary["label_names"], result.subtask_names,
-                polarity=int(result.polarity[cell]), predictivity=predictivity, p_value=p_value,
+                run.summary["task"],
+                run.summary["label_names"],
+                result.subtask_names,
+                polarity=int(result.polarity[cell]),
+                predictivity=predictivity,
+                p_value=p_value,
             )
             assert {key: explanation[key] for key in common} == common
     assert seen == set(skill)
-    ids = [row["id"] for source in (exported / "tiny-gpt2").iterdir()
-           for row in read_rows(source / "activations/batch-0.jsonl.gz")]
+    ids = [
+        row["id"]
+        for source in (exported / "tiny-gpt2").iterdir()
+        for row in read_rows(source / "activations/batch-0.jsonl.gz")
+    ]
     assert len(set(ids)) == len(ids)
 
 
 def test_the_description_names_task_polarity_predictivity_and_p_value():
-    line = neuron_description("sst2", ["negative", "positive"], ("binary",), polarity=-1, predictivity=0.8125,
-                              p_value=3.14e-5)
-    assert line == "sst2 skill neuron: above its baseline predicts 'negative' (polarity -1); predictivity 0.812, p = 3.14e-05"
-    line = neuron_description("mnli", ["e", "n", "c"], ("pn", "neu"), polarity=1, predictivity=0.7, p_value=None)
+    line = neuron_description(
+        "sst2", ["negative", "positive"], ("binary",), polarity=-1, predictivity=0.8125, p_value=3.14e-5
+    )
+    expected = "sst2 skill neuron: above its baseline predicts 'negative' (polarity -1); "
+    assert line == expected + "predictivity 0.812, p = 3.14e-05"
+    line = neuron_description(
+        "mnli", ["e", "n", "c"], ("pn", "neu"), polarity=1, predictivity=0.7, p_value=None
+    )
     assert line == "mnli skill neuron: polarity +1 on subtask 'pn'; predictivity 0.700, p-value not recorded"
 
 
@@ -201,7 +254,9 @@ def test_export_refuses_to_replace_what_it_did_not_write(run, exported, tmp_path
     assert (run.path / MARKER_FILE).is_file()
 
 
-def test_overwrite_replaces_an_earlier_export_and_significant_selects_those_neurons(run, exported, tiny_model):
+def test_overwrite_replaces_an_earlier_export_and_significant_selects_those_neurons(
+    run, exported, tiny_model
+):
     copy = exported.parent / "np-again"
     export_neuronpedia(run, copy, examples=1, model=tiny_model)
     significant = NeuronSet.significant(run.result, q=run.config.q, method=run.config.fdr_method)
@@ -211,8 +266,11 @@ def test_overwrite_replaces_an_earlier_export_and_significant_selects_those_neur
         return
     export_neuronpedia(run, copy, neurons="significant", examples=1, overwrite=True, model=tiny_model)
     model_dir = copy / "tiny"  # the default model id: the run's model name
-    found = {(int(source.name.split("-")[0]), int(row["index"]))
-             for source in model_dir.iterdir() for row in read_rows(source / "features/batch-0.jsonl.gz")}
+    found = {
+        (int(source.name.split("-")[0]), int(row["index"]))
+        for source in model_dir.iterdir()
+        for row in read_rows(source / "features/batch-0.jsonl.gz")
+    }
     assert found == set(significant)
     assert all(source.name.endswith("-significant") for source in model_dir.iterdir())
 

@@ -71,7 +71,9 @@ def reference_predictivity(accuracy: torch.Tensor) -> torch.Tensor:
     return torch.maximum(accuracy, 1 - accuracy).max(dim=0).values
 
 
-def every_token(model: Any, texts: list[str], hook_name: str, **tokenize: Any) -> list[tuple[list[int], torch.Tensor]]:
+def every_token(
+    model: Any, texts: list[str], hook_name: str, **tokenize: Any
+) -> list[tuple[list[int], torch.Tensor]]:
     """Each text alone (no padding) through ``run_with_cache``: its token ids and ``[token, neuron]`` values.
 
     ``tokenize`` goes to :meth:`ModelAdapter.tokenize` (e.g. ``max_length``); values are float64.
@@ -88,13 +90,20 @@ def every_token(model: Any, texts: list[str], hook_name: str, **tokenize: Any) -
 
 
 def brute_force_top_texts(
-    model: Any, texts: list[str], hook_name: str, neuron: int, k: int, **tokenize: Any
+    tokens: list[tuple[list[int], torch.Tensor]], neuron: int, k: int
 ) -> tuple[list[tuple[int, list[int], torch.Tensor]], float]:
-    """The ``k`` texts with a neuron's largest value at any token (ties to the earlier text), searched
-    text by text, as ``(text index, token ids, values)``; and the share of all tokens where it is above 0.
+    """The ``k`` texts with a neuron's largest value at any token (ties to the earlier text).
+
+    Args:
+        tokens: :func:`every_token` of the texts at the neuron's hook.
+        neuron: The neuron's index there.
+        k: Texts to keep.
+
+    Returns:
+        ``(text index, token ids, values)`` of the best texts, and the share of all tokens where the
+        neuron is above 0.
     """
-    tokens = every_token(model, texts, hook_name, **tokenize)
     maxima = [float(values[:, neuron].max()) for _, values in tokens]
-    order = sorted(range(len(texts)), key=lambda i: (-maxima[i], i))[:k]
+    order = sorted(range(len(tokens)), key=lambda i: (-maxima[i], i))[:k]
     every = torch.cat([values[:, neuron] for _, values in tokens])
     return [(i, tokens[i][0], tokens[i][1][:, neuron]) for i in order], float((every > 0).double().mean())

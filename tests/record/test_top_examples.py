@@ -8,7 +8,7 @@ import torch
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.record.recorder import RecordingConfig
 from skillneuron_lens.record.top_examples import TopExampleAccumulator, top_activating_examples
-from tests.helpers.reference import brute_force_top_texts
+from tests.helpers.reference import brute_force_top_texts, every_token
 from tests.helpers.tiny_models import tiny_gpt2, toy_texts
 
 HOOK = "blocks.{layer}.mlp.hook_post"
@@ -29,9 +29,10 @@ def test_top_texts_and_their_values_equal_a_brute_force_search(model, texts, pad
     neurons = [(2, 5), (0, 7), (2, 1), (1, 40)]
     recording = RecordingConfig(batch_size=4, padding_side=padding_side, progress=False)  # 6 batches to merge
     found = top_activating_examples(model, texts, neurons, k=5, recording=recording)
+    tokens = {layer: every_token(model, texts, HOOK.format(layer=layer)) for layer in (0, 1, 2)}
     assert [(f.layer, f.neuron) for f in found] == neurons
     for (layer, neuron), got in zip(neurons, found, strict=True):
-        expected, share = brute_force_top_texts(model, texts, HOOK.format(layer=layer), neuron, 5)
+        expected, share = brute_force_top_texts(tokens[layer], neuron, 5)
         assert [example.example for example in got.examples] == [i for i, _, _ in expected]
         for example, (_, token_ids, values) in zip(got.examples, expected, strict=True):
             assert example.token_ids == token_ids
