@@ -3,6 +3,7 @@ brute force."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -82,29 +83,16 @@ def tiny_model():
 
 @pytest.fixture(scope="module")
 def run(tiny_model, tmp_path_factory):
-    """A frozen run of the tiny model on a toy CSV task, made by the command line."""
+    """A frozen run of the tiny model on a toy CSV task, made by the command line.
+
+    80 dev examples and ``--q 0.9`` give the random tiny model a few significant neurons.
+    """
     folder = tmp_path_factory.mktemp("export")
-    texts, labels = toy_texts(40, seed=3)
+    texts, labels = toy_texts(160, seed=3)
     train = write_split(folder / "toy.csv", list(zip(texts, labels, strict=True)))
-    arguments = [
-        "find",
-        "--model",
-        "tiny",
-        "--train-file",
-        train,
-        "--n",
-        "0",
-        "--fraction",
-        "0.05",
-        "--max-length",
-        "16",
-        "--batch-size",
-        "8",
-        "--quiet",
-        "--no-report",
-        "--out",
-        str(folder / "run"),
-    ]
+    arguments = ["find", "--model", "tiny", "--train-file", train, "--n", "0", "--fraction", "0.05"]
+    arguments += ["--q", "0.9", "--max-length", "16", "--batch-size", "16", "--quiet", "--no-report"]
+    arguments += ["--out", str(folder / "run")]
     assert cli.main(arguments) == 0
     return Run(folder / "run")
 
@@ -138,8 +126,8 @@ def read_rows(path: Path) -> list[dict]:
 
 def test_the_export_has_one_source_per_layer_with_saedashboards_files(run, exported):
     skill = NeuronSet.top(run.result, fraction=run.config.fraction)
-    task = run.summary["task"]
-    source_set = "snl-" + "".join(c if c.isalnum() or c == "." else "-" for c in task.lower())
+    assert run.summary["task"] == "custom"  # the name of a --train-file task
+    source_set = "snl-custom"
     sources = {f"{layer}-{source_set}" for layer, _ in skill}
     assert {p.name for p in (exported / "tiny-gpt2").iterdir()} == sources
     assert read_marker(exported)["kind"] == NEURONPEDIA_KIND
@@ -260,10 +248,7 @@ def test_overwrite_replaces_an_earlier_export_and_significant_selects_those_neur
     copy = exported.parent / "np-again"
     export_neuronpedia(run, copy, examples=1, model=tiny_model)
     significant = NeuronSet.significant(run.result, q=run.config.q, method=run.config.fdr_method)
-    if len(significant) == 0:
-        with pytest.raises(SkillNeuronError, match="no significant neurons"):
-            export_neuronpedia(run, copy, neurons="significant", overwrite=True, model=tiny_model)
-        return
+    assert 0 < len(significant) < run.result.n_layers * run.result.n_neurons
     export_neuronpedia(run, copy, neurons="significant", examples=1, overwrite=True, model=tiny_model)
     model_dir = copy / "tiny"  # the default model id: the run's model name
     found = {
@@ -272,7 +257,13 @@ def test_overwrite_replaces_an_earlier_export_and_significant_selects_those_neur
         for row in read_rows(source / "features/batch-0.jsonl.gz")
     }
     assert found == set(significant)
-    assert all(source.name.endswith("-significant") for source in model_dir.iterdir())
+    assert all(source.name.endswith("-snl-custom-significant") for source in model_dir.iterdir())
+    strict = Run(run.path)
+    strict.config = dataclasses.replace(run.config, q=1e-12)
+    with pytest.raises(SkillNeuronError, match="has no significant neurons"):
+        export_neuronpedia(strict, copy, neurons="significant", overwrite=True, model=tiny_model)
+    left = {source.name for source in model_dir.iterdir()}  # the earlier export is still in place
+    assert left == {f"{layer}-snl-custom-significant" for layer, _ in found}
 
 
 @pytest.mark.parametrize(
