@@ -244,7 +244,7 @@ def _source_files(
 ) -> None:
     """``release.jsonl``, ``model.jsonl``, ``sourceset.jsonl`` and ``source.jsonl`` of one source."""
     made = {"creatorId": names.creator_id, "createdAt": names.created_at}
-    release = {
+    release: Row = {
         "name": names.source_set,
         "description": names.title,
         "creatorName": names.creator_name,
@@ -261,7 +261,7 @@ def _source_files(
         "defaultUmapSourceIds": [],
         "createdAt": names.created_at,
     }
-    model = {
+    model: Row = {
         "id": names.model_id,
         "instruct": names.model_id.endswith("-it"),
         **made,
@@ -279,7 +279,7 @@ def _source_files(
         "updatedAt": names.created_at,
         "website": None,
     }
-    source_set = {
+    source_set: Row = {
         "modelId": names.model_id,
         "name": names.source_set,
         **made,
@@ -299,7 +299,7 @@ def _source_files(
         "showHeadAttribution": False,
         "showUmap": False,
     }
-    source = {
+    source: Row = {
         "id": names.source_id(layer),
         "modelId": names.model_id,
         "setName": names.source_set,
