@@ -15,7 +15,8 @@ The subpackages follow the method's flow, one room per step:
 8. :mod:`~skillneuron_lens.tuning`: the prompt-tuned classifier of the paper's setting;
 9. :mod:`~skillneuron_lens.plot` and :mod:`~skillneuron_lens.report`: figures and the HTML report;
 10. :mod:`~skillneuron_lens.runs`: a run as an object (``FindConfig``, ``find``, ``Run``);
-11. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
+11. :mod:`~skillneuron_lens.export`: a run for other tools (the Neuronpedia bulk-import layout);
+12. :mod:`~skillneuron_lens.cli`: the command line, on top of the library.
 
 :mod:`~skillneuron_lens.stats` holds every statistic (p-values, multiple testing, intervals, resampling,
 correlation). The top level keeps what a notebook user types daily; everything else is one attribute
@@ -31,6 +32,7 @@ from typing import Any
 
 from skillneuron_lens import (  # noqa: E402  (subpackages as attributes)
     analysis,
+    export,
     intervene,
     models,
     neurons,
@@ -218,6 +220,7 @@ __all__ = [
     "write_report",
     "__version__",
     "analysis",
+    "export",
     "intervene",
     "models",
     "neurons",

@@ -1,8 +1,8 @@
 """The ``skillneuron-lens`` command line: it parses arguments, calls the library and prints.
 
 One module per command (:mod:`.find`, :mod:`.perturb`, :mod:`.prune`, :mod:`.compare`, :mod:`.report`,
-:mod:`.cross_perturb`), shared argument types in :mod:`.options`, and :mod:`.app` for the parser,
-dispatch and error handling.
+:mod:`.cross_perturb`, :mod:`.export`), shared argument types in :mod:`.options`, and :mod:`.app` for
+the parser, dispatch and error handling.
 """
 
 from skillneuron_lens.cli.app import EXAMPLES, build_parser, main
@@ -13,6 +13,7 @@ from skillneuron_lens.cli.cross_perturb import (
     print_matrix,
     run_cross_perturb,
 )
+from skillneuron_lens.cli.export import EXPORT_FORMATS, add_export_command, run_export
 from skillneuron_lens.cli.find import add_find_command, config_from_arguments, print_table, run_find
 from skillneuron_lens.cli.options import (
     add_mode_options,
@@ -35,9 +36,11 @@ from skillneuron_lens.cli.report import add_report_command, run_report
 
 __all__ = [
     "EXAMPLES",
+    "EXPORT_FORMATS",
     "MATRIX_FILE",
     "add_compare_command",
     "add_cross_perturb_command",
+    "add_export_command",
     "add_find_command",
     "add_mode_options",
     "add_perturb_command",
@@ -63,6 +66,7 @@ __all__ = [
     "progress",
     "run_compare",
     "run_cross_perturb",
+    "run_export",
     "run_find",
     "run_perturb",
     "run_prune",

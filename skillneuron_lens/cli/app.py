@@ -1,10 +1,10 @@
 """The ``skillneuron-lens`` parser, dispatch and error handling; each command lives in its own module.
 
 :mod:`~skillneuron_lens.cli.find`, :mod:`~skillneuron_lens.cli.perturb`, :mod:`~skillneuron_lens.cli.prune`,
-:mod:`~skillneuron_lens.cli.compare`, :mod:`~skillneuron_lens.cli.report` and
-:mod:`~skillneuron_lens.cli.cross_perturb` parse their arguments, call the library and print. Here a
-bad input becomes a one-line message and exit code 2, an interrupt exit code 130, and any other
-failure a short message with the traceback saved to a log file (exit code 1).
+:mod:`~skillneuron_lens.cli.compare`, :mod:`~skillneuron_lens.cli.report`,
+:mod:`~skillneuron_lens.cli.cross_perturb` and :mod:`~skillneuron_lens.cli.export` parse their arguments,
+call the library and print. Here a bad input becomes a one-line message and exit code 2, an interrupt
+exit code 130, and any other failure a short message with the traceback saved to a log file (exit code 1).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from skillneuron_lens import __version__
 from skillneuron_lens.cli.compare import add_compare_command
 from skillneuron_lens.cli.cross_perturb import add_cross_perturb_command
+from skillneuron_lens.cli.export import add_export_command
 from skillneuron_lens.cli.find import add_find_command
 from skillneuron_lens.cli.options import EXAMPLES
 from skillneuron_lens.cli.perturb import add_perturb_command
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_compare_command,
         add_report_command,
         add_cross_perturb_command,
+        add_export_command,
     ):
         add_command(commands)
     return parser

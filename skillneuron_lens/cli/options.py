@@ -52,6 +52,7 @@ EXAMPLES = """examples:
   skillneuron-lens compare runs/rt-prompt runs/tweets-prompt --out runs/compare
   skillneuron-lens cross-perturb runs/rt-prompt runs/tweets-prompt --mode zero --out runs/cross
   skillneuron-lens report runs/rt-prompt
+  skillneuron-lens export runs/rt --format neuronpedia --out exports/rt
 """
 
 

@@ -1,7 +1,8 @@
 """Recording.
 
 Token positions, hooks that reduce activations on the fly, the mergeable accumulators they fill, and
-the per-neuron activations built on them (means, resampling pools, one neuron's values).
+the per-neuron activations built on them (means, resampling pools, one neuron's values, each neuron's
+top-activating texts).
 """
 
 from skillneuron_lens.record.accumulators import (
@@ -59,8 +60,15 @@ from skillneuron_lens.record.recorder import (
     Reduction,
     recording_config,
 )
+from skillneuron_lens.record.top_examples import (
+    ActivatingExample,
+    NeuronExamples,
+    TopExampleAccumulator,
+    top_activating_examples,
+)
 
 __all__ = [
+    "ActivatingExample",
     "ActivationCollector",
     "CHECKPOINT_FORMAT",
     "Checkpointable",
@@ -74,6 +82,7 @@ __all__ = [
     "MIN_BINS",
     "MeanWeighting",
     "MeanAccumulator",
+    "NeuronExamples",
     "NeuronHistograms",
     "PARTIAL_KIND",
     "PassCheckpoints",
@@ -87,6 +96,7 @@ __all__ = [
     "RecordingConfig",
     "ThresholdAccuracyAccumulator",
     "TokenMeanAccumulator",
+    "TopExampleAccumulator",
     "WeightedMeanAccumulator",
     "aggregate_null_scores",
     "check_finite",
@@ -106,4 +116,5 @@ __all__ = [
     "recording_config",
     "reduce_positions",
     "token_sums",
+    "top_activating_examples",
 ]

@@ -69,3 +69,41 @@ def reference_accuracy(train: torch.Tensor, train_labels: list[int], dev: torch.
 def reference_predictivity(accuracy: torch.Tensor) -> torch.Tensor:
     """``max(Acc, 1 - Acc)``, then the max over slots: ``[layer, neuron]``."""
     return torch.maximum(accuracy, 1 - accuracy).max(dim=0).values
+
+
+def every_token(
+    model: Any, texts: list[str], hook_name: str, **tokenize: Any
+) -> list[tuple[list[int], torch.Tensor]]:
+    """Each text alone (no padding) through ``run_with_cache``: its token ids and ``[token, neuron]`` values.
+
+    ``tokenize`` goes to :meth:`ModelAdapter.tokenize` (e.g. ``max_length``); values are float64.
+    """
+    from skillneuron_lens.models.adapter import ModelAdapter
+
+    adapter = ModelAdapter(model)
+    found = []
+    for text in texts:
+        batch = adapter.tokenize([text], **tokenize)
+        values = run_with_cache(model, batch, [hook_name])[hook_name][0].double().cpu()
+        found.append((batch.input_ids[0].tolist(), values))
+    return found
+
+
+def brute_force_top_texts(
+    tokens: list[tuple[list[int], torch.Tensor]], neuron: int, k: int
+) -> tuple[list[tuple[int, list[int], torch.Tensor]], float]:
+    """The ``k`` texts with a neuron's largest value at any token (ties to the earlier text).
+
+    Args:
+        tokens: :func:`every_token` of the texts at the neuron's hook.
+        neuron: The neuron's index there.
+        k: Texts to keep.
+
+    Returns:
+        ``(text index, token ids, values)`` of the best texts, and the share of all tokens where the
+        neuron is above 0.
+    """
+    maxima = [float(values[:, neuron].max()) for _, values in tokens]
+    order = sorted(range(len(tokens)), key=lambda i: (-maxima[i], i))[:k]
+    every = torch.cat([values[:, neuron] for _, values in tokens])
+    return [(i, tokens[i][0], tokens[i][1][:, neuron]) for i in order], float((every > 0).double().mean())
