@@ -49,6 +49,7 @@ from skillneuron_lens.record.recorder import (
     Reduction,
     recording_config,
 )
+from skillneuron_lens.record.sharding import merge_shards, owns_batch, process_rank
 
 __all__ = [
     "ActivationCollector",
@@ -78,13 +79,16 @@ __all__ = [
     "check_permutations_reach",
     "content_bounds",
     "gather_indices",
+    "merge_shards",
     "minimum_permutations",
     "monte_carlo_p_values",
     "neuron_activations",
     "neuron_means",
     "neuron_pool",
     "null_layer_maxima",
+    "owns_batch",
     "permuted_targets",
+    "process_rank",
     "recording_config",
     "reduce_positions",
     "token_sums",

@@ -22,7 +22,7 @@ from skillneuron_lens.runs.config import (
     positions_problem,
     probability_problem,
 )
-from skillneuron_lens.runs.finding import find, process_rank, torchrun_process_group
+from skillneuron_lens.runs.finding import find, process_device, process_rank, torchrun_process_group
 from skillneuron_lens.runs.run import (
     RUN_FILES,
     RUN_KIND,
@@ -52,6 +52,7 @@ __all__ = [
     "non_negative_problem",
     "positions_problem",
     "probability_problem",
+    "process_device",
     "process_rank",
     "read_summary",
     "torchrun_process_group",

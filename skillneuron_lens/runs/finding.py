@@ -32,6 +32,7 @@ from skillneuron_lens.neurons.sets import NeuronSet, fraction_to_count
 from skillneuron_lens.predictivity.compute import compute_predictivity, hook_width
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.recorder import RecordingConfig
+from skillneuron_lens.record.sharding import process_rank
 from skillneuron_lens.runs.config import FindConfig, check_fractions
 from skillneuron_lens.runs.run import RUN_KIND, Run
 from skillneuron_lens.tasks.provenance import data_record
@@ -42,7 +43,12 @@ from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
-__all__ = ["find", "process_rank", "torchrun_process_group"]
+__all__ = [
+    "find",
+    "process_device",
+    "process_rank",  # defined in skillneuron_lens.record.sharding, kept here for old imports
+    "torchrun_process_group",
+]
 
 _LOGGER = logging.getLogger("skillneuron_lens")
 
@@ -90,7 +96,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
     share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
     _warn_if_imbalanced(task, share)
     if model is None:
-        model = load_model(config.model, device=_process_device(config.device), dtype=config.dtype)
+        model = load_model(config.model, device=process_device(config.device), dtype=config.dtype)
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
     test_split = task.splits.get("test")
@@ -158,18 +164,6 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
 
 
 # ---- several processes --------------------------------------------------------------------------
-def process_rank() -> tuple[int, int]:
-    """This process's rank and the world size of the initialised ``torch.distributed`` group.
-
-    Returns:
-        ``(rank, world_size)``; ``(0, 1)`` when no process group is initialised.
-    """
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
-
-
 def _environment_number(name: str, default: int) -> int:
     """An integer that ``torchrun`` sets in the environment (``WORLD_SIZE``, ``LOCAL_RANK``)."""
     text = os.environ.get(name)
@@ -184,8 +178,15 @@ def _environment_number(name: str, default: int) -> int:
         ) from None
 
 
-def _process_device(device: str) -> str:
-    """The device this process loads the model on: ``cuda`` is each process's own GPU under torchrun."""
+def process_device(device: str) -> str:
+    """The device this process loads the model on: ``cuda`` is each process's own GPU under torchrun.
+
+    Args:
+        device: The device asked for (``cpu``, ``cuda``, ``cuda:N``, ...).
+
+    Returns:
+        ``cuda:LOCAL_RANK`` for ``cuda`` in a process group of several processes, else ``device``.
+    """
     rank, world_size = process_rank()
     if device == "cuda" and world_size > 1:
         return f"cuda:{_environment_number('LOCAL_RANK', rank)}"
