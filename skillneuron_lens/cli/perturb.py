@@ -24,7 +24,7 @@ from skillneuron_lens.io import locked_result
 from skillneuron_lens.record.sharding import process_rank
 from skillneuron_lens.report import write_report
 from skillneuron_lens.runs.config import check_fractions
-from skillneuron_lens.runs.finding import process_device, torchrun_process_group
+from skillneuron_lens.runs.finding import check_device_map_processes, process_device, torchrun_process_group
 from skillneuron_lens.runs.run import RUN_FILES, Run, warn_about_saved_majority
 
 __all__ = ["add_perturb_command", "perturb_output", "run_perturb"]
@@ -48,6 +48,7 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     device = args.device or run.config.device
     with torchrun_process_group(device) as world_size:
         rank = process_rank()[0]
+        check_device_map_processes(run.config.device_map, world_size)
         quiet = not progress(args) or rank > 0  # rank 0 draws the progress bars and prints
         model = run.model(process_device(device))
         classifier = run.classifier(model, args.classifier_run)
@@ -131,7 +132,9 @@ def add_perturb_command(commands: Any) -> None:
         help="perturb skill vs random vs bottom neurons of a tuned run (perturbation.json)",
         description=run_perturb.__doc__,
     )
-    perturb.add_argument("--run", required=True, help="run directory made by find --tune ...")
+    perturb.add_argument("--run-directory", "--run", dest="run", required=True,
+                         help="run directory made by find --tune ...; spell it --run-directory under "
+                              "torchrun, which takes --run for its own --run-path")
     add_mode_options(perturb)
     perturb.add_argument(
         "--fractions",

@@ -22,7 +22,13 @@ from skillneuron_lens.runs.config import (
     positions_problem,
     probability_problem,
 )
-from skillneuron_lens.runs.finding import find, process_device, process_rank, torchrun_process_group
+from skillneuron_lens.runs.finding import (
+    check_device_map_processes,
+    find,
+    process_device,
+    process_rank,
+    torchrun_process_group,
+)
 from skillneuron_lens.runs.run import (
     RUN_FILES,
     RUN_KIND,
@@ -45,6 +51,7 @@ __all__ = [
     "TUNE_CHOICES",
     "FindConfig",
     "Run",
+    "check_device_map_processes",
     "check_finished",
     "check_fractions",
     "find",

@@ -44,6 +44,7 @@ from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
 __all__ = [
+    "check_device_map_processes",
     "find",
     "process_device",
     "process_rank",  # defined in skillneuron_lens.record.sharding, kept here for old imports
@@ -86,6 +87,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
             f"find --tune {config.tune} cannot run in several processes yet (training is not shared "
             "among them): run it as one process, without torchrun, or use --tune frozen."
         )
+    check_device_map_processes(config.device_map, world_size)
     check_destination(config.out, RUN_KIND, overwrite=config.overwrite, inputs=config.input_paths())
     config = config.resolved()
     if rank > 0:  # rank 0 draws the progress bars
@@ -96,7 +98,8 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
     share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
     _warn_if_imbalanced(task, share)
     if model is None:
-        model = load_model(config.model, device=process_device(config.device), dtype=config.dtype)
+        device = process_device(config.device)
+        model = load_model(config.model, device=device, dtype=config.dtype, device_map=config.device_map)
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
     test_split = task.splits.get("test")
@@ -176,6 +179,20 @@ def _environment_number(name: str, default: int) -> int:
             f"The environment variable {name}={text!r} is not an integer; torchrun sets it: start the "
             f"command with `torchrun --nproc-per-node N -m skillneuron_lens ...`, or unset {name}."
         ) from None
+
+
+def check_device_map_processes(device_map: str | None, world_size: int) -> None:
+    """Refuse a device map in several processes: it splits one model, torchrun starts one per process.
+
+    Raises:
+        SkillNeuronError: For a ``device_map`` with ``world_size`` above 1.
+    """
+    if world_size > 1 and device_map is not None:
+        raise SkillNeuronError(
+            f"--device-map {device_map} splits one model over the devices, and torchrun starts one model "
+            "per process: use one or the other (torchrun with --device cuda puts each process on its own "
+            "GPU)."
+        )
 
 
 def process_device(device: str) -> str:
