@@ -1,8 +1,8 @@
 """Models.
 
 The backend, device, device map and dtype of a load (backends); the offline default models and their
-cache (offline); loading by name or from a folder (load); one adapter over every TransformerLens model class (adapter);
-model fingerprints (fingerprint).
+cache (offline); loading by name or from a folder (load); one adapter over every TransformerLens model
+class (adapter); model fingerprints (fingerprint).
 """
 
 from skillneuron_lens.models.adapter import (
