@@ -97,9 +97,11 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
     data = data_record(config.namespace())
     share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
     _warn_if_imbalanced(task, share)
+    loading = time.perf_counter()
     if model is None:
         device = process_device(config.device)
         model = load_model(config.model, device=device, dtype=config.dtype, device_map=config.device_map)
+    timings = {"model_load": time.perf_counter() - loading}
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
     test_split = task.splits.get("test")
@@ -117,12 +119,14 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         recording = RecordingConfig(
             batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
         )
+        passes = time.perf_counter()
         result = compute_predictivity(
             model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
             recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
             test=test_split, n_permutations=config.null_permutations, histograms=config.histograms,
             distributed=world_size > 1,
         )
+        timings["predictivity_passes"] = time.perf_counter() - passes
     if rank > 0:
         torch.distributed.barrier()  # until rank 0 has written the run
         return None
@@ -152,6 +156,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         "null": _null_summary(result),
         "dev_too_small": too_small,
         "seconds": round(time.perf_counter() - started, 1),
+        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
         "tune": config.tune,
         "arguments": config.arguments(),
     }

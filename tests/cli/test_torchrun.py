@@ -22,7 +22,7 @@ from skillneuron_lens.runs.finding import torchrun_process_group
 ROOT = Path(__file__).resolve().parents[2]
 FLOAT_SUMS = ("baseline", "histograms.baseline")
 """Tensors summed in float64 in another order by each process: equal within 1e-12 relative."""
-METADATA = ("seconds", "arguments", "distributed")
+METADATA = ("seconds", "timings", "arguments", "distributed")
 """Summary entries that may differ between the two runs (``arguments`` holds ``--out``)."""
 
 
