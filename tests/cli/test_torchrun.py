@@ -92,6 +92,15 @@ def test_tuned_find_in_several_processes_is_refused_before_any_work(monkeypatch,
     assert not (tmp_path / "run").exists()
 
 
+def test_a_device_map_in_several_processes_is_refused_before_any_work(monkeypatch, tmp_path):
+    monkeypatch.setattr(runs_find, "process_rank", lambda: (0, 2))
+    monkeypatch.setattr(runs_find, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    config = snl.FindConfig(model="tiny", device_map="auto", out=str(tmp_path / "run"))
+    with pytest.raises(snl.SkillNeuronError, match="--device-map auto splits one model over the devices"):
+        snl.find(config)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(("rank", "expected"), [(0, [0, 1, 3, 8]), (1, [4, 5, 6])])
 def test_each_process_takes_whole_batches_of_the_one_process_run(monkeypatch, rank, expected):
     from skillneuron_lens.predictivity import compute

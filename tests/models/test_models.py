@@ -145,15 +145,25 @@ def test_local_checkpoint_as_string_and_dtype(tiny_dirs):
 
 
 @pytest.mark.skipif(not HAS_BRIDGE, reason="device maps go through TransformerBridge (TransformerLens >= 3)")
-def test_device_map_reaches_hugging_face_placement_and_changes_no_number(tiny_dirs):
+def test_device_map_reaches_hugging_face_placement_and_changes_no_number(tiny_dirs, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    original = AutoModelForCausalLM.from_pretrained.__func__
+    placements = []
+
+    def spy(cls, *args, **kwargs):
+        placements.append(kwargs.get("device_map"))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
     directory = tiny_dirs["llama"]
-    placed = load_model(directory, device_map="auto")  # this machine: every layer on the CPU
-    assert placed.original_model.hf_device_map == {"": "cpu"}  # accelerate placed it: the map got through
-    assert not hasattr(load_model(directory).original_model, "hf_device_map")
+    placed, unplaced = load_model(directory, device_map="auto"), load_model(directory)
+    assert placements == ["auto", None]  # Hugging Face placed the first (here: all on the only device)
+    assert {str(p.device) for p in placed.parameters()} == {"cpu"} and str(placed.cfg.device) == "cpu"
     tokens = _tiny_tokens(directory)
-    unplaced = capture_hook_post(load_model(directory), tokens, layers=[0, 1])
+    expected = capture_hook_post(unplaced, tokens, layers=[0, 1])
     for layer, activation in capture_hook_post(placed, tokens, layers=[0, 1]).items():
-        assert torch.equal(activation, unplaced[layer])
+        assert torch.equal(activation, expected[layer])
 
 
 def test_device_map_of_a_hub_name_is_handed_to_the_bridge(monkeypatch):
