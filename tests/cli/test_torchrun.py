@@ -198,8 +198,8 @@ def test_perturb_in_two_torchrun_processes_equals_one_process(tmp_path):
     data = tmp_path / "data"
     environment = _llama_and_splits(data)
     tuned = tmp_path / "tuned"
-    tuning = ("--tune", "prompt", "--prompt-length", "2", "--steps", "2", "--eval-every", "1",
-              "--null-permutations", "0")
+    tuning = ("--tune", "prompt", "--head", "linear", "--prompt-length", "2", "--steps", "2",
+              "--eval-every", "1", "--null-permutations", "0")
     made = subprocess.run(_command(out=tuned, data=data, extra=tuning), env=environment,
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
