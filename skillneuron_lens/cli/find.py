@@ -30,6 +30,7 @@ from skillneuron_lens.cli.options import (
     probability,
 )
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
+from skillneuron_lens.models.backends import DEVICE_MAPS, DTYPES
 from skillneuron_lens.models.offline import KNOWN_MODELS
 from skillneuron_lens.neurons.evidence import evidence_line
 from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
@@ -142,7 +143,13 @@ def add_find_command(commands: Any) -> None:
                              "train data")
     source.add_argument("--seed", type=int, default=0, help="seed for splits, sampling, controls")
     source.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    source.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    source.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                        help="weights and activations: float32 (default), bfloat16 or float16; the "
+                             "statistics accumulate in float64 whatever the model's dtype")
+    source.add_argument("--device-map", choices=list(DEVICE_MAPS), default=None,
+                        help="split one model that does not fit one device over the visible GPUs (Hugging "
+                             "Face placement, through TransformerLens >= 3's bridge; leave --device at cpu). "
+                             "Not with torchrun")
     neurons = find_parser.add_argument_group("neurons")
     neurons.add_argument("--hook", default=DEFAULT_HOOK, help=f"hook template (default {DEFAULT_HOOK})")
     neurons.add_argument("--layers", type=layer_list, help="layers to record, e.g. 2-5 (default all)")

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from skillneuron_lens.analysis.curves import DEFAULT_FRACTIONS, perturbation_curve
+import torch
+
+from skillneuron_lens.analysis.curves import DEFAULT_FRACTIONS, PerturbationCurve, perturbation_curve
 from skillneuron_lens.cli.options import (
     add_mode_options,
     add_run_options,
@@ -19,15 +21,23 @@ from skillneuron_lens.cli.options import (
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.files import PERTURBATION_FILE, TUNED_RUN_PREFIX
 from skillneuron_lens.io import locked_result
+from skillneuron_lens.record.sharding import process_rank
 from skillneuron_lens.report import write_report
 from skillneuron_lens.runs.config import check_fractions
+from skillneuron_lens.runs.finding import check_device_map_processes, process_device, torchrun_process_group
 from skillneuron_lens.runs.run import RUN_FILES, Run, warn_about_saved_majority
 
 __all__ = ["add_perturb_command", "perturb_output", "run_perturb"]
 
 
 def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
-    """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``."""
+    """Perturb skill, random and bottom neurons of a tuned run; write ``perturbation.json``.
+
+    Under ``torchrun`` the processes share every evaluation pass (see :func:`torchrun_process_group`):
+    each runs its batches, the predictions are merged, and the curve equals the one-process curve;
+    rank 0 alone writes (recording the world size in the curve's settings) and prints, the other
+    processes return ``{}``.
+    """
     run = Run(args.run)
     target = perturb_output(run.path, args.output)
     if target.exists() and not args.overwrite:
@@ -35,42 +45,59 @@ def run_perturb(args: argparse.Namespace) -> dict[str, Any]:
     check_fractions(args.fractions, run.result.n_neurons, "--fractions")
     warn_about_saved_majority(run.path.name, run.summary, run.result, max(args.fractions))
     split = run.split(run.task(args.allow_changed_data), args.split)  # data checked before the model loads
-    model = run.model(args.device)
-    classifier = run.classifier(model, args.classifier_run)
-    where = None if args.where == "all" else classifier.position_mask(args.where)
-    curve = perturbation_curve(
-        model,
-        lambda: classifier.correct(split, progress=False),
-        run.result,
-        fractions=args.fractions,
-        mode=args.mode,
-        draws=args.draws,
-        seed=args.seed,
-        n_permutations=args.permutations,
-        progress=progress(args),
-        where=where,
-        **mode_options(args),
-    )
-    with locked_result(run.path, run.marker_id):
-        curve.save(target, overwrite=args.overwrite)
-        if not args.no_report:
-            write_report(run.path)
-    if progress(args):
-        print(
-            f"clean accuracy {curve.clean_accuracy:.3f} ({args.split}, {len(split)} examples); "
-            f"mode {args.mode}"
+    device = args.device or run.config.device
+    with torchrun_process_group(device) as world_size:
+        rank = process_rank()[0]
+        check_device_map_processes(run.config.device_map, world_size)
+        quiet = not progress(args) or rank > 0  # rank 0 draws the progress bars and prints
+        model = run.model(process_device(device))
+        classifier = run.classifier(model, args.classifier_run)
+        where = None if args.where == "all" else classifier.position_mask(args.where)
+        curve = perturbation_curve(
+            model,
+            lambda: classifier.correct(split, progress=False, distributed=world_size > 1),
+            run.result,
+            fractions=args.fractions,
+            mode=args.mode,
+            draws=args.draws,
+            seed=args.seed,
+            n_permutations=args.permutations,
+            progress=not quiet,
+            where=where,
+            **mode_options(args),
         )
-        print("fraction  skill   random(mean)  bottom  p-value  draw p-value")
-        bottom, p_values = curve.bottom, curve.p_values
-        assert bottom is not None and p_values is not None  # perturbation_curve fills every entry
-        for index, fraction in enumerate(curve.fractions):
-            print(
-                f"{fraction:>8.3f}  {float(curve.skill[index]):.3f}   {float(curve.random_mean[index]):.3f}"
-                f"         {float(bottom[index]):.3f}   {float(p_values[index]):<7.2g}  "
-                f"{float(curve.draw_p_values[index]):.2g}"
-            )
-        print(f"saved {target}")
+        if world_size > 1:
+            curve.config["distributed"] = {
+                "world_size": world_size, "backend": str(torch.distributed.get_backend())
+            }
+        if rank == 0:
+            with locked_result(run.path, run.marker_id):
+                curve.save(target, overwrite=args.overwrite)
+                if not args.no_report:
+                    write_report(run.path)
+        if world_size > 1:
+            torch.distributed.barrier()  # the others wait until rank 0 has written
+    if rank > 0:
+        return {}
+    if not quiet:
+        _print_curve(curve, args, len(split), target)
     return curve.to_dict()
+
+
+def _print_curve(curve: PerturbationCurve, args: argparse.Namespace, n_examples: int, target: Path) -> None:
+    """Print the curve's table: skill, random and bottom accuracy and the p-values per fraction."""
+    clean = f"clean accuracy {curve.clean_accuracy:.3f} ({args.split}, {n_examples} examples)"
+    print(f"{clean}; mode {args.mode}")
+    print("fraction  skill   random(mean)  bottom  p-value  draw p-value")
+    bottom, p_values = curve.bottom, curve.p_values
+    assert bottom is not None and p_values is not None  # perturbation_curve fills every entry
+    for index, fraction in enumerate(curve.fractions):
+        print(
+            f"{fraction:>8.3f}  {float(curve.skill[index]):.3f}   {float(curve.random_mean[index]):.3f}"
+            f"         {float(bottom[index]):.3f}   {float(p_values[index]):<7.2g}  "
+            f"{float(curve.draw_p_values[index]):.2g}"
+        )
+    print(f"saved {target}")
 
 
 def perturb_output(run_path: Path, name: str) -> Path:
@@ -105,7 +132,9 @@ def add_perturb_command(commands: Any) -> None:
         help="perturb skill vs random vs bottom neurons of a tuned run (perturbation.json)",
         description=run_perturb.__doc__,
     )
-    perturb.add_argument("--run", required=True, help="run directory made by find --tune ...")
+    perturb.add_argument("--run-directory", "--run", dest="run", required=True,
+                         help="run directory made by find --tune ...; spell it --run-directory under "
+                              "torchrun, which takes --run for its own --run-path")
     add_mode_options(perturb)
     perturb.add_argument(
         "--fractions",

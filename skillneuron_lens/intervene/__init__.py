@@ -9,6 +9,7 @@ from skillneuron_lens.intervene.hooks import (
     PositionFilter,
     perturb,
     perturbation_hooks,
+    skip_forward_pass,
 )
 from skillneuron_lens.intervene.modes import (
     DEFAULT_STD,
@@ -63,6 +64,7 @@ __all__ = [
     "options_for",
     "perturb",
     "perturbation_hooks",
+    "skip_forward_pass",
     "prepare_mode",
     "prune_model",
     "pruned_neuron_indices",

@@ -43,6 +43,7 @@ are addressed with the trailing axes flattened into one neuron axis.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = [
     "PositionFilter",
     "perturbation_hooks",
     "perturb",
+    "skip_forward_pass",
 ]
 
 PositionFilter = Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
@@ -106,43 +108,114 @@ def _position_mask(where: PositionFilter, activations: torch.Tensor, hook_name: 
     return mask.to(activations.device)
 
 
-def _layer_hook(
-    mode: PerturbationMode,
-    settings: ModeSettings,
-    chosen: Bool[torch.Tensor, " neuron"],
-    row: int,
-    hook_name: str,
-    generator: torch.Generator,
-    where: PositionFilter | None,
-) -> HookFn:
+class _LayerHook:
     """The hook of one layer: the mode's new values for the chosen neurons, the rest passed on."""
-    width = int(chosen.numel())
-    index = chosen.nonzero().flatten().to(generator.device)
-    context = settings.at_hook(row, index, generator, hook_name)
 
-    def hook(activations: torch.Tensor, hook: Any) -> torch.Tensor:
-        name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
+    def __init__(
+        self,
+        mode: PerturbationMode,
+        settings: ModeSettings,
+        chosen: Bool[torch.Tensor, " neuron"],
+        row: int,
+        hook_name: str,
+        generator: torch.Generator,
+        where: PositionFilter | None,
+    ) -> None:
+        self.mode = mode
+        self.width = int(chosen.numel())
+        self.index = chosen.nonzero().flatten().to(generator.device)
+        self.context = settings.at_hook(row, self.index, generator, hook_name)
+        self.hook_name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
+        self.where = where
+
+    def __call__(self, activations: torch.Tensor, hook: Any) -> torch.Tensor:
+        """The activation with the chosen neurons' values replaced."""
+        name = self.hook_name
         if activations.ndim < 3:
             raise SkillNeuronError(
                 f"The activation at {name} has shape {tuple(activations.shape)}; perturbation needs "
                 "[batch, pos, neuron] (or more trailing axes, which are flattened)."
             )
         flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
-        if flat.shape[-1] != width:
+        if flat.shape[-1] != self.width:
             raise SkillNeuronError(
-                f"The neuron set has {width} neurons per layer but the activation at {name} has "
+                f"The neuron set has {self.width} neurons per layer but the activation at {name} has "
                 f"{flat.shape[-1]}: the set comes from another hook or model. Select neurons on this "
                 "model's hook (NeuronSet.top on a result computed with it)."
             )
-        old = flat[..., index]
-        new = mode.new_values(old, context)
-        if where is not None:
-            new = torch.where(_position_mask(where, activations, name)[..., None], new, old)
+        old = flat[..., self.index]
+        new = self.mode.new_values(old, self.context)
+        if self.where is not None:
+            new = torch.where(_position_mask(self.where, activations, name)[..., None], new, old)
         out = flat.clone()
-        out[..., index] = new.to(out.dtype)
+        out[..., self.index] = new.to(out.dtype)
         return out.reshape(activations.shape)
 
-    return hook
+    def skip(self, batch_size: int, n_positions: int) -> None:
+        """Draw what one call on a ``[batch_size, n_positions, ...]`` activation draws, and drop it."""
+        zeros = torch.zeros(batch_size, n_positions, len(self.index), device=self.context.generator.device)
+        self.mode.new_values(zeros, self.context)
+
+
+_ACTIVE_HOOKS: contextvars.ContextVar[tuple[tuple[int, _LayerHook], ...]] = contextvars.ContextVar(
+    "skillneuron_lens_active_perturbation_hooks", default=()
+)
+"""The hooks of the open :func:`perturb` blocks, with their model layer, for :func:`skip_forward_pass`."""
+
+
+def skip_forward_pass(batch_size: int, n_positions: int) -> None:
+    """Advance the random draws of every open :func:`perturb` block as one forward pass would.
+
+    The noise of the random modes comes from one generator per block, drawn from in turn by each
+    forward pass (see the module docstring). A process that shares an evaluation with others (under
+    ``torchrun``) runs only some of the batches; for each batch it leaves to another process it calls
+    this instead, so that the batches it does run get the draws they get in one process, and the
+    accuracies are those of one process exactly. The draws are made on a zero activation of the
+    batch's shape, in the order the model's layers fire; no forward pass is run.
+
+    Args:
+        batch_size: Examples in the skipped batch.
+        n_positions: Positions of its (padded) input, as the model would see it.
+    """
+    for _, layer_hook in sorted(_ACTIVE_HOOKS.get(), key=lambda entry: entry[0]):
+        layer_hook.skip(batch_size, n_positions)
+
+
+def _layer_hooks(
+    model: Any,
+    neurons: NeuronSet,
+    mode: Mode | str,
+    where: PositionFilter | None,
+    layers: Iterable[int] | None,
+    seed: int,
+    options: dict[str, Any],
+) -> list[tuple[int, str, _LayerHook]]:
+    """``(model layer, hook name, hook)`` per layer with a chosen neuron (see :func:`perturbation_hooks`)."""
+    if not isinstance(neurons, NeuronSet):
+        raise SkillNeuronError(f"neurons must be a NeuronSet, got {type(neurons).__name__}.")
+    table_row, settings = prepare_mode(mode, options, neurons)
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise SkillNeuronError(f"seed must be an int, got {seed!r}.") from None
+    if where is not None and not callable(where):
+        raise SkillNeuronError(
+            "where must be None or a callable taking the activation [batch, pos, ...] and returning a "
+            "bool mask [batch, pos]."
+        )
+    adapter = ModelAdapter(model)
+    rows = _chosen_rows(neurons, layers)
+    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
+    generator = torch.Generator(device=adapter.device).manual_seed(seed)
+    return [
+        (
+            int(neurons.layers[row]),
+            name,
+            _LayerHook(table_row, settings, neurons.mask[row], row, name, generator, where),
+        )
+        for row, name in zip(rows, hook_names, strict=True)
+        if bool(neurons.mask[row].any())
+    ]
 
 
 def perturbation_hooks(
@@ -191,27 +264,8 @@ def perturbation_hooks(
             negative ``std``, a tensor of the wrong shape, a layer outside the set, or a hook the model
             does not have. A hook whose activation width differs from the set's raises when it fires.
     """
-    if not isinstance(neurons, NeuronSet):
-        raise SkillNeuronError(f"neurons must be a NeuronSet, got {type(neurons).__name__}.")
-    table_row, settings = prepare_mode(mode, options, neurons)
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise SkillNeuronError(f"seed must be an int, got {seed!r}.") from None
-    if where is not None and not callable(where):
-        raise SkillNeuronError(
-            "where must be None or a callable taking the activation [batch, pos, ...] and returning a "
-            "bool mask [batch, pos]."
-        )
-    adapter = ModelAdapter(model)
-    rows = _chosen_rows(neurons, layers)
-    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
-    generator = torch.Generator(device=adapter.device).manual_seed(seed)
-    return [
-        (name, _layer_hook(table_row, settings, neurons.mask[row], row, name, generator, where))
-        for row, name in zip(rows, hook_names, strict=True)
-        if bool(neurons.mask[row].any())
-    ]
+    built = _layer_hooks(model, neurons, mode, where, layers, seed, options)
+    return [(name, layer_hook) for _, name, layer_hook in built]
 
 
 @contextlib.contextmanager
@@ -250,6 +304,10 @@ def perturb(
     Yields:
         Nothing; run the model inside the block.
     """
-    hooks = perturbation_hooks(model, neurons, mode, where=where, layers=layers, seed=seed, **options)
-    with ModelAdapter(model).hooks(hooks):
-        yield
+    built = _layer_hooks(model, neurons, mode, where, layers, seed, options)
+    token = _ACTIVE_HOOKS.set((*_ACTIVE_HOOKS.get(), *((layer, hook) for layer, _, hook in built)))
+    try:
+        with ModelAdapter(model).hooks([(name, layer_hook) for _, name, layer_hook in built]):
+            yield
+    finally:
+        _ACTIVE_HOOKS.reset(token)

@@ -1,8 +1,8 @@
 """Models.
 
-The backend, device and dtype of a load (backends); the offline default models and their cache (offline);
-loading by name or from a folder (load); one adapter over every TransformerLens model class (adapter);
-model fingerprints (fingerprint).
+The backend, device, device map and dtype of a load (backends); the offline default models and their
+cache (offline); loading by name or from a folder (load); one adapter over every TransformerLens model
+class (adapter); model fingerprints (fingerprint).
 """
 
 from skillneuron_lens.models.adapter import (
@@ -16,10 +16,12 @@ from skillneuron_lens.models.adapter import (
 )
 from skillneuron_lens.models.backends import (
     BACKENDS,
+    DEVICE_MAPS,
     DTYPES,
     detect_backend,
     resolve_backend,
     resolve_device,
+    resolve_device_map,
     resolve_dtype,
     transformer_lens_version,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "BACKENDS",
     "CACHE_ENV_VAR",
     "DEFAULT_HOOK",
+    "DEVICE_MAPS",
     "DTYPES",
     "HookFn",
     "KNOWN_MODELS",
@@ -56,6 +59,7 @@ __all__ = [
     "offline_checkpoint",
     "resolve_backend",
     "resolve_device",
+    "resolve_device_map",
     "resolve_dtype",
     "same_model",
     "transformer_lens_version",

@@ -15,10 +15,12 @@ from skillneuron_lens.errors import SkillNeuronError
 
 __all__ = [
     "BACKENDS",
+    "DEVICE_MAPS",
     "DTYPES",
     "detect_backend",
     "resolve_backend",
     "resolve_device",
+    "resolve_device_map",
     "resolve_dtype",
     "transformer_lens_version",
 ]
@@ -32,6 +34,11 @@ DTYPES: dict[str, torch.dtype] = {
 
 #: Accepted ``backend`` values.
 BACKENDS = ("auto", "bridge", "hooked")
+
+#: Accepted ``device_map`` values: Hugging Face Accelerate's placements of one model over the devices
+#: it sees (GPUs first, then the CPU): ``auto`` and ``balanced`` spread the layers evenly over the GPUs,
+#: ``balanced_low_0`` keeps GPU 0 light, ``sequential`` fills GPU 0 first.
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 
 _DEVICE_TYPES = ("cpu", "cuda")
 
@@ -169,3 +176,41 @@ def resolve_backend(backend: str) -> str:
             "or 'auto'."
         )
     return backend
+
+
+def resolve_device_map(device_map: str | None, backend: str, device: str | torch.device) -> str | None:
+    """Check a ``device_map`` against the backend that will load the model and the ``device`` given.
+
+    Args:
+        device_map: One of :data:`DEVICE_MAPS`, or ``None`` for one device.
+        backend: The resolved backend (``"bridge"`` or ``"hooked"``, see :func:`resolve_backend`).
+        device: The ``device`` argument of the same load; with a device map it must be left at ``"cpu"``
+            (the default), since the map places the model.
+
+    Returns:
+        ``device_map`` unchanged.
+
+    Raises:
+        SkillNeuronError: For an unknown map, a map with the hooked backend (TransformerLens 2.x has no
+            device maps: it is the bridge that passes them to Hugging Face), or a map with a device.
+    """
+    if device_map is None:
+        return None
+    if not isinstance(device_map, str) or device_map not in DEVICE_MAPS:
+        raise SkillNeuronError(
+            f"Unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)} (or none, for one "
+            "device)."
+        )
+    if backend != "bridge":
+        raise SkillNeuronError(
+            f"A device map (device_map={device_map!r}) needs the TransformerBridge backend, which "
+            f"TransformerLens >= 3 has; the {backend!r} backend of TransformerLens "
+            f"{transformer_lens_version()} does not support it. Upgrade TransformerLens (pip install "
+            "'transformer-lens>=3'), or load on one device with device=... and no device map."
+        )
+    if str(device) != "cpu":
+        raise SkillNeuronError(
+            f"device={str(device)!r} and device_map={device_map!r} both place the model; pass one of "
+            "them (with a device map, leave device at its default: the map decides)."
+        )
+    return device_map

@@ -33,6 +33,7 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.backends import (
     resolve_backend,
     resolve_device,
+    resolve_device_map,
     resolve_dtype,
     transformer_lens_version,
 )
@@ -174,24 +175,25 @@ def _load_tokenizer(directory: Path) -> Any:
 
 
 def _load_hf_model(
-    model_class: Any, directory: Path, device: torch.device, dtype: torch.dtype
+    model_class: Any, directory: Path, device: torch.device, dtype: torch.dtype, device_map: str | None = None
 ) -> Any:
-    """Load a Hugging Face model from a folder, in eval mode, on ``device``.
+    """Load a Hugging Face model from a folder, in eval mode, on ``device`` (or placed by ``device_map``).
 
     Raises:
         SkillNeuronError: If the weights are missing, truncated or do not fit the config.
     """
     from safetensors import SafetensorError
 
+    placement = {} if device_map is None else {"device_map": device_map}
     try:
-        model = model_class.from_pretrained(str(directory), dtype=dtype)
+        model = model_class.from_pretrained(str(directory), dtype=dtype, **placement)
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
         raise SkillNeuronError(
             f"The weights in {directory} cannot be loaded ({_first_line(exc)}): they are missing, "
             "truncated or damaged. Save the model again (model.save_pretrained(folder)) or pass another "
             "--model."
         ) from exc
-    return model.to(device).eval()
+    return (model if device_map is not None else model.to(device)).eval()
 
 
 def _rope_theta(hf_config: Any) -> float | None:
@@ -217,19 +219,26 @@ def _rope_scaling_type(hf_config: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _bridge_from_dir(directory: Path, device: torch.device, dtype: torch.dtype) -> Any:
-    """Wrap a local checkpoint in a ``TransformerBridge`` without any hub call."""
+def _bridge_from_dir(
+    directory: Path, device: torch.device, dtype: torch.dtype, device_map: str | None = None
+) -> Any:
+    """Wrap a local checkpoint in a ``TransformerBridge`` without any hub call.
+
+    With ``device_map`` Hugging Face places the model's layers over the devices as it loads it, and
+    the bridge takes the placed model as it is (its ``cfg.device`` is the embedding's device).
+    """
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     hf_config = _hf_config(directory)
     model_class = AutoModelForMaskedLM if _is_encoder(hf_config) else AutoModelForCausalLM
     tokenizer = _load_tokenizer(directory)
-    hf_model = _load_hf_model(model_class, directory, device, dtype)
+    hf_model = _load_hf_model(model_class, directory, device, dtype, device_map)
     from transformer_lens.model_bridge import TransformerBridge
 
     try:
         return TransformerBridge.boot_transformers(
-            str(directory), hf_model=hf_model, tokenizer=tokenizer, device=str(device), dtype=dtype
+            str(directory), hf_model=hf_model, tokenizer=tokenizer,
+            device=None if device_map is not None else str(device), dtype=dtype,
         )
     except (NotImplementedError, ValueError) as exc:
         raise SkillNeuronError(
@@ -238,13 +247,16 @@ def _bridge_from_dir(directory: Path, device: torch.device, dtype: torch.dtype) 
         ) from exc
 
 
-def _bridge_from_hub(name: str, device: torch.device, dtype: torch.dtype) -> Any:
-    """Load a hub model through ``TransformerBridge.boot_transformers``."""
+def _bridge_from_hub(
+    name: str, device: torch.device, dtype: torch.dtype, device_map: str | None = None
+) -> Any:
+    """Load a hub model through ``TransformerBridge.boot_transformers`` (which applies ``device_map``)."""
     from huggingface_hub.errors import HFValidationError
     from transformer_lens.model_bridge import TransformerBridge
 
+    placement: dict[str, Any] = {"device": str(device)} if device_map is None else {"device_map": device_map}
     try:
-        return TransformerBridge.boot_transformers(name, device=str(device), dtype=dtype)
+        return TransformerBridge.boot_transformers(name, dtype=dtype, **placement)
     except (OSError, HFValidationError) as exc:
         raise _unknown_name_error(
             name, f"the Hugging Face hub load failed: {_first_line(exc)}"
@@ -433,6 +445,7 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = "float32",
     backend: str = "auto",
+    device_map: str | None = None,
 ) -> Any:
     """Load a TransformerLens model whose MLP neurons fire ``blocks.{l}.mlp.hook_post``.
 
@@ -447,6 +460,10 @@ def load_model(
         backend: ``"bridge"`` (``TransformerBridge``, TransformerLens >= 3), ``"hooked"``
             (``HookedTransformer`` / ``HookedEncoder``, TransformerLens 2.x/3.x) or ``"auto"``
             (the bridge when available).
+        device_map: Split the model over several devices as it loads: one of
+            :data:`~skillneuron_lens.models.backends.DEVICE_MAPS` (``"auto"``, ``"balanced"``, ...),
+            passed to Hugging Face's placement through the bridge (so it needs TransformerLens >= 3;
+            leave ``device`` at ``"cpu"``, the map decides). ``None`` (default): one device.
 
     Returns:
         A ``TransformerBridge``, ``HookedTransformer`` or ``HookedEncoder`` in eval mode.
@@ -454,7 +471,8 @@ def load_model(
     Raises:
         MissingPackageError: An offline default's package is not installed; the message gives
             the ``pip install`` command.
-        SkillNeuronError: Bad ``device``/``dtype``/``backend``, a missing local path, an unknown
+        SkillNeuronError: Bad ``device``/``dtype``/``backend``/``device_map`` (a device map with the
+            hooked backend or with a device), a missing local path, an unknown
             name, an object that is not a TransformerLens model, or a checkpoint the chosen
             backend cannot load.
 
@@ -464,24 +482,27 @@ def load_model(
         (6, 1536)
     """
     if _is_hooked_model(name_or_path):
-        _warn_ignored_arguments(device, dtype, backend)
+        _warn_ignored_arguments(device, dtype, backend, device_map)
         return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise _not_a_model_error(name_or_path)
     torch_dtype = resolve_dtype(dtype)
     torch_device = resolve_device(device)
     chosen = resolve_backend(backend)
+    placement = resolve_device_map(device_map, chosen, device)
     directory = _local_checkpoint(name_or_path)
     # Weights a checkpoint lacks (e.g. MiniLM's MLM head) are initialised at random: seed that draw
     # so that every load gives the same model (and the same fingerprint), without touching the
     # caller's random state.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
+        if chosen == "bridge":
+            if directory is not None:
+                return _bridge_from_dir(directory, torch_device, torch_dtype, placement)
+            return _bridge_from_hub(str(name_or_path).strip(), torch_device, torch_dtype, placement)
         if directory is not None:
-            build_from_dir = _bridge_from_dir if chosen == "bridge" else _hooked_from_dir
-            return build_from_dir(directory, torch_device, torch_dtype)
-        build_from_hub = _bridge_from_hub if chosen == "bridge" else _hooked_from_hub
-        return build_from_hub(str(name_or_path).strip(), torch_device, torch_dtype)
+            return _hooked_from_dir(directory, torch_device, torch_dtype)
+        return _hooked_from_hub(str(name_or_path).strip(), torch_device, torch_dtype)
 
 
 def _local_checkpoint(name_or_path: str | os.PathLike[str]) -> Path | None:
@@ -504,11 +525,11 @@ def _local_checkpoint(name_or_path: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def _warn_ignored_arguments(device: object, dtype: object, backend: str) -> None:
+def _warn_ignored_arguments(device: object, dtype: object, backend: str, device_map: object) -> None:
     """Warn when arguments that only apply to loading are given with a model object."""
-    if (device, dtype, backend) != ("cpu", "float32", "auto"):
+    if (device, dtype, backend, device_map) != ("cpu", "float32", "auto", None):
         warnings.warn(
-            "load_model got a model object and returns it unchanged; device, dtype and backend "
-            "are ignored (move or cast the model yourself).",
+            "load_model got a model object and returns it unchanged; device, dtype, backend and "
+            "device_map are ignored (move or cast the model yourself).",
             stacklevel=3,
         )

@@ -31,6 +31,7 @@ from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccum
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
 from skillneuron_lens.record.positions import PositionsLike
 from skillneuron_lens.record.recorder import InputBuilder, Recorder, RecordingConfig, recording_config
+from skillneuron_lens.record.sharding import process_rank
 from skillneuron_lens.tasks.labelled import labelled_splits, split_label_ids
 from skillneuron_lens.tasks.subtasks import Subtask, subtask_targets, subtasks_for
 
@@ -415,7 +416,8 @@ def _shard(
         raise SkillNeuronError("distributed=True needs torch.distributed to be initialised first.")
     used = (targets >= 0).any(dim=1)  # what one process would run, in its order (Recorder.accumulate)
     batch = (torch.cumsum(used.long(), dim=0) - 1) // batch_size
-    keep = used & (batch % dist.get_world_size() == dist.get_rank())
+    rank, world_size = process_rank()
+    keep = used & (batch % world_size == rank)
     return torch.where(keep[:, None], targets, torch.full_like(targets, -1))
 
 

@@ -60,6 +60,7 @@ from skillneuron_lens.record.recorder import (
     Reduction,
     recording_config,
 )
+from skillneuron_lens.record.sharding import merge_shards, owns_batch, process_rank
 from skillneuron_lens.record.top_examples import (
     ActivatingExample,
     NeuronExamples,
@@ -105,13 +106,16 @@ __all__ = [
     "describe_progress",
     "fingerprint_differences",
     "gather_indices",
+    "merge_shards",
     "minimum_permutations",
     "monte_carlo_p_values",
     "neuron_activations",
     "neuron_means",
     "neuron_pool",
     "null_layer_maxima",
+    "owns_batch",
     "permuted_targets",
+    "process_rank",
     "read_partial_marker",
     "recording_config",
     "reduce_positions",

@@ -24,7 +24,13 @@ from skillneuron_lens.runs.config import (
     positions_problem,
     probability_problem,
 )
-from skillneuron_lens.runs.finding import find, process_rank, torchrun_process_group
+from skillneuron_lens.runs.finding import (
+    check_device_map_processes,
+    find,
+    process_device,
+    process_rank,
+    torchrun_process_group,
+)
 from skillneuron_lens.runs.resume import (
     RUN_ONLY_OPTIONS,
     check_partial_run,
@@ -56,6 +62,7 @@ __all__ = [
     "TUNE_CHOICES",
     "FindConfig",
     "Run",
+    "check_device_map_processes",
     "check_finished",
     "check_fractions",
     "check_partial_run",
@@ -66,6 +73,7 @@ __all__ = [
     "open_checkpoints",
     "positions_problem",
     "probability_problem",
+    "process_device",
     "process_rank",
     "read_summary",
     "run_fingerprint",

@@ -21,6 +21,7 @@ from typing import Any
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK
+from skillneuron_lens.models.backends import DTYPES, resolve_device_map
 from skillneuron_lens.neurons.sets import checked_count
 from skillneuron_lens.notebook import HtmlTable, html_repr, text_repr
 from skillneuron_lens.predictivity.compute import DEFAULT_PERMUTATIONS
@@ -66,6 +67,7 @@ _CHOICES: dict[str, Sequence[str]] = {
     "fdr_method": tuple(FDR_METHODS),
     "balance": BALANCE_CHOICES,
     "tune": TUNE_CHOICES,
+    "dtype": tuple(DTYPES),
     "head": HEAD_CHOICES,
     "pooling": POOLING_CHOICES,
     "readout": READOUT_CHOICES,
@@ -154,6 +156,7 @@ class FindConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
+    device_map: str | None = None
     # neurons
     hook: str = DEFAULT_HOOK
     layers: list[int] | None = None
@@ -234,6 +237,8 @@ class FindConfig:
         for name, problem in problems.items():
             if problem is not None:
                 raise SkillNeuronError(f"{_option(name)}: {problem}.")
+        if self.device_map is not None:  # the backend is checked when the model loads
+            resolve_device_map(self.device_map, "bridge", self.device)
         if self.layers is not None and not (self.layers and all(_is_int(layer) for layer in self.layers)):
             raise SkillNeuronError(
                 f"--layers must list layer numbers (e.g. [2, 3, 4, 5]), got {self.layers!r}."

@@ -33,6 +33,7 @@ from skillneuron_lens.predictivity.compute import compute_predictivity, hook_wid
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.checkpoints import PassCheckpoints
 from skillneuron_lens.record.recorder import RecordingConfig
+from skillneuron_lens.record.sharding import process_rank
 from skillneuron_lens.runs.config import FindConfig, check_fractions
 from skillneuron_lens.runs.resume import check_partial_run, discard_partial_run, open_checkpoints
 from skillneuron_lens.runs.run import RUN_KIND, Run
@@ -44,7 +45,13 @@ from skillneuron_lens.tuning.pipeline import TunedRuns, tune_runs
 from skillneuron_lens.tuning.readouts import LinearReadout, VerbalizerReadout
 from skillneuron_lens.tuning.training import TrainConfig
 
-__all__ = ["find", "process_rank", "torchrun_process_group"]
+__all__ = [
+    "check_device_map_processes",
+    "find",
+    "process_device",
+    "process_rank",  # defined in skillneuron_lens.record.sharding, kept here for old imports
+    "torchrun_process_group",
+]
 
 _LOGGER = logging.getLogger("skillneuron_lens")
 
@@ -88,6 +95,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
             "among them): run it as one process, without torchrun, or use --tune frozen."
         )
     check_partial_run(config, RUN_KIND)
+    check_device_map_processes(config.device_map, world_size)
     check_destination(config.out, RUN_KIND, overwrite=config.overwrite, inputs=config.input_paths())
     if rank == 0 and config.overwrite and not config.resume:
         discard_partial_run(config)
@@ -99,8 +107,11 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
     data = data_record(config.namespace())
     share = scored_majority_share(list(task.dev.labels), task.n_classes, config.balance_flag)
     _warn_if_imbalanced(task, share)
+    loading = time.perf_counter()
     if model is None:
-        model = load_model(config.model, device=_process_device(config.device), dtype=config.dtype)
+        device = process_device(config.device)
+        model = load_model(config.model, device=device, dtype=config.dtype, device_map=config.device_map)
+    timings = {"model_load": time.perf_counter() - loading}
     check_fractions([config.fraction], hook_width(model, config.hook, config.layers), "--fraction")
     _check_max_length(config, model, task)
     checkpoints = open_checkpoints(config, task, model, data, world_size=world_size)
@@ -118,12 +129,14 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         recording = RecordingConfig(
             batch_size=config.batch_size, max_length=config.max_length, progress=not config.quiet
         )
+        passes = time.perf_counter()
         result = compute_predictivity(
             model, task.train, task.dev, hook=config.hook, layers=config.layers, positions=positions,
             recording=recording, n_classes=task.n_classes, seed=config.seed, balance=config.balance_flag,
             test=test_split, n_permutations=config.null_permutations, histograms=config.histograms,
             distributed=world_size > 1, checkpoints=checkpoints,
         )
+        timings["predictivity_passes"] = time.perf_counter() - passes
     if rank > 0:
         torch.distributed.barrier()  # until rank 0 has written the run
         return None
@@ -153,6 +166,7 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
         "null": _null_summary(result),
         "dev_too_small": too_small,
         "seconds": round(time.perf_counter() - started, 1),
+        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
         "tune": config.tune,
         "arguments": config.arguments(),
     }
@@ -169,18 +183,6 @@ def find(config: FindConfig, *, model: Any = None) -> Run | None:
 
 
 # ---- several processes --------------------------------------------------------------------------
-def process_rank() -> tuple[int, int]:
-    """This process's rank and the world size of the initialised ``torch.distributed`` group.
-
-    Returns:
-        ``(rank, world_size)``; ``(0, 1)`` when no process group is initialised.
-    """
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
-
-
 def _environment_number(name: str, default: int) -> int:
     """An integer that ``torchrun`` sets in the environment (``WORLD_SIZE``, ``LOCAL_RANK``)."""
     text = os.environ.get(name)
@@ -195,8 +197,29 @@ def _environment_number(name: str, default: int) -> int:
         ) from None
 
 
-def _process_device(device: str) -> str:
-    """The device this process loads the model on: ``cuda`` is each process's own GPU under torchrun."""
+def check_device_map_processes(device_map: str | None, world_size: int) -> None:
+    """Refuse a device map in several processes: it splits one model, torchrun starts one per process.
+
+    Raises:
+        SkillNeuronError: For a ``device_map`` with ``world_size`` above 1.
+    """
+    if world_size > 1 and device_map is not None:
+        raise SkillNeuronError(
+            f"--device-map {device_map} splits one model over the devices, and torchrun starts one model "
+            "per process: use one or the other (torchrun with --device cuda puts each process on its own "
+            "GPU)."
+        )
+
+
+def process_device(device: str) -> str:
+    """The device this process loads the model on: ``cuda`` is each process's own GPU under torchrun.
+
+    Args:
+        device: The device asked for (``cpu``, ``cuda``, ``cuda:N``, ...).
+
+    Returns:
+        ``cuda:LOCAL_RANK`` for ``cuda`` in a process group of several processes, else ``device``.
+    """
     rank, world_size = process_rank()
     if device == "cuda" and world_size > 1:
         return f"cuda:{_environment_number('LOCAL_RANK', rank)}"

@@ -220,9 +220,18 @@ class Run:
         """Load the run's model again (checked against the saved fingerprint).
 
         Raises:
-            SkillNeuronError: If the model's name now loads other weights.
+            SkillNeuronError: If the model's name now loads other weights, or for a ``device`` other than
+                the run's when the run splits its model with a device map.
         """
-        model = load_model(self.config.model, device=device or self.config.device, dtype=self.config.dtype)
+        config = self.config
+        if device not in (None, config.device) and config.device_map is not None:
+            raise SkillNeuronError(
+                f"The run {self.path} places its model with device_map={config.device_map!r}; --device "
+                f"{device} cannot be given as well: leave it out (the run's device map is used)."
+            )
+        model = load_model(
+            config.model, device=device or config.device, dtype=config.dtype, device_map=config.device_map
+        )
         if not same_model(self.result.fingerprint, model_fingerprint(model)):
             raise SkillNeuronError(
                 f"{self.config.model!r} now loads other weights than the run {self.path} was made with."

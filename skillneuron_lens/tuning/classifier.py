@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.files import TUNED_TENSORS
+from skillneuron_lens.intervene.hooks import skip_forward_pass
 from skillneuron_lens.io import load_result_dir, save_result_dir
 from skillneuron_lens.models.adapter import ModelAdapter, PaddingSide, StopForward, TokenBatch
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
@@ -32,6 +33,7 @@ from skillneuron_lens.predictivity.compute import compute_predictivity
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.positions import PositionsLike, PositionSpec
 from skillneuron_lens.record.recorder import RecordingConfig, recording_config
+from skillneuron_lens.record.sharding import merge_shards, owns_batch
 from skillneuron_lens.tasks.labelled import labelled_split, split_texts
 from skillneuron_lens.tuning.parts import (
     ADAPTER_SITE,
@@ -363,28 +365,49 @@ class TunedClassifier:
                 self.model.train()
 
     # ---- evaluation -------------------------------------------------------------------------------
-    def correct(self, split: Any, *, progress: bool = True, description: str = "evaluating") -> Bool[
-        torch.Tensor, " example"
-    ]:
-        """Whether each example of a split is classified correctly (in split order)."""
-        predicted = self.predict(split, progress=progress, description=description)
+    def correct(
+        self, split: Any, *, progress: bool = True, description: str = "evaluating", distributed: bool = False
+    ) -> Bool[torch.Tensor, " example"]:
+        """Whether each example of a split is classified correctly (in split order).
+
+        ``distributed`` shares the batches among ``torch.distributed`` processes (see :meth:`predict`).
+        """
+        predicted = self.predict(split, progress=progress, description=description, distributed=distributed)
         _, labels, _ = labelled_split(split, "evaluation", self.label_names)
         return predicted == torch.tensor(labels)
 
-    def predict(self, split: Any, *, progress: bool = True, description: str = "predicting") -> Int[
-        torch.Tensor, " example"
-    ]:
-        """Predicted class of every example of a split."""
+    def predict(
+        self, split: Any, *, progress: bool = True, description: str = "predicting", distributed: bool = False
+    ) -> Int[torch.Tensor, " example"]:
+        """Predicted class of every example of a split.
+
+        Args:
+            split: The examples.
+            progress: Show a progress bar over the batches.
+            description: The progress bar's label.
+            distributed: Each ``torch.distributed`` process runs every world-size-th batch of the
+                one-process run and the predictions are merged, so every process returns all of them.
+                A batch left to another process is still encoded, and advances the random draws of
+                open :func:`~skillneuron_lens.intervene.hooks.perturb` blocks as its forward pass would
+                (:func:`~skillneuron_lens.intervene.hooks.skip_forward_pass`): predictions under noise
+                are those of one process exactly.
+        """
         texts, pairs = split_texts(split, "evaluation")
         size = self.config.batch_size
         out: list[torch.Tensor] = []
-        starts = range(0, len(texts), size)
+        starts = tqdm(range(0, len(texts), size), desc=description, disable=not progress, unit="batch")
         with torch.inference_mode():
-            for start in tqdm(starts, desc=description, disable=not progress, unit="batch"):
+            for number, start in enumerate(starts):
                 chunk = slice(start, start + size)
                 batch = self.encode(texts[chunk], None if pairs is None else pairs[chunk])
+                if distributed and not owns_batch(number):
+                    batch_size, n_positions = batch.tokens.input_ids.shape
+                    skip_forward_pass(int(batch_size), int(n_positions))
+                    out.append(torch.full((int(batch_size),), -1, dtype=torch.int64))
+                    continue
                 out.append(self.logits(batch).argmax(dim=1).cpu())
-        return torch.cat(out)
+        predicted = torch.cat(out)
+        return merge_shards(predicted) if distributed else predicted
 
     def accuracy(self, split: Any, *, progress: bool = True) -> float:
         """Share of a split's examples classified correctly."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,13 +38,18 @@ def write_bert(directory: Path) -> None:
     BertForMaskedLM(config).save_pretrained(directory)
 
 
-def write_llama(directory: Path) -> None:
-    """Save a tiny random Llama (2 layers, 48 MLP neurons, grouped-query attention) over ``WORDS``."""
+def write_llama(directory: Path, words: Sequence[str] = WORDS, **sizes: Any) -> None:
+    """Save a random Llama and its whole-word tokenizer over ``words`` (``<unk> <s> </s> <pad>`` first).
+
+    By default a tiny one (2 layers, 48 MLP neurons, grouped-query attention) over ``WORDS``;
+    ``sizes`` overrides :class:`transformers.LlamaConfig` fields (``hidden_size``, ``num_hidden_layers``,
+    ``torch_dtype``, ...), e.g. for the scale benchmark's ~150M-parameter model.
+    """
     from tokenizers import Tokenizer, pre_tokenizers
     from tokenizers.models import WordLevel
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    vocab = ["<unk>", "<s>", "</s>", "<pad>", *WORDS]
+    vocab = ["<unk>", "<s>", "</s>", "<pad>", *words]
     backend = Tokenizer(WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(
@@ -53,20 +60,20 @@ def write_llama(directory: Path) -> None:
         pad_token="<pad>",
     )
     tokenizer.save_pretrained(directory)
+    fields: dict[str, Any] = {
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 64,
+        "rope_theta": 50000.0,  # not the 10000 default: TransformerLens 2.18's converter drops it
+        "initializer_range": 0.2,
+        **sizes,
+    }
     config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        rope_theta=50000.0,  # not the 10000 default: TransformerLens 2.18's converter drops it
-        initializer_range=0.2,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
-        tie_word_embeddings=False,
+        vocab_size=len(vocab), bos_token_id=1, eos_token_id=2, pad_token_id=3, tie_word_embeddings=False,
+        **fields,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(directory)

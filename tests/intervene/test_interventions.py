@@ -7,7 +7,7 @@ import torch
 
 import skillneuron_lens as snl
 from skillneuron_lens.errors import HookNotFoundError
-from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks
+from skillneuron_lens.intervene.hooks import perturb, perturbation_hooks, skip_forward_pass
 from skillneuron_lens.models.adapter import ModelAdapter
 from skillneuron_lens.record.activations import neuron_means
 from tests.helpers.interventions import CHOSEN, TEXTS, WIDTH, columns, neurons, others, spies, trace
@@ -159,6 +159,35 @@ def test_same_seed_same_numbers(model, batch, mode):
     first, again, other = run(3), run(3), run(4)
     assert all(torch.equal(first[layer], again[layer]) for layer in range(3))
     assert not torch.equal(first[0], other[0])
+
+
+@pytest.mark.parametrize(
+    ("mode", "kwargs"),
+    [
+        ("gaussian", {}),
+        ("gaussian", {"per_position": True}),
+        ("resample", {}),
+        ("resample", {"pool": torch.randn(5, 3, WIDTH), "per_position": True}),
+    ],
+)
+def test_a_skipped_forward_pass_draws_what_running_it_would(model, mode, kwargs):
+    adapter = ModelAdapter(model)
+    first, second = adapter.tokenize(TEXTS[:3]), adapter.tokenize(TEXTS[1:])
+    chosen = neurons(CHOSEN)
+
+    def second_pass(skip_first: bool | None) -> torch.Tensor:
+        """The second batch's logits in one perturb block: after running, skipping or omitting the first."""
+        with torch.no_grad(), perturb(model, chosen, mode, seed=5, **kwargs):
+            if skip_first:
+                skip_forward_pass(*first.input_ids.shape)
+            elif skip_first is not None:
+                adapter.forward(first)
+            return adapter.forward(second)
+
+    ran, skipped, omitted = second_pass(False), second_pass(True), second_pass(None)
+    assert torch.equal(skipped, ran)  # the skipped pass consumed exactly the first pass's draws
+    assert not torch.allclose(omitted, ran)  # and the draws matter: without them the numbers differ
+    skip_forward_pass(*first.input_ids.shape)  # outside a block: nothing to advance, no error
 
 
 def test_run_with_hooks_matches_the_context_manager(model):

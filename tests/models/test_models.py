@@ -144,6 +144,64 @@ def test_local_checkpoint_as_string_and_dtype(tiny_dirs):
     assert load_model(str(tiny_dirs["llama"]), dtype="float16").cfg.d_mlp == 48
 
 
+@pytest.mark.skipif(not HAS_BRIDGE, reason="device maps go through TransformerBridge (TransformerLens >= 3)")
+def test_device_map_reaches_hugging_face_placement_and_changes_no_number(tiny_dirs, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    original = AutoModelForCausalLM.from_pretrained.__func__
+    placements = []
+
+    def spy(cls, *args, **kwargs):
+        placements.append(kwargs.get("device_map"))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    directory = tiny_dirs["llama"]
+    placed, unplaced = load_model(directory, device_map="auto"), load_model(directory)
+    assert placements == ["auto", None]  # Hugging Face placed the first (here: all on the only device)
+    assert {str(p.device) for p in placed.parameters()} == {"cpu"} and str(placed.cfg.device) == "cpu"
+    tokens = _tiny_tokens(directory)
+    expected = capture_hook_post(unplaced, tokens, layers=[0, 1])
+    for layer, activation in capture_hook_post(placed, tokens, layers=[0, 1]).items():
+        assert torch.equal(activation, expected[layer])
+
+
+def test_device_map_of_a_hub_name_is_handed_to_the_bridge(monkeypatch):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from skillneuron_lens.models import load
+
+    booted = []
+    monkeypatch.setattr(TransformerBridge, "boot_transformers", lambda name, **kw: booted.append((name, kw)))
+    load._bridge_from_hub("org/big-model", torch.device("cpu"), torch.bfloat16, "balanced")
+    load._bridge_from_hub("org/big-model", torch.device("cpu"), torch.bfloat16)
+    assert booted == [  # the map replaces the device: TransformerLens refuses both
+        ("org/big-model", {"dtype": torch.bfloat16, "device_map": "balanced"}),
+        ("org/big-model", {"dtype": torch.bfloat16, "device": "cpu"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("device_map", "backend", "device", "message"),
+    [
+        ("everywhere", "bridge", "cpu", "Unknown device map 'everywhere'; use one of auto, balanced"),
+        ("auto", "hooked", "cpu", "needs the TransformerBridge backend.*does not support it"),
+        ("balanced", "bridge", "cuda:0", "device='cuda:0' and device_map='balanced' both place the model"),
+    ],
+)
+def test_a_bad_device_map_is_a_clear_error(device_map, backend, device, message):
+    with pytest.raises(SkillNeuronError, match=message):
+        backends.resolve_device_map(device_map, backend, device)
+    assert backends.resolve_device_map(None, backend, device) is None
+
+
+def test_device_map_with_the_hooked_backend_is_refused_before_loading(tiny_dirs, monkeypatch):
+    monkeypatch.setattr(backends, "detect_backend", lambda: "hooked")  # as on TransformerLens 2.x
+    monkeypatch.setattr("skillneuron_lens.models.load._hooked_from_dir", lambda *a: pytest.fail("loaded"))
+    with pytest.raises(SkillNeuronError, match="needs the TransformerBridge backend"):
+        load_model(tiny_dirs["llama"], device_map="auto")
+
+
 @pytest.mark.models
 def test_model_object_returned_unchanged(tiny_dirs):
     model = load_model(tiny_dirs["bert"])

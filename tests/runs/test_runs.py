@@ -150,6 +150,9 @@ def test_find_refuses_an_existing_out_before_any_work(cli_run, tiny_model):
             "--text-column must name a column of the data files, got 3",
         ),
         ({"train_file": "a.tsv", "text_column": "y", "label_column": "y"}, "are both 'y'; they must differ"),
+        ({"dtype": "int8"}, "--dtype must be one of float32, bfloat16, float16, got 'int8'"),
+        ({"device_map": "everywhere"}, "Unknown device map 'everywhere'; use one of auto, balanced"),
+        ({"device_map": "auto", "device": "cuda"}, "device='cuda' and device_map='auto' both place"),
     ],
 )
 def test_find_config_refuses_bad_options_with_the_command_lines_message(options, message):
