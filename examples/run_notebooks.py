@@ -6,9 +6,10 @@ Python, offline, in the notebook's folder, and is written back in place (or into
 outputs, so the committed notebooks show what they compute. ``--quick`` sets ``SNL_NOTEBOOK_QUICK=1``
 (the tiny sizes the tests use); the first output of each notebook says which mode made it.
 
-Progress bars are turned off in the kernel (``TQDM_DISABLE=1``): a saved notebook would show each bar
-as a widget frozen at 0%. A notebook run by hand shows them (with ``ipywidgets`` installed). After
-running, every notebook is checked to load nothing from the network (:func:`network_references`).
+Progress bars are left out of the saved outputs (:func:`drop_progress_bars`): a saved notebook would
+show each bar as a widget frozen at 0%. A notebook run by hand shows them (with ``ipywidgets``
+installed). After running, every notebook is checked to load nothing from the network
+(:func:`network_references`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ ROOT = EXAMPLES.parent
 NOTEBOOKS = ("quickstart.ipynb", "decoder_story.ipynb", "paper_pipeline.ipynb")
 CELL_TIMEOUT_S = 1800
 
+# The text a tqdm progress bar shows beside its widget: "label:  40%|####      | 2/5 [...]".
+_PROGRESS_BAR = re.compile(r"^[^\n]*\d+%\|[^\n]*\|\s*\d+/\S+")
+
 # A URL a browser would fetch: a src/href attribute, an ES import, or a CDN host named in a script.
 _NETWORK = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|import\s+["']https?://|https?://cdn""")
 
 
 def kernel_environment(quick: bool) -> dict[str, str]:
-    """The environment of the notebook kernel: offline, progress bars off, this checkout importable.
+    """The environment of the notebook kernel: offline, with this checkout importable.
 
     Args:
         quick: Set ``SNL_NOTEBOOK_QUICK=1`` (else it is removed).
@@ -40,7 +44,7 @@ def kernel_environment(quick: bool) -> dict[str, str]:
         A copy of this process's environment with those changes.
     """
     env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", TQDM_DISABLE="1")
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if quick:
         env["SNL_NOTEBOOK_QUICK"] = "1"
@@ -76,7 +80,35 @@ def execute_notebook(path: Path, *, quick: bool, timeout_s: int = CELL_TIMEOUT_S
         store_widget_state=False,
     )
     client.execute(env=kernel_environment(quick))
+    drop_progress_bars(notebook)
     return notebook
+
+
+def drop_progress_bars(notebook: Any) -> int:
+    """Remove the progress-bar widgets (tqdm's) from a notebook's outputs; other widgets stay.
+
+    Args:
+        notebook: An ``nbformat`` notebook, changed in place.
+
+    Returns:
+        How many outputs were removed.
+    """
+    removed = 0
+    for cell in notebook.cells:
+        outputs = cell.get("outputs", [])
+        kept = [output for output in outputs if not _is_progress_bar(output)]
+        removed += len(outputs) - len(kept)
+        if outputs:
+            cell.outputs = kept
+    return removed
+
+
+def _is_progress_bar(output: Any) -> bool:
+    """Whether an output is a progress-bar widget (its plain-text form is a tqdm bar)."""
+    data = output.get("data", {})
+    plain = data.get("text/plain", "")
+    plain = "".join(plain) if isinstance(plain, list) else plain
+    return "application/vnd.jupyter.widget-view+json" in data and bool(_PROGRESS_BAR.match(plain))
 
 
 def network_references(notebook: Any) -> list[str]:

@@ -82,12 +82,12 @@ def embed_plotlyjs() -> bool:
     shell = _ipython_shell()
     if shell is None:
         return False
-    from IPython.display import HTML, display
+    from IPython.display import display_html
 
     pio.renderers[OFFLINE_RENDERER] = OfflineNotebookRenderer()
     pio.renderers.default = OFFLINE_RENDERER
     script = plotly.offline.get_plotlyjs()
-    display(HTML(f"<script>{_PLOTLY_WINDOW_CONFIG}</script>\n<script>{script}</script>"))
+    display_html(f"<script>{_PLOTLY_WINDOW_CONFIG}</script>\n<script>{script}</script>", raw=True)
     return True
 
 

@@ -140,6 +140,23 @@ def test_the_network_check_finds_a_cdn_script_but_not_the_embedded_library():
     assert len(found) == 2 and "cdn.plot.ly" in found[0] and "esm.sh" in found[1], found
 
 
+def test_progress_bar_widgets_are_dropped_and_other_outputs_kept():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
+    widget = "application/vnd.jupyter.widget-view+json"
+    bar_text = "baselines (train):   0%|          | 0/6 [00:00<?, ?batch/s]"
+    bar = new_output("display_data", {widget: view, "text/plain": bar_text})
+    controls = new_output("display_data", {widget: view, "text/plain": "interactive(children=(Text(),))"})
+    printed = new_output("stream", name="stdout", text="accuracy 40%| of 5\n")
+    cell = new_code_cell("")
+    cell.outputs = [bar, printed, controls, bar]
+    notebook = new_notebook(cells=[cell, new_code_cell("")])
+    assert runner.drop_progress_bars(notebook) == 2
+    assert notebook.cells[0].outputs == [printed, controls]
+    assert notebook.cells[1].outputs == []
+
+
 @pytest.mark.parametrize("name", runner.NOTEBOOKS)
 def test_the_committed_notebook_holds_its_outputs_and_draws_offline(name):
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
@@ -149,6 +166,7 @@ def test_the_committed_notebook_holds_its_outputs_and_draws_offline(name):
     assert not [output for cell in code for output in cell.outputs if output["output_type"] == "error"]
     printed = "".join(output_texts(notebook, "stream"))
     assert "mode: " in printed and "IProgress" not in printed
+    assert "%|" not in str(notebook.cells)  # no progress bar was saved
     assert_draws_offline(notebook, FIGURES[name])
 
 
