@@ -73,14 +73,13 @@ def embed_plotlyjs() -> bool:
     VS Code, where a notebook's outputs share one page; a front end that isolates each output (Colab)
     needs plotly's own renderer there (``plotly.io.renderers.default = "colab"``).
 
-    Outside an IPython kernel (a plain script) nothing is changed, so ``fig.show()`` keeps plotly's
-    behaviour there.
+    Outside a Jupyter kernel (a plain script, or IPython in a terminal) nothing is changed, so
+    ``fig.show()`` keeps plotly's behaviour there.
 
     Returns:
         Whether the renderer was installed (``True`` in a notebook, ``False`` elsewhere).
     """
-    shell = _ipython_shell()
-    if shell is None:
+    if not _in_a_kernel():
         return False
     from IPython.display import display_html
 
@@ -91,10 +90,10 @@ def embed_plotlyjs() -> bool:
     return True
 
 
-def _ipython_shell() -> Any:
-    """The running IPython shell, or ``None`` outside IPython (IPython itself may be missing)."""
+def _in_a_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (an IPython shell with a kernel; IPython may be missing)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return None
-    return get_ipython()
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
