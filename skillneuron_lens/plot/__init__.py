@@ -7,7 +7,7 @@ last, to override titles, sizes, fonts or colours.
 
 Modules: the shared house style (layout); predictivity and skill neurons (predictivity); one neuron's
 activations (activations); the threshold-free view from histograms (distributions); perturbation curves
-(perturbation); task x task matrices (comparison).
+(perturbation); task x task matrices (comparison); figures that draw offline in a notebook (notebook).
 """
 
 from skillneuron_lens.plot.activations import (
@@ -39,6 +39,11 @@ from skillneuron_lens.plot.layout import (
     sample_viridis,
     subtask_index,
 )
+from skillneuron_lens.plot.notebook import (
+    OFFLINE_RENDERER,
+    OfflineNotebookRenderer,
+    embed_plotlyjs,
+)
 from skillneuron_lens.plot.perturbation import (
     perturbation_curves,
 )
@@ -60,6 +65,8 @@ __all__ = [
     "ColumnBins",
     "DIVERGING_SCALE",
     "FONT",
+    "OFFLINE_RENDERER",
+    "OfflineNotebookRenderer",
     "PREDICTIVITY_SCALE",
     "RANDOM_COLOUR",
     "SKILL_COLOUR",
@@ -69,6 +76,7 @@ __all__ = [
     "as_numpy",
     "bin_columns_max",
     "check_layout",
+    "embed_plotlyjs",
     "context_line",
     "finish_figure",
     "layer_auroc_figure",

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import torch
 from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.report import load_perturbation, render_report, write_report
+from tests.helpers.browser import console_problems, headless_chromium, wait_for
 
 PLOTLY_HEADER = "* plotly.js v"
 CURVE = {
@@ -219,36 +218,6 @@ def test_load_perturbation_rejects_malformed_files(tmp_path, content, message):
 
 
 # ---- a real browser ---------------------------------------------------------------------------
-def _browser():
-    """A headless Chromium driven by selenium, with every network lookup failing (offline)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.skip("chromium and chromedriver are not installed (run: bash scripts/install-chromium.sh)")
-    webdriver = pytest.importorskip(
-        "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
-    )
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--host-resolver-rules=MAP * ~NOTFOUND",
-                     "--disable-background-networking"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=options, service=Service(driver_path))
-
-
-def _wait_for(driver, script: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = driver.execute_script(script)
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24])
@@ -257,14 +226,14 @@ def _png_size(data: bytes) -> tuple[int, int]:
 def test_every_figure_renders_in_a_headless_browser_without_console_errors(tmp_path):
     run = make_run(tmp_path / "run", n_slots=4)
     report = write_report(run, max_columns=512)  # binned heatmaps (bins of 3), to check their hover
-    driver = _browser()
+    driver = headless_chromium()
     try:
         driver.get(report.resolve().as_uri())
         expected = int(driver.execute_script(
             "return document.querySelector('meta[name=snl-figure-count]').content"
         ))
         assert expected == 6
-        rendered = _wait_for(
+        rendered = wait_for(
             driver,
             "const figs = [...document.querySelectorAll('figure.snl-figure')];"
             "const done = figs.filter(f => f.querySelector('.js-plotly-plot .main-svg'));"
@@ -286,8 +255,7 @@ def test_every_figure_renders_in_a_headless_browser_without_console_errors(tmp_p
             "return [...gd.querySelectorAll('.hovertext')].map(e => e.textContent).join(' ');"
         )
         assert "layer 3" in hover and "neurons 3–5" in hover and "predictivity 0.900" in hover, hover
-        problems = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
-        assert problems == [], problems
+        assert console_problems(driver) == []
         # a screenshot of one figure is a real picture of the plot's size
         element = driver.find_element("id", "snl-figure-2")
         driver.execute_script("arguments[0].scrollIntoView()", element)
