@@ -35,7 +35,12 @@ numbers; different batches get different draws. A forward pass that calls a hook
 
 Positions can be restricted with ``where``: a callable that receives the hook's activation
 ``[batch, pos, ...]`` and returns a bool mask ``[batch, pos]``; only positions where it is ``True``
-change. Layers can be restricted with ``layers`` (model layer numbers, a subset of the set's layers).
+change. A ``where`` that takes a second argument also receives ``positions`` ``[pos]``: the absolute
+position of each of the activation's positions in the whole sequence. Under :func:`perturb` these count
+the prefix a KV cache holds, so during cached generation (``model.generate(..., use_past_kv_cache=True)``,
+where each forward pass sees only the new token) a filter such as ``lambda act, positions: positions <
+prompt_length`` keeps its meaning. A one-argument ``where`` cannot tell the cached pass's positions apart,
+so :func:`perturb` refuses it there with an error (it stays fine without a cache). Layers can be restricted with ``layers`` (model layer numbers, a subset of the set's layers).
 Hooks whose activation has more than three axes (e.g. attention ``z``: ``[batch, pos, head, d_head]``)
 are addressed with the trailing axes flattened into one neuron axis.
 """
@@ -43,12 +48,13 @@ are addressed with the trailing axes flattened into one neuron axis.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from jaxtyping import Bool
+from jaxtyping import Bool, Int
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.intervene.modes import (
@@ -67,11 +73,49 @@ __all__ = [
     "MODES",  # idem
     "DEFAULT_STD",  # idem
     "PositionFilter",
+    "CachedPrefix",
     "perturbation_hooks",
     "perturb",
 ]
 
-PositionFilter = Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
+PositionFilter = (
+    Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
+    | Callable[[torch.Tensor, Int[torch.Tensor, " pos"]], Bool[torch.Tensor, "batch pos"]]
+)
+"""``where(activations)`` or ``where(activations, positions)`` -> bool mask ``[batch, pos]``."""
+
+
+class CachedPrefix:
+    """How many positions precede the current forward pass (the KV cache's prefix), as :func:`perturb`
+    tracks them through :meth:`~skillneuron_lens.models.adapter.ModelAdapter.watching_cached_prefix`.
+
+    Attributes:
+        length: Positions before the current pass's first position (0 without a cache).
+    """
+
+    def __init__(self) -> None:
+        """Start with no prefix."""
+        self.length = 0
+
+    def report(self, length: int) -> None:
+        """Record the prefix of the pass that starts now."""
+        self.length = int(length)
+
+    def positions(self, n_positions: int, device: torch.device) -> Int[torch.Tensor, " pos"]:
+        """The absolute positions of a pass's ``n_positions`` positions."""
+        return torch.arange(self.length, self.length + n_positions, device=device)
+
+
+def _takes_positions(where: Callable[..., Any]) -> bool:
+    """Whether a ``where`` callable accepts a second positional argument (the absolute positions)."""
+    try:
+        parameters = list(inspect.signature(where).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the one-argument form
+        return False
+    if any(parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(parameter.kind in positional for parameter in parameters) >= 2
 
 
 def _chosen_rows(neurons: NeuronSet, layers: Iterable[int] | None) -> list[int]:
@@ -90,8 +134,21 @@ def _chosen_rows(neurons: NeuronSet, layers: Iterable[int] | None) -> list[int]:
     return [row for row, layer in enumerate(neurons.layers) if layer in wanted]
 
 
-def _position_mask(where: PositionFilter, activations: torch.Tensor, hook_name: str) -> torch.Tensor:
-    mask = where(activations)
+def _position_mask(
+    where: PositionFilter, activations: torch.Tensor, hook_name: str, prefix: CachedPrefix
+) -> torch.Tensor:
+    if _takes_positions(where):
+        mask = where(activations, prefix.positions(activations.shape[1], activations.device))  # type: ignore[call-arg]
+    elif prefix.length:
+        raise SkillNeuronError(
+            f"where= was called on a cached forward pass at {hook_name}: the activation holds positions "
+            f"{prefix.length}..{prefix.length + activations.shape[1] - 1} of the sequence (the KV cache holds "
+            f"the first {prefix.length}), and a one-argument where= cannot tell. Take the absolute "
+            "positions as a second argument, e.g. where=lambda act, positions: positions < prompt_length "
+            "(a bool mask [batch, pos]), or generate without the KV cache."
+        )
+    else:
+        mask = where(activations)  # type: ignore[call-arg]
     expected = tuple(activations.shape[:2])
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != expected:
         got = (
@@ -114,6 +171,7 @@ def _layer_hook(
     hook_name: str,
     generator: torch.Generator,
     where: PositionFilter | None,
+    prefix: CachedPrefix,
 ) -> HookFn:
     """The hook of one layer: the mode's new values for the chosen neurons, the rest passed on."""
     width = int(chosen.numel())
@@ -137,7 +195,7 @@ def _layer_hook(
         old = flat[..., index]
         new = mode.new_values(old, context)
         if where is not None:
-            new = torch.where(_position_mask(where, activations, name)[..., None], new, old)
+            new = torch.where(_position_mask(where, activations, name, prefix)[..., None], new, old)
         out = flat.clone()
         out[..., index] = new.to(out.dtype)
         return out.reshape(activations.shape)
@@ -153,6 +211,7 @@ def perturbation_hooks(
     where: PositionFilter | None = None,
     layers: Iterable[int] | None = None,
     seed: int = 0,
+    cached_prefix: CachedPrefix | None = None,
     **options: Any,
 ) -> list[tuple[str, HookFn]]:
     """Forward hooks that perturb ``neurons``, for ``model.run_with_hooks`` or ``model.hooks``.
@@ -166,10 +225,14 @@ def perturbation_hooks(
         neurons: The neurons to change (their ``hook`` template names the hook points).
         mode: ``"zero"``, ``"mean"``, ``"gaussian"``, ``"resample"``, ``"scale"`` or ``"clamp"``
             (see the module docstring and :data:`~skillneuron_lens.intervene.modes.MODE_TABLE`).
-        where: Positions to change: a callable from the hook's activation ``[batch, pos, ...]`` to
-            a bool mask ``[batch, pos]``; ``None`` for all positions.
+        where: Positions to change: a callable from the hook's activation ``[batch, pos, ...]`` (and,
+            if it takes a second argument, the absolute positions ``[pos]``) to a bool mask
+            ``[batch, pos]``; ``None`` for all positions.
         layers: Model layers to perturb (a subset of ``neurons.layers``); ``None`` for all of them.
         seed: Seed of the random draws.
+        cached_prefix: Where each forward pass starts in the whole sequence, kept up to date by the
+            caller (:func:`perturb` does this for cached generation); ``None``: every pass starts at
+            position 0, as in one ``model.run_with_hooks(...)`` call.
         **options: The mode's options (:data:`~skillneuron_lens.intervene.modes.OPTIONS`); ``None``
             (and ``per_position=False``) means not given:
 
@@ -207,8 +270,9 @@ def perturbation_hooks(
     rows = _chosen_rows(neurons, layers)
     hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
     generator = torch.Generator(device=adapter.device).manual_seed(seed)
+    prefix = CachedPrefix() if cached_prefix is None else cached_prefix
     return [
-        (name, _layer_hook(table_row, settings, neurons.mask[row], row, name, generator, where))
+        (name, _layer_hook(table_row, settings, neurons.mask[row], row, name, generator, where, prefix))
         for row, name in zip(rows, hook_names, strict=True)
         if bool(neurons.mask[row].any())
     ]
@@ -235,7 +299,8 @@ def perturb(
 
     The hooks are attached with ``model.hooks(...)`` and removed on exit, also when the body raises.
     Blocks nest. Arguments are those of :func:`perturbation_hooks`; errors in them are raised at
-    entry, before any hook is attached.
+    entry, before any hook is attached. Inside the block, ``where`` sees absolute positions also
+    during KV-cached generation (the block tracks the cache's prefix; see the module docstring).
 
     Args:
         model: The model.
@@ -250,6 +315,10 @@ def perturb(
     Yields:
         Nothing; run the model inside the block.
     """
-    hooks = perturbation_hooks(model, neurons, mode, where=where, layers=layers, seed=seed, **options)
-    with ModelAdapter(model).hooks(hooks):
+    prefix = CachedPrefix()
+    hooks = perturbation_hooks(
+        model, neurons, mode, where=where, layers=layers, seed=seed, cached_prefix=prefix, **options
+    )
+    adapter = ModelAdapter(model)
+    with adapter.watching_cached_prefix(prefix.report), adapter.hooks(hooks):
         yield

@@ -295,7 +295,7 @@ def compute_predictivity(
         recorder.accumulate(held_out, test_texts, test_pairs, shard(targets.test), "held-out (test)")
         held_out.all_reduce()
     run_config = {
-        **config.to_dict(),
+        **recorder.config.to_dict(),
         "scheme": scheme,
         "balance": balance,
         "seed": seed,
@@ -341,7 +341,7 @@ def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | Non
     """
     adapter = ModelAdapter(model)
     name = adapter.resolve_hooks(hook, layers)[0]
-    batch = adapter.tokenize(["a"], max_length=8, prepend_bos=not adapter.is_encoder)
+    batch = adapter.tokenize(["a"], max_length=8)
     return _measured_width(lambda hooks: adapter.run_until_stopped(batch, hooks), name)
 
 
