@@ -37,10 +37,12 @@ Positions can be restricted with ``where``: a callable that receives the hook's 
 ``[batch, pos, ...]`` and returns a bool mask ``[batch, pos]``; only positions where it is ``True``
 change. A ``where`` that takes a second argument also receives ``positions`` ``[pos]``: the absolute
 position of each of the activation's positions in the whole sequence. Under :func:`perturb` these count
-the prefix a KV cache holds, so during cached generation (``model.generate(..., use_past_kv_cache=True)``,
-where each forward pass sees only the new token) a filter such as ``lambda act, positions: positions <
-prompt_length`` keeps its meaning. A one-argument ``where`` cannot tell the cached pass's positions apart,
-so :func:`perturb` refuses it there with an error (it stays fine without a cache). Layers can be restricted with ``layers`` (model layer numbers, a subset of the set's layers).
+the prefix a KV cache holds, so during cached generation
+(``model.generate(..., use_past_kv_cache=True)``, where each forward pass sees only the new token) a
+filter such as ``lambda act, positions: positions < prompt_length`` keeps its meaning. A one-argument
+``where`` cannot tell the cached pass's positions apart,
+so :func:`perturb` refuses it there with an error (it stays fine without a cache). Layers can be
+restricted with ``layers`` (model layer numbers, a subset of the set's layers).
 Hooks whose activation has more than three axes (e.g. attention ``z``: ``[batch, pos, head, d_head]``)
 are addressed with the trailing axes flattened into one neuron axis.
 """
@@ -86,8 +88,10 @@ PositionFilter = (
 
 
 class CachedPrefix:
-    """How many positions precede the current forward pass (the KV cache's prefix), as :func:`perturb`
-    tracks them through :meth:`~skillneuron_lens.models.adapter.ModelAdapter.watching_cached_prefix`.
+    """How many positions precede the current forward pass (the KV cache's prefix).
+
+    :func:`perturb` keeps it up to date through
+    :meth:`~skillneuron_lens.models.adapter.ModelAdapter.watching_cached_prefix`.
 
     Attributes:
         length: Positions before the current pass's first position (0 without a cache).
@@ -138,12 +142,13 @@ def _position_mask(
     where: PositionFilter, activations: torch.Tensor, hook_name: str, prefix: CachedPrefix
 ) -> torch.Tensor:
     if _takes_positions(where):
-        mask = where(activations, prefix.positions(activations.shape[1], activations.device))  # type: ignore[call-arg]
+        positions = prefix.positions(activations.shape[1], activations.device)
+        mask = where(activations, positions)  # type: ignore[call-arg]
     elif prefix.length:
         raise SkillNeuronError(
             f"where= was called on a cached forward pass at {hook_name}: the activation holds positions "
-            f"{prefix.length}..{prefix.length + activations.shape[1] - 1} of the sequence (the KV cache holds "
-            f"the first {prefix.length}), and a one-argument where= cannot tell. Take the absolute "
+            f"{prefix.length}..{prefix.length + activations.shape[1] - 1} of the sequence (the KV cache "
+            f"holds the first {prefix.length}), and a one-argument where= cannot tell. Take the absolute "
             "positions as a second argument, e.g. where=lambda act, positions: positions < prompt_length "
             "(a bool mask [batch, pos]), or generate without the KV cache."
         )

@@ -248,7 +248,8 @@ class ModelAdapter:
                 keys = getattr(entry, "past_keys", None)
                 report(0 if keys is None else int(keys.shape[1]))
 
-            handles.append(self.model.blocks[0].register_forward_pre_hook(before_first_block, with_kwargs=True))
+            first_block = self.model.blocks[0]
+            handles.append(first_block.register_forward_pre_hook(before_first_block, with_kwargs=True))
         try:
             yield
         finally:
@@ -315,8 +316,11 @@ class ModelAdapter:
 
     @property
     def default_padding_side(self) -> PaddingSide:
-        """The model's padding side: its tokenizer's (as ``to_tokens`` pads), ``"right"`` for
-        ``HookedEncoder`` (which cannot take left padding) or a tokenizer that names no side."""
+        """The model's padding side: its tokenizer's, as ``to_tokens`` pads.
+
+        ``"right"`` for ``HookedEncoder`` (which cannot take left padding) or a tokenizer that names
+        no side.
+        """
         side = getattr(getattr(self.model, "tokenizer", None), "padding_side", None)
         if self.kind == "hooked_encoder" or side not in ("left", "right"):
             return "right"
@@ -375,8 +379,11 @@ class ModelAdapter:
         return bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
 
     def _bos_is_one_token(self) -> bool:
-        """Whether the BOS token is one token of the vocabulary (a fallback BOS such as
-        ``<|endoftext|>`` installed on a BERT tokenizer is not, and is never prepended)."""
+        """Whether the BOS token is one token of the vocabulary.
+
+        A fallback BOS such as ``<|endoftext|>`` installed on a BERT tokenizer is not, and is never
+        prepended.
+        """
         bos = self.tokenizer.bos_token
         return bos is not None and len(self.tokenizer(bos, add_special_tokens=False)["input_ids"]) == 1
 

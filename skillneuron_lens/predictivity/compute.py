@@ -25,7 +25,13 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.models.fingerprint import model_fingerprint
 from skillneuron_lens.predictivity.result import PredictivityResult
-from skillneuron_lens.record.accumulators import ColumnFanOut, MeanAccumulator, ThresholdAccuracyAccumulator
+from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
+    ColumnFanOut,
+    MeanAccumulator,
+    ThresholdAccuracyAccumulator,
+)
+from skillneuron_lens.record.activations import PassFeatures
 from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
 from skillneuron_lens.record.positions import PositionsLike
@@ -136,6 +142,7 @@ def _result(
     held_out: ThresholdAccuracyAccumulator | None = None,
     null: PermutationNullAccumulator | None = None,
     counted: ClassHistogramAccumulator | None = None,
+    features: PassFeatures | None = None,
 ) -> PredictivityResult:
     histograms = None
     if counted is not None:
@@ -163,6 +170,7 @@ def _result(
         else null.scores().amax(dim=2).float().cpu()[:, None],
         auroc_per_position=None if histograms is None else histograms.auroc().float()[None],
         histograms=histograms,
+        features=features,
     )
 
 
@@ -189,6 +197,7 @@ def compute_predictivity(
     fragile_tolerance: float = FRAGILE_TOLERANCE,
     histograms: bool = False,
     histogram_bins: int = DEFAULT_BINS,
+    keep_features: bool = False,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
@@ -237,6 +246,10 @@ def compute_predictivity(
             file size: about ``8 x subtasks x slots x neurons x (histogram_bins + 2)`` bytes (72 MiB for
             MiniLM at one position), hence off by default.
         histogram_bins: Bins per neuron (fewer when the memory cap of the histograms requires).
+        keep_features: Also keep every train and dev example's recorded activations (float32,
+            ``4 x examples x slots x layers x neurons`` bytes) as :attr:`PredictivityResult.features`,
+            from which :meth:`~skillneuron_lens.tuning.readouts.LinearReadout.from_result` fits a
+            read-out without running the model again. Kept in memory only; not with ``distributed``.
 
     Returns:
         The :class:`PredictivityResult`.
@@ -248,6 +261,11 @@ def compute_predictivity(
     n_classes = n_classes if n_classes is not None or names is None else len(names)
     if isinstance(n_permutations, bool) or n_permutations < 0:
         raise SkillNeuronError(f"n_permutations must be 0 or more, got {n_permutations!r}.")
+    if keep_features and distributed:
+        raise SkillNeuronError(
+            "keep_features keeps every example's activations in one process; with distributed=True each "
+            "process sees a shard only. Compute without distributed, or fit the read-out separately."
+        )
     config = recording_config(recording, hook=hook, layers=layers, positions=positions)
     recorder = Recorder(model, config, inputs)
     targets = _targets(
@@ -268,7 +286,11 @@ def compute_predictivity(
         dev_columns = torch.cat([dev_columns, permuted], dim=1)
     shard = (lambda columns: _shard(columns, config.batch_size)) if distributed else (lambda columns: columns)
     means = MeanAccumulator(**shape)
-    recorder.accumulate(means, train_texts, train_pairs, shard(targets.train), "baselines (train)")
+    kept = {split: ActivationCollector(len(recorder.layers)) for split in ("train", "dev")}
+    train_pass: Any = means
+    if keep_features:
+        train_pass = ColumnFanOut([(means, slice(None)), (kept["train"], slice(None))])
+    recorder.accumulate(train_pass, train_texts, train_pairs, shard(targets.train), "baselines (train)")
     means.all_reduce()
     hits = _dev_accumulator(means, shape, fragile_tolerance)
     null = None
@@ -285,9 +307,12 @@ def compute_predictivity(
             n_bins=histogram_bins,
         )
         parts.append((counted, slice(0, n_subtasks)))
+    if keep_features:
+        parts.append((kept["dev"], slice(0, n_subtasks)))
     recorder.accumulate(ColumnFanOut(parts), dev_texts, dev_pairs, shard(dev_columns), "accuracy (dev)")
     for accumulator, _ in parts:
-        accumulator.all_reduce()
+        if not isinstance(accumulator, ActivationCollector):
+            accumulator.all_reduce()
     held_out = None
     if targets.test is not None:
         assert test_texts is not None
@@ -304,6 +329,15 @@ def compute_predictivity(
         "permutation_seed": permutation_seed,
         "fragile_tolerance": fragile_tolerance,
     }
+    features = None
+    if keep_features:
+        features = PassFeatures(
+            train=torch.stack(kept["train"].per_layer(), dim=2),
+            train_labels=_recorded_labels(train_labels, targets.train),
+            dev=torch.stack(kept["dev"].per_layer(), dim=2),
+            dev_labels=_recorded_labels(dev_labels, targets.dev),
+            label_names=None if names is None else tuple(names),
+        )
     return _result(
         means,
         hits,
@@ -316,7 +350,14 @@ def compute_predictivity(
         held_out=held_out,
         null=null,
         counted=counted,
+        features=features,
     )
+
+
+def _recorded_labels(labels: Sequence[int], targets: Int[torch.Tensor, "example subtask"]) -> tuple[int, ...]:
+    """The labels of the examples a pass records (those in at least one subtask), in order."""
+    used = (targets >= 0).any(dim=1).tolist()
+    return tuple(int(label) for label, kept in zip(labels, used, strict=True) if kept)
 
 
 def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:

@@ -13,7 +13,7 @@ from skillneuron_lens.record.accumulators import (
     WeightedMeanAccumulator,
     check_finite,
 )
-from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
+from skillneuron_lens.record.activations import PassFeatures, neuron_activations, neuron_means, neuron_pool
 from skillneuron_lens.record.histograms import (
     DEFAULT_BINS,
     DEFAULT_MAX_BYTES,
@@ -51,6 +51,7 @@ from skillneuron_lens.record.recorder import (
 )
 
 __all__ = [
+    "PassFeatures",
     "ActivationCollector",
     "ClassHistogramAccumulator",
     "ColumnFanOut",

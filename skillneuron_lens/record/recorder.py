@@ -201,7 +201,9 @@ class Recorder:
             padding_side=self.adapter.default_padding_side
             if config.padding_side is None
             else config.padding_side,
-            prepend_bos=self.adapter.default_prepend_bos if config.prepend_bos is None else config.prepend_bos,
+            prepend_bos=(
+                self.adapter.default_prepend_bos if config.prepend_bos is None else config.prepend_bos
+            ),
         )
         self.inputs = inputs
         self.hook_names = self.adapter.resolve_hooks(config.hook, config.layers)

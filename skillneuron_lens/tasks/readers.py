@@ -577,8 +577,10 @@ def task_from_hf_dataset(
 
 
 def is_hf_dataset(data: Any) -> bool:
-    """Whether ``data`` is a Hugging Face ``Dataset`` or ``DatasetDict`` (checked by type name, so
-    ``datasets`` is never imported here)."""
+    """Whether ``data`` is a Hugging Face ``Dataset`` or ``DatasetDict``.
+
+    Checked by type name, so ``datasets`` is never imported here.
+    """
     return any(
         cls.__module__.startswith("datasets") and cls.__name__ in ("Dataset", "DatasetDict")
         for cls in type(data).__mro__

@@ -60,7 +60,8 @@ def generate(model, prompt, where, use_cache: bool) -> tuple[list[torch.Tensor],
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_where_receives_absolute_positions(model, prompt, use_cache):
     length = prompt.shape[1]
-    seen, _ = generate(model, prompt, lambda act, positions: positions[None, :].expand(act.shape[:2]) >= 0, use_cache)
+    everywhere = lambda act, positions: positions[None, :].expand(act.shape[:2]) >= 0  # noqa: E731
+    seen, _ = generate(model, prompt, everywhere, use_cache)
     assert len(seen) == NEW_TOKENS
     assert torch.equal(seen[0], torch.arange(length))
     for step, positions in enumerate(seen[1:], start=1):
@@ -86,7 +87,8 @@ def test_a_one_argument_where_is_refused_on_a_cached_pass(model, prompt):
         mask[:, 0] = True
         return mask
 
-    with pytest.raises(snl.SkillNeuronError, match=r"cached forward pass.*where=lambda act, positions"):
+    refused = r"cached forward pass.*where=lambda act, positions"
+    with pytest.raises(snl.SkillNeuronError, match=refused):  # noqa: SIM117 - pytest.raises outermost
         with snl.perturb(model, chosen(), "zero", where=first_position):
             model.generate(prompt, max_new_tokens=2, use_past_kv_cache=True, do_sample=False, verbose=False)
     with snl.perturb(model, chosen(), "zero", where=first_position):  # fine without the cache

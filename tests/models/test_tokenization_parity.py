@@ -101,9 +101,10 @@ def test_left_padding_default_comes_from_the_tokenizer(decoder):
         left = recorded(decoder, RecordingConfig(hook=HOOK, layers=(1,), positions=POSITIONS, progress=False))
     finally:
         decoder.tokenizer.padding_side = saved
-    right = recorded(
-        decoder, RecordingConfig(hook=HOOK, layers=(1,), positions=POSITIONS, padding_side="right", progress=False)
+    right_config = RecordingConfig(
+        hook=HOOK, layers=(1,), positions=POSITIONS, padding_side="right", progress=False
     )
+    right = recorded(decoder, right_config)
     torch.testing.assert_close(left, right, rtol=1e-5, atol=1e-6)
 
 

@@ -66,7 +66,8 @@ def test_load_task_takes_a_dataset_dict():
 
 def test_a_dataset_dict_as_a_split_and_missing_columns_say_what_to_do():
     data = datasets.DatasetDict({"train": as_dataset(["a"], [0])})
-    with pytest.raises(snl.SkillNeuronError, match=r"train split is a DatasetDict.*data\['train'\].*load_task"):
+    refused = r"train split is a DatasetDict.*data\['train'\].*load_task"
+    with pytest.raises(snl.SkillNeuronError, match=refused):
         labelled_splits({"train": data})
     sst2 = datasets.Dataset.from_dict({"sentence": ["a", "b"], "label": [0, 1]})
     with pytest.raises(snl.SkillNeuronError, match=r"no column\(s\) \['text'\].*rename_column.*text_column="):
