@@ -530,6 +530,7 @@ class PredictivityResult:
         tensors, cfg = load_result_dir(path, TENSOR_FILE, ("accuracy", "baseline", "n_train", "n_dev"))
         if cfg.get("kind") != "predictivity":
             raise ResultFileError(f"{path} holds a {cfg.get('kind')!r} result, not predictivity.")
+        optional: dict[str, Any] = {name: tensors.get(name) for name in _OPTIONAL_TENSORS}
         try:
             result = cls(
                 accuracy=tensors["accuracy"],
@@ -543,7 +544,7 @@ class PredictivityResult:
                 run_aggregation=cfg["run_aggregation"],
                 config=cfg.get("config", {}),
                 fingerprint=cfg.get("fingerprint", {}),
-                **{name: tensors.get(name) for name in _OPTIONAL_TENSORS},
+                **optional,
                 histograms=_stored_histograms(tensors, cfg),
             )
         except (KeyError, SkillNeuronError) as error:
