@@ -6,6 +6,7 @@ neurons.
 """
 
 from skillneuron_lens.intervene.hooks import (
+    CachedPrefix,
     PositionFilter,
     perturb,
     perturbation_hooks,
@@ -43,6 +44,7 @@ from skillneuron_lens.intervene.prune import (
 )
 
 __all__ = [
+    "CachedPrefix",
     "DEFAULT_STD",
     "HookContext",
     "MODES",

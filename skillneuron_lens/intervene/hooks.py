@@ -35,7 +35,14 @@ numbers; different batches get different draws. A forward pass that calls a hook
 
 Positions can be restricted with ``where``: a callable that receives the hook's activation
 ``[batch, pos, ...]`` and returns a bool mask ``[batch, pos]``; only positions where it is ``True``
-change. Layers can be restricted with ``layers`` (model layer numbers, a subset of the set's layers).
+change. A ``where`` that takes a second argument also receives ``positions`` ``[pos]``: the absolute
+position of each of the activation's positions in the whole sequence. Under :func:`perturb` these count
+the prefix a KV cache holds, so during cached generation
+(``model.generate(..., use_past_kv_cache=True)``, where each forward pass sees only the new token) a
+filter such as ``lambda act, positions: positions < prompt_length`` keeps its meaning. A one-argument
+``where`` cannot tell the cached pass's positions apart,
+so :func:`perturb` refuses it there with an error (it stays fine without a cache). Layers can be
+restricted with ``layers`` (model layer numbers, a subset of the set's layers).
 Hooks whose activation has more than three axes (e.g. attention ``z``: ``[batch, pos, head, d_head]``)
 are addressed with the trailing axes flattened into one neuron axis.
 """
@@ -44,12 +51,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from jaxtyping import Bool
+from jaxtyping import Bool, Int
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.intervene.modes import (
@@ -68,12 +76,52 @@ __all__ = [
     "MODES",  # idem
     "DEFAULT_STD",  # idem
     "PositionFilter",
+    "CachedPrefix",
     "perturbation_hooks",
     "perturb",
     "skip_forward_pass",
 ]
 
-PositionFilter = Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
+PositionFilter = (
+    Callable[[torch.Tensor], Bool[torch.Tensor, "batch pos"]]
+    | Callable[[torch.Tensor, Int[torch.Tensor, " pos"]], Bool[torch.Tensor, "batch pos"]]
+)
+"""``where(activations)`` or ``where(activations, positions)`` -> bool mask ``[batch, pos]``."""
+
+
+class CachedPrefix:
+    """How many positions precede the current forward pass (the KV cache's prefix).
+
+    :func:`perturb` keeps it up to date through
+    :meth:`~skillneuron_lens.models.adapter.ModelAdapter.watching_cached_prefix`.
+
+    Attributes:
+        length: Positions before the current pass's first position (0 without a cache).
+    """
+
+    def __init__(self) -> None:
+        """Start with no prefix."""
+        self.length = 0
+
+    def report(self, length: int) -> None:
+        """Record the prefix of the pass that starts now."""
+        self.length = int(length)
+
+    def positions(self, n_positions: int, device: torch.device) -> Int[torch.Tensor, " pos"]:
+        """The absolute positions of a pass's ``n_positions`` positions."""
+        return torch.arange(self.length, self.length + n_positions, device=device)
+
+
+def _takes_positions(where: Callable[..., Any]) -> bool:
+    """Whether a ``where`` callable accepts a second positional argument (the absolute positions)."""
+    try:
+        parameters = list(inspect.signature(where).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the one-argument form
+        return False
+    if any(parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(parameter.kind in positional for parameter in parameters) >= 2
 
 
 def _chosen_rows(neurons: NeuronSet, layers: Iterable[int] | None) -> list[int]:
@@ -92,8 +140,22 @@ def _chosen_rows(neurons: NeuronSet, layers: Iterable[int] | None) -> list[int]:
     return [row for row, layer in enumerate(neurons.layers) if layer in wanted]
 
 
-def _position_mask(where: PositionFilter, activations: torch.Tensor, hook_name: str) -> torch.Tensor:
-    mask = where(activations)
+def _position_mask(
+    where: PositionFilter, activations: torch.Tensor, hook_name: str, prefix: CachedPrefix
+) -> torch.Tensor:
+    if _takes_positions(where):
+        positions = prefix.positions(activations.shape[1], activations.device)
+        mask = where(activations, positions)  # type: ignore[call-arg]
+    elif prefix.length:
+        raise SkillNeuronError(
+            f"where= was called on a cached forward pass at {hook_name}: the activation holds positions "
+            f"{prefix.length}..{prefix.length + activations.shape[1] - 1} of the sequence (the KV cache "
+            f"holds the first {prefix.length}), and a one-argument where= cannot tell. Take the absolute "
+            "positions as a second argument, e.g. where=lambda act, positions: positions < prompt_length "
+            "(a bool mask [batch, pos]), or generate without the KV cache."
+        )
+    else:
+        mask = where(activations)  # type: ignore[call-arg]
     expected = tuple(activations.shape[:2])
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != expected:
         got = (
@@ -120,6 +182,7 @@ class _LayerHook:
         hook_name: str,
         generator: torch.Generator,
         where: PositionFilter | None,
+        prefix: CachedPrefix,
     ) -> None:
         self.mode = mode
         self.width = int(chosen.numel())
@@ -127,6 +190,7 @@ class _LayerHook:
         self.context = settings.at_hook(row, self.index, generator, hook_name)
         self.hook_name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
         self.where = where
+        self.prefix = prefix
 
     def __call__(self, activations: torch.Tensor, hook: Any) -> torch.Tensor:
         """The activation with the chosen neurons' values replaced."""
@@ -146,7 +210,8 @@ class _LayerHook:
         old = flat[..., self.index]
         new = self.mode.new_values(old, self.context)
         if self.where is not None:
-            new = torch.where(_position_mask(self.where, activations, name)[..., None], new, old)
+            mask = _position_mask(self.where, activations, name, self.prefix)
+            new = torch.where(mask[..., None], new, old)
         out = flat.clone()
         out[..., self.index] = new.to(out.dtype)
         return out.reshape(activations.shape)
@@ -189,6 +254,7 @@ def _layer_hooks(
     layers: Iterable[int] | None,
     seed: int,
     options: dict[str, Any],
+    cached_prefix: CachedPrefix | None = None,
 ) -> list[tuple[int, str, _LayerHook]]:
     """``(model layer, hook name, hook)`` per layer with a chosen neuron (see :func:`perturbation_hooks`)."""
     if not isinstance(neurons, NeuronSet):
@@ -207,11 +273,12 @@ def _layer_hooks(
     rows = _chosen_rows(neurons, layers)
     hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
     generator = torch.Generator(device=adapter.device).manual_seed(seed)
+    prefix = CachedPrefix() if cached_prefix is None else cached_prefix
     return [
         (
             int(neurons.layers[row]),
             name,
-            _LayerHook(table_row, settings, neurons.mask[row], row, name, generator, where),
+            _LayerHook(table_row, settings, neurons.mask[row], row, name, generator, where, prefix),
         )
         for row, name in zip(rows, hook_names, strict=True)
         if bool(neurons.mask[row].any())
@@ -226,6 +293,7 @@ def perturbation_hooks(
     where: PositionFilter | None = None,
     layers: Iterable[int] | None = None,
     seed: int = 0,
+    cached_prefix: CachedPrefix | None = None,
     **options: Any,
 ) -> list[tuple[str, HookFn]]:
     """Forward hooks that perturb ``neurons``, for ``model.run_with_hooks`` or ``model.hooks``.
@@ -239,10 +307,14 @@ def perturbation_hooks(
         neurons: The neurons to change (their ``hook`` template names the hook points).
         mode: ``"zero"``, ``"mean"``, ``"gaussian"``, ``"resample"``, ``"scale"`` or ``"clamp"``
             (see the module docstring and :data:`~skillneuron_lens.intervene.modes.MODE_TABLE`).
-        where: Positions to change: a callable from the hook's activation ``[batch, pos, ...]`` to
-            a bool mask ``[batch, pos]``; ``None`` for all positions.
+        where: Positions to change: a callable from the hook's activation ``[batch, pos, ...]`` (and,
+            if it takes a second argument, the absolute positions ``[pos]``) to a bool mask
+            ``[batch, pos]``; ``None`` for all positions.
         layers: Model layers to perturb (a subset of ``neurons.layers``); ``None`` for all of them.
         seed: Seed of the random draws.
+        cached_prefix: Where each forward pass starts in the whole sequence, kept up to date by the
+            caller (:func:`perturb` does this for cached generation); ``None``: every pass starts at
+            position 0, as in one ``model.run_with_hooks(...)`` call.
         **options: The mode's options (:data:`~skillneuron_lens.intervene.modes.OPTIONS`); ``None``
             (and ``per_position=False``) means not given:
 
@@ -264,7 +336,7 @@ def perturbation_hooks(
             negative ``std``, a tensor of the wrong shape, a layer outside the set, or a hook the model
             does not have. A hook whose activation width differs from the set's raises when it fires.
     """
-    built = _layer_hooks(model, neurons, mode, where, layers, seed, options)
+    built = _layer_hooks(model, neurons, mode, where, layers, seed, options, cached_prefix)
     return [(name, layer_hook) for _, name, layer_hook in built]
 
 
@@ -289,7 +361,8 @@ def perturb(
 
     The hooks are attached with ``model.hooks(...)`` and removed on exit, also when the body raises.
     Blocks nest. Arguments are those of :func:`perturbation_hooks`; errors in them are raised at
-    entry, before any hook is attached.
+    entry, before any hook is attached. Inside the block, ``where`` sees absolute positions also
+    during KV-cached generation (the block tracks the cache's prefix; see the module docstring).
 
     Args:
         model: The model.
@@ -304,10 +377,14 @@ def perturb(
     Yields:
         Nothing; run the model inside the block.
     """
-    built = _layer_hooks(model, neurons, mode, where, layers, seed, options)
+    prefix = CachedPrefix()
+    built = _layer_hooks(model, neurons, mode, where, layers, seed, options, prefix)
     token = _ACTIVE_HOOKS.set((*_ACTIVE_HOOKS.get(), *((layer, hook) for layer, _, hook in built)))
+    adapter = ModelAdapter(model)
     try:
-        with ModelAdapter(model).hooks([(name, layer_hook) for _, name, layer_hook in built]):
+        with adapter.watching_cached_prefix(prefix.report), adapter.hooks(
+            [(name, layer_hook) for _, name, layer_hook in built]
+        ):
             yield
     finally:
         _ACTIVE_HOOKS.reset(token)

@@ -75,6 +75,23 @@ def _model_kind(model: Any) -> str:
     )
 
 
+def _bridge_cached_prefix(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """Positions already in the KV cache when a Hugging Face model is called with these arguments."""
+    given = kwargs.get("input_ids", args[0] if args else None)
+    if not isinstance(given, torch.Tensor):
+        given = kwargs.get("inputs_embeds")
+    length = int(given.shape[1]) if isinstance(given, torch.Tensor) and given.ndim >= 2 else None
+    mask = kwargs.get("attention_mask")
+    if length is not None and isinstance(mask, torch.Tensor) and mask.ndim == 2 and mask.shape[1] > length:
+        return int(mask.shape[1]) - length
+    cache_position = kwargs.get("cache_position")
+    if isinstance(cache_position, torch.Tensor) and cache_position.numel():
+        return int(cache_position.flatten()[0])
+    cache = kwargs.get("past_key_values")
+    seq_length = getattr(cache, "get_seq_length", None)
+    return int(seq_length()) if callable(seq_length) else 0
+
+
 def hook_templates(hook_names: Sequence[str]) -> list[str]:
     """Collapse hook names into per-layer templates, e.g. ``blocks.{layer}.mlp.hook_post``."""
     return sorted({re.sub(r"^blocks\.\d+\.", "blocks.{layer}.", name) for name in hook_names})
@@ -195,6 +212,50 @@ class ModelAdapter:
         with self.model.hooks(fwd_hooks=list(fwd_hooks)):
             yield
 
+    @contextlib.contextmanager
+    def watching_cached_prefix(self, report: Callable[[int], None]) -> Iterator[None]:
+        """For the body of a ``with`` block, tell ``report`` where each forward pass starts.
+
+        At the start of every forward pass ``report(n)`` receives the number of positions the pass's
+        KV cache already holds (0 without a cache), so that position ``p`` of the pass's activations is
+        position ``n + p`` of the whole sequence; ``report(0)`` follows each pass on bridges. Bridges
+        are read from the arguments of their Hugging Face model (attention mask longer than the
+        input, ``cache_position``, or the cache's length); ``HookedTransformer`` from the KV-cache
+        entry its first block receives. Other models never use a cache: nothing is reported.
+
+        Args:
+            report: Called with the cached prefix's length.
+
+        Yields:
+            Nothing; run the model inside the block.
+        """
+        handles: list[Any] = []
+        if self.kind == "bridge":
+            module = getattr(self.model, "original_model", None) or self.model
+
+            def before_bridge(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                report(_bridge_cached_prefix(args, kwargs))
+
+            def after_bridge(_module: Any, _args: Any, _kwargs: Any, _output: Any) -> None:
+                report(0)
+
+            handles.append(module.register_forward_pre_hook(before_bridge, with_kwargs=True))
+            handles.append(module.register_forward_hook(after_bridge, with_kwargs=True))
+        elif self.kind == "hooked_transformer":
+
+            def before_first_block(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                entry = kwargs.get("past_kv_cache_entry", args[2] if len(args) > 2 else None)
+                keys = getattr(entry, "past_keys", None)
+                report(0 if keys is None else int(keys.shape[1]))
+
+            first_block = self.model.blocks[0]
+            handles.append(first_block.register_forward_pre_hook(before_first_block, with_kwargs=True))
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
     @property
     def tokenizer(self) -> Any:
         """The model's tokenizer; a clear error when it has none."""
@@ -219,10 +280,10 @@ class ModelAdapter:
         text_pairs: Sequence[str] | None = None,
         *,
         max_length: int = 128,
-        padding_side: PaddingSide = "right",
-        prepend_bos: bool = False,
+        padding_side: PaddingSide | None = None,
+        prepend_bos: bool | None = None,
     ) -> TokenBatch:
-        """Encode texts (or text pairs) into one padded batch.
+        """Encode texts (or text pairs) into one padded batch, as the model's own ``to_tokens`` would.
 
         The tokenizer is never modified: padding is applied here, on the requested side.
 
@@ -230,14 +291,40 @@ class ModelAdapter:
             texts: The texts.
             text_pairs: Second texts for pair tasks, or ``None``.
             max_length: Truncate longer encodings to this many tokens.
-            padding_side: ``"right"`` or ``"left"``.
-            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+            padding_side: ``"right"`` or ``"left"``; ``None`` for the model's default
+                (:attr:`default_padding_side`).
+            prepend_bos: Whether the first token is the BOS token (see :meth:`encode_rows`); ``None``
+                for the model's default (:attr:`default_prepend_bos`).
 
         Returns:
             The padded batch on the model's device.
         """
         rows, types = self.encode_rows(texts, text_pairs, max_length=max_length, prepend_bos=prepend_bos)
         return self.pad_rows(rows, types, padding_side)
+
+    @property
+    def default_prepend_bos(self) -> bool:
+        """Whether the model's own ``to_tokens`` / ``run_with_cache(text)`` starts texts with BOS.
+
+        Decoders follow ``cfg.default_prepend_bos`` (``HookedTransformer`` and ``TransformerBridge``
+        alike; ``True`` when the config does not say). Encoders keep their tokenizer's own special
+        tokens (``[CLS] ... [SEP]``), as ``HookedEncoder`` and the BERT bridges do: ``False``.
+        """
+        if self.is_encoder:
+            return False
+        return bool(getattr(self.model.cfg, "default_prepend_bos", True))
+
+    @property
+    def default_padding_side(self) -> PaddingSide:
+        """The model's padding side: its tokenizer's, as ``to_tokens`` pads.
+
+        ``"right"`` for ``HookedEncoder`` (which cannot take left padding) or a tokenizer that names
+        no side.
+        """
+        side = getattr(getattr(self.model, "tokenizer", None), "padding_side", None)
+        if self.kind == "hooked_encoder" or side not in ("left", "right"):
+            return "right"
+        return "left" if side == "left" else "right"
 
     def min_max_length(self, pair: bool = False) -> int:
         """The smallest ``max_length`` that keeps the special tokens and one token of each text."""
@@ -284,7 +371,21 @@ class ModelAdapter:
     def bos_added_here(self) -> bool:
         """Whether ``prepend_bos=True`` adds a token (the tokenizer has a BOS but does not add it)."""
         bos = self.tokenizer.bos_token_id
-        return bos is not None and self.tokenizer("a")["input_ids"][:1] != [bos]
+        return bos is not None and not self.tokenizer_prepends_bos() and self._bos_is_one_token()
+
+    def tokenizer_prepends_bos(self) -> bool:
+        """Whether the tokenizer itself puts its BOS token first."""
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
+
+    def _bos_is_one_token(self) -> bool:
+        """Whether the BOS token is one token of the vocabulary.
+
+        A fallback BOS such as ``<|endoftext|>`` installed on a BERT tokenizer is not, and is never
+        prepended.
+        """
+        bos = self.tokenizer.bos_token
+        return bos is not None and len(self.tokenizer(bos, add_special_tokens=False)["input_ids"]) == 1
 
     def _check_tokenizer_room(self, max_length: int, pair: bool, option: str) -> None:
         if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1:
@@ -303,15 +404,21 @@ class ModelAdapter:
         text_pairs: Sequence[str] | None = None,
         *,
         max_length: int = 128,
-        prepend_bos: bool = False,
+        prepend_bos: bool | None = None,
     ) -> tuple[list[list[int]], list[list[int]] | None]:
         """Token ids (and token-type ids, if the tokenizer makes them) of each text, unpadded.
+
+        BOS follows TransformerLens's ``to_tokens``: with ``prepend_bos`` the tokenizer's BOS token is
+        put first when the tokenizer does not add it (and it is one token of the vocabulary); without
+        it, a BOS that a decoder's tokenizer adds itself is removed. Encoders keep their tokenizer's
+        special tokens unless ``prepend_bos=True``.
 
         Args:
             texts: The texts.
             text_pairs: Second texts for pair tasks, or ``None``.
             max_length: Truncate longer encodings to this many tokens.
-            prepend_bos: Put the tokenizer's BOS token first when it does not add one itself.
+            prepend_bos: Start every text with the BOS token; ``None`` for the model's default
+                (:attr:`default_prepend_bos`).
 
         Returns:
             One id list per text, and the matching token-type lists or ``None``.
@@ -323,36 +430,43 @@ class ModelAdapter:
         """
         self._check_tokenizer_room(max_length, text_pairs is not None, "max_length")
         bos = self.tokenizer.bos_token_id
+        want_bos = self.default_prepend_bos if prepend_bos is None else bool(prepend_bos)
+        add_bos = want_bos and self.bos_added_here()
+        strip_bos = not want_bos and not self.is_encoder and self.tokenizer_prepends_bos()
         if self.n_ctx is not None:
-            max_length = min(max_length, self.n_ctx - int(prepend_bos and self.bos_added_here()))
+            max_length = min(max_length, self.n_ctx - int(add_bos))
         encoded = self.tokenizer(
             list(texts),
             list(text_pairs) if text_pairs is not None else None,
             truncation=True,
-            max_length=max_length,
+            max_length=max_length + int(strip_bos),
             padding=False,
         )
         rows: list[list[int]] = [list(ids) for ids in encoded["input_ids"]]
         types: list[list[int]] | None = encoded.get("token_type_ids")
-        if prepend_bos and bos is not None:
-            for index, row in enumerate(rows):
-                if not row or row[0] != bos:
-                    rows[index] = [bos, *row]
-                    if types is not None:
-                        types[index] = [0, *types[index]]
+        for index, row in enumerate(rows):
+            if add_bos and (not row or row[0] != bos):
+                rows[index] = [bos, *row]
+                if types is not None:
+                    types[index] = [0, *types[index]]
+            elif strip_bos and len(row) > 1 and row[0] == bos:
+                rows[index] = row[1:]
+                if types is not None:
+                    types[index] = types[index][1:]
         return rows, types
 
     def pad_rows(
         self,
         rows: list[list[int]],
         types: list[list[int]] | None = None,
-        padding_side: PaddingSide = "right",
+        padding_side: PaddingSide | None = None,
     ) -> TokenBatch:
-        """Pad id lists into one batch on the model's device.
+        """Pad id lists into one batch on the model's device (``None``: :attr:`default_padding_side`).
 
         Raises:
             SkillNeuronError: For an unknown padding side.
         """
+        padding_side = self.default_padding_side if padding_side is None else padding_side
         if padding_side not in ("left", "right"):
             raise SkillNeuronError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
         return self._pad(rows, types, padding_side)

@@ -25,7 +25,13 @@ from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.models.fingerprint import model_fingerprint
 from skillneuron_lens.predictivity.result import PredictivityResult
-from skillneuron_lens.record.accumulators import ColumnFanOut, MeanAccumulator, ThresholdAccuracyAccumulator
+from skillneuron_lens.record.accumulators import (
+    ActivationCollector,
+    ColumnFanOut,
+    MeanAccumulator,
+    ThresholdAccuracyAccumulator,
+)
+from skillneuron_lens.record.activations import PassFeatures
 from skillneuron_lens.record.checkpoints import Checkpointable, PassCheckpoints
 from skillneuron_lens.record.histograms import DEFAULT_BINS, ClassHistogramAccumulator
 from skillneuron_lens.record.permutation_null import PermutationNullAccumulator, permuted_targets
@@ -138,6 +144,7 @@ def _result(
     held_out: ThresholdAccuracyAccumulator | None = None,
     null: PermutationNullAccumulator | None = None,
     counted: ClassHistogramAccumulator | None = None,
+    features: PassFeatures | None = None,
 ) -> PredictivityResult:
     histograms = None
     if counted is not None:
@@ -165,6 +172,7 @@ def _result(
         else null.scores().amax(dim=2).float().cpu()[:, None],
         auroc_per_position=None if histograms is None else histograms.auroc().float()[None],
         histograms=histograms,
+        features=features,
     )
 
 
@@ -192,6 +200,7 @@ def compute_predictivity(
     histograms: bool = False,
     histogram_bins: int = DEFAULT_BINS,
     checkpoints: PassCheckpoints | None = None,
+    keep_features: bool = False,
 ) -> PredictivityResult:
     """Predictivity of every neuron at a hook, streamed over the train and dev splits.
 
@@ -243,7 +252,11 @@ def compute_predictivity(
         checkpoints: Save the accumulators of each pass (``train``, ``dev``, ``test``) every few
             batches there, and continue from what an earlier, killed call saved (see
             :mod:`skillneuron_lens.record.checkpoints`); the result is the same, bit for bit. Not with
-            ``distributed``.
+            ``distributed`` or ``keep_features``.
+        keep_features: Also keep every train and dev example's recorded activations (float32,
+            ``4 x examples x slots x layers x neurons`` bytes) as :attr:`PredictivityResult.features`,
+            from which :meth:`~skillneuron_lens.tuning.readouts.LinearReadout.from_result` fits a
+            read-out without running the model again. Kept in memory only; not with ``distributed``.
 
     Returns:
         The :class:`PredictivityResult`.
@@ -261,6 +274,16 @@ def compute_predictivity(
     if checkpoints is not None and distributed:
         raise SkillNeuronError(
             "Checkpoints are kept by one process only: pass checkpoints=None with distributed=True."
+        )
+    if checkpoints is not None and keep_features:
+        raise SkillNeuronError(
+            "keep_features holds activations in memory, which a checkpoint does not save: pass "
+            "checkpoints=None with keep_features=True, or fit the read-out separately."
+        )
+    if keep_features and distributed:
+        raise SkillNeuronError(
+            "keep_features keeps every example's activations in one process; with distributed=True each "
+            "process sees a shard only. Compute without distributed, or fit the read-out separately."
         )
     config = recording_config(recording, hook=hook, layers=layers, positions=positions)
     recorder = Recorder(model, config, inputs)
@@ -282,7 +305,12 @@ def compute_predictivity(
         dev_columns = torch.cat([dev_columns, permuted], dim=1)
     shard = (lambda columns: _shard(columns, config.batch_size)) if distributed else (lambda columns: columns)
     means = MeanAccumulator(**shape)
-    _stream(recorder, checkpoints, "train", means, [means], (train_texts, train_pairs), shard(targets.train))
+    kept = {split: ActivationCollector(len(recorder.layers)) for split in ("train", "dev")}
+    train_pass: Any = means
+    if keep_features:
+        train_pass = ColumnFanOut([(means, slice(None)), (kept["train"], slice(None))])
+    train_split = (train_texts, train_pairs)
+    _stream(recorder, checkpoints, "train", train_pass, [means], train_split, shard(targets.train))
     means.all_reduce()
     hits = _dev_accumulator(means, shape, fragile_tolerance)
     null = None
@@ -299,10 +327,14 @@ def compute_predictivity(
             n_bins=histogram_bins,
         )
         parts.append((counted, slice(0, n_subtasks)))
-    fan_out, kept = ColumnFanOut(parts), [part for part, _ in parts]
-    _stream(recorder, checkpoints, "dev", fan_out, kept, (dev_texts, dev_pairs), shard(dev_columns))
+    checkpointed = [part for part, _ in parts]
+    if keep_features:
+        parts.append((kept["dev"], slice(0, n_subtasks)))
+    dev_split = (dev_texts, dev_pairs)
+    _stream(recorder, checkpoints, "dev", ColumnFanOut(parts), checkpointed, dev_split, shard(dev_columns))
     for accumulator, _ in parts:
-        accumulator.all_reduce()
+        if not isinstance(accumulator, ActivationCollector):
+            accumulator.all_reduce()
     held_out = None
     if targets.test is not None:
         assert test_texts is not None
@@ -311,7 +343,7 @@ def compute_predictivity(
         _stream(recorder, checkpoints, "test", held_out, [held_out], test_split, shard(targets.test))
         held_out.all_reduce()
     run_config = {
-        **config.to_dict(),
+        **recorder.config.to_dict(),
         "scheme": scheme,
         "balance": balance,
         "seed": seed,
@@ -320,6 +352,15 @@ def compute_predictivity(
         "permutation_seed": permutation_seed,
         "fragile_tolerance": fragile_tolerance,
     }
+    features = None
+    if keep_features:
+        features = PassFeatures(
+            train=torch.stack(kept["train"].per_layer(), dim=2),
+            train_labels=_recorded_labels(train_labels, targets.train),
+            dev=torch.stack(kept["dev"].per_layer(), dim=2),
+            dev_labels=_recorded_labels(dev_labels, targets.dev),
+            label_names=None if names is None else tuple(names),
+        )
     return _result(
         means,
         hits,
@@ -332,6 +373,7 @@ def compute_predictivity(
         held_out=held_out,
         null=null,
         counted=counted,
+        features=features,
     )
 
 
@@ -362,6 +404,12 @@ def _stream(
     )
 
 
+def _recorded_labels(labels: Sequence[int], targets: Int[torch.Tensor, "example subtask"]) -> tuple[int, ...]:
+    """The labels of the examples a pass records (those in at least one subtask), in order."""
+    used = (targets >= 0).any(dim=1).tolist()
+    return tuple(int(label) for label, kept in zip(labels, used, strict=True) if kept)
+
+
 def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
     """Neurons per layer at the hook, read from one short forward pass."""
     batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
@@ -384,7 +432,7 @@ def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | Non
     """
     adapter = ModelAdapter(model)
     name = adapter.resolve_hooks(hook, layers)[0]
-    batch = adapter.tokenize(["a"], max_length=8, prepend_bos=not adapter.is_encoder)
+    batch = adapter.tokenize(["a"], max_length=8)
     return _measured_width(lambda hooks: adapter.run_until_stopped(batch, hooks), name)
 
 

@@ -22,6 +22,7 @@ from skillneuron_lens.files import PREDICTIVITY_TENSORS
 from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
 from skillneuron_lens.notebook import format_number, html_repr, significance_text, text_repr, top_neuron_table
+from skillneuron_lens.record.activations import PassFeatures
 from skillneuron_lens.record.histograms import NeuronHistograms
 from skillneuron_lens.record.permutation_null import null_layer_maxima
 from skillneuron_lens.stats.significance import (
@@ -70,6 +71,8 @@ class PredictivityResult:
         run_aggregation: How runs combine: ``"mean"`` or ``"min"`` (the paper offers both).
         config: Settings that produced the result.
         fingerprint: Identity of the model (:func:`skillneuron_lens.models.fingerprint.model_fingerprint`).
+        features: The activations the pass saw (``compute_predictivity(..., keep_features=True)``), for
+            read-outs fitted without another pass; in memory only, never saved.
     """
 
     accuracy: Float[torch.Tensor, "run subtask slot layer neuron"]
@@ -91,6 +94,7 @@ class PredictivityResult:
     null_run_predictivity: Float[torch.Tensor, "perm run subtask layer neuron"] | None = None
     auroc_per_position: Float[torch.Tensor, "run subtask slot layer neuron"] | None = None
     histograms: NeuronHistograms | None = None
+    features: PassFeatures | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check that the shapes agree with each other and with the names."""
@@ -526,6 +530,7 @@ class PredictivityResult:
         tensors, cfg = load_result_dir(path, TENSOR_FILE, ("accuracy", "baseline", "n_train", "n_dev"))
         if cfg.get("kind") != "predictivity":
             raise ResultFileError(f"{path} holds a {cfg.get('kind')!r} result, not predictivity.")
+        optional: dict[str, Any] = {name: tensors.get(name) for name in _OPTIONAL_TENSORS}
         try:
             result = cls(
                 accuracy=tensors["accuracy"],
@@ -539,7 +544,7 @@ class PredictivityResult:
                 run_aggregation=cfg["run_aggregation"],
                 config=cfg.get("config", {}),
                 fingerprint=cfg.get("fingerprint", {}),
-                **{name: tensors.get(name) for name in _OPTIONAL_TENSORS},
+                **optional,
                 histograms=_stored_histograms(tensors, cfg),
             )
         except (KeyError, SkillNeuronError) as error:

@@ -14,7 +14,7 @@ from skillneuron_lens.record.accumulators import (
     WeightedMeanAccumulator,
     check_finite,
 )
-from skillneuron_lens.record.activations import neuron_activations, neuron_means, neuron_pool
+from skillneuron_lens.record.activations import PassFeatures, neuron_activations, neuron_means, neuron_pool
 from skillneuron_lens.record.checkpoints import (
     CHECKPOINT_FORMAT,
     DEFAULT_CHECKPOINT_EVERY,
@@ -70,6 +70,7 @@ from skillneuron_lens.record.top_examples import (
 
 __all__ = [
     "ActivatingExample",
+    "PassFeatures",
     "ActivationCollector",
     "CHECKPOINT_FORMAT",
     "Checkpointable",

@@ -11,6 +11,7 @@ the returned rows (a config's layers are sorted).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +20,29 @@ from jaxtyping import Float
 from skillneuron_lens.record.positions import PositionsLike
 from skillneuron_lens.record.recorder import MeanWeighting, Recorder, RecordingConfig, recording_config
 
-__all__ = ["neuron_activations", "neuron_means", "neuron_pool"]
+__all__ = ["PassFeatures", "neuron_activations", "neuron_means", "neuron_pool"]
+
+
+@dataclass(frozen=True)
+class PassFeatures:
+    """The reduced activations a predictivity pass saw, kept for read-outs that need no second pass.
+
+    Made by ``compute_predictivity(..., keep_features=True)`` and kept in memory only (a saved result
+    does not store them). Rows are the examples the pass recorded, in split order, with their class ids.
+
+    Attributes:
+        train: ``[example, slot, layer, neuron]`` of the train split (float32, CPU).
+        train_labels: Class id of each train row.
+        dev: The same for the dev split.
+        dev_labels: Class id of each dev row.
+        label_names: Class names in id order for string labels, else ``None``.
+    """
+
+    train: Float[torch.Tensor, "example slot layer neuron"]
+    train_labels: tuple[int, ...]
+    dev: Float[torch.Tensor, "example slot layer neuron"]
+    dev_labels: tuple[int, ...]
+    label_names: tuple[str, ...] | None = None
 
 _QUIET_MEAN = RecordingConfig(positions="mean", progress=False)
 

@@ -90,8 +90,13 @@ class RecordingConfig:
         positions: Positions to read (see :mod:`skillneuron_lens.record.positions`).
         batch_size: Examples per forward pass.
         max_length: Truncate encodings to this many tokens.
-        padding_side: ``"right"`` or ``"left"``; results do not depend on it.
-        prepend_bos: Prepend the BOS token when the tokenizer does not.
+        padding_side: ``"right"`` or ``"left"``; ``None`` (default) for the model's own (its
+            tokenizer's, as ``model.to_tokens`` pads). Results do not depend on it.
+        prepend_bos: Start every text with the BOS token (``True``) or without it (``False``);
+            ``None`` (default) for the model's own default, so that a recorded value equals
+            ``model.run_with_cache(text)`` at the same position: ``cfg.default_prepend_bos`` for
+            decoders, the tokenizer's own special tokens for encoders (see
+            :meth:`~skillneuron_lens.models.adapter.ModelAdapter.encode_rows`).
         progress: Show a progress bar.
     """
 
@@ -100,8 +105,8 @@ class RecordingConfig:
     positions: PositionsLike = 0
     batch_size: int = 32
     max_length: int = 128
-    padding_side: PaddingSide = "right"
-    prepend_bos: bool = False
+    padding_side: PaddingSide | None = None
+    prepend_bos: bool | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -110,6 +115,14 @@ class RecordingConfig:
             raise SkillNeuronError(f"batch_size must be at least 1, got {self.batch_size}.")
         if self.max_length < 1:
             raise SkillNeuronError(f"max_length must be at least 1, got {self.max_length}.")
+        if self.padding_side not in (None, "left", "right"):
+            raise SkillNeuronError(
+                f"padding_side must be 'left', 'right' or None (the model's own), got {self.padding_side!r}."
+            )
+        if self.prepend_bos not in (None, True, False):
+            raise SkillNeuronError(
+                f"prepend_bos must be True, False or None (the model's own), got {self.prepend_bos!r}."
+            )
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(sorted(int(layer) for layer in self.layers)))
         object.__setattr__(self, "positions", PositionSpec.parse(self.positions))
@@ -170,6 +183,9 @@ def recording_config(
 class Recorder:
     """Runs a model over examples and feeds reduced activations to an accumulator.
 
+    The recorder's :attr:`config` is ``config`` with the model's defaults filled in (``padding_side``,
+    ``prepend_bos``), so results record the values used.
+
     Args:
         model: Any supported TransformerLens model.
         config: What to record.
@@ -180,7 +196,15 @@ class Recorder:
     def __init__(self, model: Any, config: RecordingConfig, inputs: InputBuilder | None = None) -> None:
         """Resolve hooks and positions up front, so bad settings fail before any forward pass."""
         self.adapter = ModelAdapter(model)
-        self.config = config
+        self.config = replace(
+            config,
+            padding_side=self.adapter.default_padding_side
+            if config.padding_side is None
+            else config.padding_side,
+            prepend_bos=(
+                self.adapter.default_prepend_bos if config.prepend_bos is None else config.prepend_bos
+            ),
+        )
         self.inputs = inputs
         self.hook_names = self.adapter.resolve_hooks(config.hook, config.layers)
         self.layers = (

@@ -42,7 +42,9 @@ from skillneuron_lens.tasks.provenance import (
 )
 from skillneuron_lens.tasks.readers import (
     TEXT_JOINER,
+    hf_split_parts,
     infer_split_roles,
+    is_hf_dataset,
     task_from_dataframe,
     task_from_files,
     task_from_hf_dataset,
@@ -112,7 +114,9 @@ __all__ = [
     "describe_subtasks",
     "encode_labels",
     "file_record",
+    "hf_split_parts",
     "infer_split_roles",
+    "is_hf_dataset",
     "list_tasks",
     "load_task",
     "make_splits",

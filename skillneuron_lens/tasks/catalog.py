@@ -59,7 +59,7 @@ from skillneuron_lens.tasks.packaged import (
     read_subjectivity,
     read_tweets,
 )
-from skillneuron_lens.tasks.readers import task_from_hf_dataset
+from skillneuron_lens.tasks.readers import is_hf_dataset, task_from_hf_dataset
 from skillneuron_lens.tasks.task import Split, Task, split_pool
 
 __all__ = [
@@ -298,7 +298,7 @@ def list_tasks(offline: bool | None = None) -> list[str]:
 
 
 def load_task(
-    name: str,
+    name: str | Any,
     *,
     seed: int = 0,
     n: int | None = None,
@@ -308,7 +308,10 @@ def load_task(
     """Load a named task with ``train``, ``dev`` and ``test`` splits.
 
     Args:
-        name: A name from :func:`list_tasks`.
+        name: A name from :func:`list_tasks`, or a Hugging Face ``datasets.Dataset`` /
+            ``DatasetDict`` with ``text`` and ``label`` columns, made a task by
+            :func:`~skillneuron_lens.tasks.readers.task_from_hf_dataset` (call that for other column
+            names or a split map).
         seed: Seed of the train/dev split and of the sub-sample (test hold-outs always use 0).
         n: If given, keep at most ``n`` examples in total (see :meth:`Task.subsample`).
         offline: ``None``: the packaged copy when there is one, else the hub; ``True``: the
@@ -326,6 +329,9 @@ def load_task(
             task does not have, or a dataset that cannot be downloaded or read.
         MissingPackageError: If the package with the offline copy is not installed.
     """
+    if is_hf_dataset(name):
+        task = task_from_hf_dataset(name, seed=seed)
+        return task if n is None else task.subsample(n, seed=seed)
     spec = _spec(name)
     if _use_packaged(spec, offline, data_dir):
         task = _load_packaged(spec, seed)

@@ -1,8 +1,9 @@
 """One validation for the labelled splits that functions accept as input.
 
 Every function that reads a labelled split (predictivity, read-outs, the tuned classifier) takes
-either a ``(texts, labels)`` tuple or an object with ``.texts``, ``.labels`` and optionally
-``.text_pairs`` (e.g. a :class:`~skillneuron_lens.tasks.task.Split`), and checks it here.
+a ``(texts, labels)`` tuple, a Hugging Face ``datasets.Dataset`` with ``text`` and ``label`` columns
+(:func:`~skillneuron_lens.tasks.readers.hf_split_parts`), or an object with ``.texts``, ``.labels`` and
+optionally ``.text_pairs`` (e.g. a :class:`~skillneuron_lens.tasks.task.Split`), and checks it here.
 
 Labels are int class ids or strings. The label-order rule for strings is the one of the task readers
 and ``--labels`` (:func:`~skillneuron_lens.tasks.labels.encode_labels`): the order of
@@ -24,6 +25,7 @@ import torch
 
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.tasks.labels import _INT_PATTERN, _value_report, encode_labels
+from skillneuron_lens.tasks.readers import hf_split_parts, is_hf_dataset
 from skillneuron_lens.tasks.streaming import StreamedTexts
 
 __all__ = [
@@ -223,14 +225,16 @@ def _plain_label(label: Any, split_name: str) -> int | str:
 
 def _raw_split(split: Any, name: str) -> _RawSplit:
     """A split's texts, raw labels and pairs as lists, with its shape checked."""
-    if isinstance(split, tuple) and len(split) == 2:
+    if is_hf_dataset(split):
+        texts, labels, pairs = hf_split_parts(split, f"The {name} split")
+    elif isinstance(split, tuple) and len(split) == 2:
         texts, labels, pairs = split[0], split[1], None
     elif hasattr(split, "texts") and hasattr(split, "labels"):
         texts, labels, pairs = split.texts, split.labels, getattr(split, "text_pairs", None)
     else:
         raise SkillNeuronError(
-            f"The {name} split must be a (texts, labels) tuple or have .texts and .labels, got "
-            f"{type(split).__name__}."
+            f"The {name} split must be a (texts, labels) tuple, a datasets.Dataset with text and label "
+            f"columns, or have .texts and .labels, got {type(split).__name__}."
         )
     texts, labels = _kept_texts(texts), list(labels)
     if len(texts) == 0:

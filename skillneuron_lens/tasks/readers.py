@@ -39,7 +39,9 @@ from skillneuron_lens.tasks.task import (
 
 __all__ = [
     "TEXT_JOINER",
+    "hf_split_parts",
     "infer_split_roles",
+    "is_hf_dataset",
     "task_from_dataframe",
     "task_from_files",
     "task_from_hf_dataset",
@@ -581,6 +583,59 @@ def task_from_hf_dataset(
         columns, text_columns, pair_column, label_column, label_names, _split_row_locator(sizes)
     )
     return Task(name, names, _apply_policy(splits, seed, dev_fraction, test_fraction), source)
+
+
+def is_hf_dataset(data: Any) -> bool:
+    """Whether ``data`` is a Hugging Face ``Dataset`` or ``DatasetDict``.
+
+    Checked by type name, so ``datasets`` is never imported here.
+    """
+    return any(
+        cls.__module__.startswith("datasets") and cls.__name__ in ("Dataset", "DatasetDict")
+        for cls in type(data).__mro__
+    )
+
+
+def hf_split_parts(
+    dataset: Any,
+    what: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    pair_column: str | None = None,
+) -> tuple[list[str], list[Any], list[str] | None]:
+    """Texts, raw labels and second texts of one ``datasets.Dataset`` passed where a split is expected.
+
+    This is the one place a ``Dataset`` becomes a split; its labels then follow the label-order rule
+    of :mod:`skillneuron_lens.tasks.labelled` like any other split's.
+
+    Args:
+        dataset: A ``datasets.Dataset``.
+        what: What to call it in messages (e.g. ``"the train split"``).
+        text_column: Text column.
+        label_column: Label column (int ids or strings).
+        pair_column: Second-text column, or ``None``.
+
+    Returns:
+        ``(texts, labels, text_pairs)`` as lists.
+
+    Raises:
+        SkillNeuronError: For a ``DatasetDict`` (pick a split, or make a task of it) or missing
+            columns (the message lists those found and how to read other names).
+    """
+    if isinstance(dataset, Mapping):
+        raise SkillNeuronError(
+            f"{what} is a DatasetDict with splits {list(dataset)}; pass one split (e.g. data['train']), "
+            "or make a task of all of them with skillneuron_lens.load_task(data)."
+        )
+    wanted = [text_column] + ([pair_column] if pair_column else []) + [label_column]
+    hint = (
+        " Rename them (dataset.rename_column('sentence', 'text')), or read other names with "
+        "skillneuron_lens.tasks.task_from_hf_dataset(data, text_column=..., label_column=...)."
+    )
+    _require_columns(list(getattr(dataset, "column_names", [])), wanted, f"{what} (a Dataset)", hint)
+    values = _hf_columns(dataset, wanted, what)
+    pairs = None if pair_column is None else list(values[pair_column])
+    return list(values[text_column]), list(values[label_column]), pairs
 
 
 def _split_row_locator(sizes: Mapping[str, int]) -> Callable[[int], str]:

@@ -118,15 +118,22 @@ class LogisticHead:
 
 @dataclass
 class LinearReadout:
-    """A logistic-regression head on pooled last-layer features of a frozen model.
+    """A logistic-regression head on pooled features of a frozen model.
+
+    By default the features are the last layer's residual stream (:data:`FEATURE_HOOK`) at one
+    position; ``hook`` and ``layers`` read others, e.g. the neurons a predictivity pass recorded
+    (several layers and positions are concatenated). :meth:`from_result` fits one from the activations
+    that pass kept, without running the model again.
 
     Attributes:
         model: Any supported TransformerLens model.
-        pooling: ``0`` ([CLS] / first token), ``"mean"`` or ``"last"``.
+        pooling: ``0`` ([CLS] / first token), ``"mean"``, ``"last"``, or other positions.
         l2_grid: L2 penalties to try; with a dev split, the one with the best dev accuracy is kept
             (the first on ties), else the first.
         recording: Batch size, truncation, padding and progress bar of the feature pass (see
-            :func:`pooled_features`, which reads :data:`FEATURE_HOOK`); default ``RecordingConfig()``.
+            :func:`pooled_features`); default ``RecordingConfig()``.
+        hook: Hook template of the features; default :data:`FEATURE_HOOK`.
+        layers: Layers whose features are concatenated; ``None`` for the last layer.
         label_names: The order of string labels, set by :meth:`fit` (``None`` for int ids).
     """
 
@@ -134,6 +141,8 @@ class LinearReadout:
     pooling: PositionsLike = 0
     l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     recording: RecordingConfig | None = None
+    hook: str = FEATURE_HOOK
+    layers: tuple[int, ...] | None = None
     head: LogisticHead = field(init=False)
     dev_accuracy: dict[float, float] = field(init=False, default_factory=dict)
     label_names: list[str] | None = field(init=False, default=None)
@@ -144,8 +153,104 @@ class LinearReadout:
             raise SkillNeuronError("l2_grid needs at least one penalty.")
         self.head = LogisticHead(l2=self.l2_grid[0])
 
+    @classmethod
+    def from_result(
+        cls,
+        model: Any,
+        result: Any,
+        *,
+        layers: Sequence[int] | None = None,
+        l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0),
+        n_classes: int | None = None,
+    ) -> LinearReadout:
+        """Fit a read-out on the activations a predictivity pass kept: no forward pass.
+
+        The features are the result's neurons (its hook, positions and recorded layers, or
+        ``layers`` among them) as the pass recorded them on train and dev; the L2 penalty is chosen
+        on dev. The read-out then predicts from the same hook, positions and recording settings, so
+        it equals ``LinearReadout(model, pooling=..., hook=..., layers=..., recording=...).fit(train,
+        dev)`` without the second pass over the data.
+
+        Args:
+            model: The model the result was computed on (used by :meth:`predict`).
+            result: A :class:`~skillneuron_lens.predictivity.result.PredictivityResult` computed with
+                ``keep_features=True``.
+            layers: Model layers to read (a subset of ``result.layers``); ``None`` for all.
+            l2_grid: L2 penalties to try.
+            n_classes: Number of classes; default from the labels.
+
+        Returns:
+            The fitted read-out.
+
+        Raises:
+            SkillNeuronError: If the result kept no features, or ``layers`` names a layer it lacks.
+        """
+        kept = getattr(result, "features", None)
+        if kept is None:
+            raise SkillNeuronError(
+                "This result kept no activations (saved results never do): compute it with "
+                "compute_predictivity(..., keep_features=True), or fit with "
+                "LinearReadout(...).fit(train, dev)."
+            )
+        chosen = list(result.layers) if layers is None else [int(layer) for layer in layers]
+        missing = [layer for layer in chosen if layer not in result.layers]
+        if missing:
+            raise SkillNeuronError(
+                f"layers {missing} are not among the result's layers {list(result.layers)}."
+            )
+        config = result.config
+        recording = RecordingConfig(
+            batch_size=config.get("batch_size", 32),
+            max_length=config.get("max_length", 128),
+            padding_side=config.get("padding_side"),
+            prepend_bos=config.get("prepend_bos"),
+            progress=False,
+        )
+        readout = cls(
+            model, pooling=config["positions"], l2_grid=l2_grid, recording=recording, hook=result.hook,
+            layers=tuple(chosen),
+        )
+        rows = [result.layers.index(layer) for layer in sorted(chosen)]
+        names = None if kept.label_names is None else list(kept.label_names)
+        readout.label_names = names
+        classes = n_classes or (len(names) if names else max(kept.train_labels) + 1)
+        readout._fit_features(
+            _flat(kept.train[:, :, rows]), list(kept.train_labels), _flat(kept.dev[:, :, rows]),
+            list(kept.dev_labels), classes,
+        )
+        return readout
+
     def _features(self, split: Any) -> torch.Tensor:
-        return pooled_features(self.model, split, pooling=self.pooling, recording=self.recording)
+        chosen = (ModelAdapter(self.model).n_layers - 1,) if self.layers is None else self.layers
+        config = recording_config(self.recording, hook=self.hook, layers=chosen, positions=self.pooling)
+        texts, pairs = split_texts(split, "given")
+        per_layer = Recorder(self.model, config).activations(texts, pairs)
+        return _flat(torch.stack(per_layer, dim=2))
+
+    def _fit_features(
+        self,
+        features: torch.Tensor,
+        labels: Sequence[int],
+        dev_features: torch.Tensor | None,
+        dev_labels: Sequence[int] | None,
+        n_classes: int,
+    ) -> None:
+        """Fit the head on features, choosing the L2 penalty on the dev features when given."""
+        if len(set(labels)) < 2:
+            raise SkillNeuronError("The read-out needs at least two classes in its training split.")
+        if dev_features is None or dev_labels is None:
+            self.head = LogisticHead(l2=self.l2_grid[0]).fit(features, labels, n_classes)
+            return
+        targets = torch.tensor(list(dev_labels))
+        best: tuple[float, LogisticHead] | None = None
+        for l2 in self.l2_grid:
+            head = LogisticHead(l2=l2).fit(features, labels, n_classes)
+            score = float((head.logits(dev_features).argmax(dim=1) == targets).double().mean())
+            self.dev_accuracy[l2] = score
+            if best is None or score > best[0]:
+                best = (score, head)
+        assert best is not None
+        self.head = best[1]
 
     def fit(
         self,
@@ -166,20 +271,9 @@ class LinearReadout:
         if len(set(labels)) < 2:
             raise SkillNeuronError("The read-out needs at least two classes in its training split.")
         classes = n_classes or (len(self.label_names) if self.label_names else max(labels) + 1)
-        features = self._features(split)
-        if dev is None:
-            self.head = LogisticHead(l2=self.l2_grid[0]).fit(features, labels, classes)
-            return self
-        dev_features, dev_labels = self._features(dev), torch.tensor(checked["dev"].labels)
-        best: tuple[float, LogisticHead] | None = None
-        for l2 in self.l2_grid:
-            head = LogisticHead(l2=l2).fit(features, labels, classes)
-            score = float((head.logits(dev_features).argmax(dim=1) == dev_labels).double().mean())
-            self.dev_accuracy[l2] = score
-            if best is None or score > best[0]:
-                best = (score, head)
-        assert best is not None
-        self.head = best[1]
+        dev_features = None if dev is None else self._features(dev)
+        dev_labels = None if dev is None else checked["dev"].labels
+        self._fit_features(self._features(split), labels, dev_features, dev_labels, classes)
         return self
 
     def predict(self, split: Any) -> Int[torch.Tensor, " example"]:
@@ -190,6 +284,11 @@ class LinearReadout:
         """Share of the split's examples predicted correctly (string labels: see :attr:`label_names`)."""
         _, labels, _ = labelled_split(split, "given", self.label_names)
         return float((self.predict(split) == torch.tensor(labels)).double().mean())
+
+
+def _flat(values: Float[torch.Tensor, "example slot layer neuron"]) -> Float[torch.Tensor, "example d"]:
+    """One feature row per example: slots, layers and neurons side by side."""
+    return values.reshape(values.shape[0], -1)
 
 
 def lm_head_is_pretrained(model: Any) -> bool:
