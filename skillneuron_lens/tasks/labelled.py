@@ -225,6 +225,7 @@ def _plain_label(label: Any, split_name: str) -> int | str:
 
 def _raw_split(split: Any, name: str) -> _RawSplit:
     """A split's texts, raw labels and pairs as lists, with its shape checked."""
+    texts: Any
     if is_hf_dataset(split):
         texts, labels, pairs = hf_split_parts(split, f"The {name} split")
     elif isinstance(split, tuple) and len(split) == 2:
