@@ -37,7 +37,9 @@ Positions can be restricted with ``where``: a callable that receives the hook's 
 ``[batch, pos, ...]`` and returns a bool mask ``[batch, pos]``; only positions where it is ``True``
 change. Layers can be restricted with ``layers`` (model layer numbers, a subset of the set's layers).
 Hooks whose activation has more than three axes (e.g. attention ``z``: ``[batch, pos, head, d_head]``)
-are addressed with the trailing axes flattened into one neuron axis.
+are addressed with the trailing axes flattened into one neuron axis, or one head of them when the
+set's hook ends in ``[head=H]`` (:mod:`skillneuron_lens.models.sites`); the new values are written
+back in the hook's own shape.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from skillneuron_lens.intervene.modes import (
     prepare_mode,
 )
 from skillneuron_lens.models.adapter import HookFn, ModelAdapter
+from skillneuron_lens.models.sites import NeuronSite
 from skillneuron_lens.neurons.sets import NeuronSet
 
 __all__ = [
@@ -111,6 +114,7 @@ def _layer_hook(
     settings: ModeSettings,
     chosen: Bool[torch.Tensor, " neuron"],
     row: int,
+    site: NeuronSite,
     hook_name: str,
     generator: torch.Generator,
     where: PositionFilter | None,
@@ -122,12 +126,7 @@ def _layer_hook(
 
     def hook(activations: torch.Tensor, hook: Any) -> torch.Tensor:
         name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
-        if activations.ndim < 3:
-            raise SkillNeuronError(
-                f"The activation at {name} has shape {tuple(activations.shape)}; perturbation needs "
-                "[batch, pos, neuron] (or more trailing axes, which are flattened)."
-            )
-        flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+        flat = site.neurons(activations, name)
         if flat.shape[-1] != width:
             raise SkillNeuronError(
                 f"The neuron set has {width} neurons per layer but the activation at {name} has "
@@ -138,9 +137,9 @@ def _layer_hook(
         new = mode.new_values(old, context)
         if where is not None:
             new = torch.where(_position_mask(where, activations, name)[..., None], new, old)
-        out = flat.clone()
-        out[..., index] = new.to(out.dtype)
-        return out.reshape(activations.shape)
+        values = flat.clone()
+        values[..., index] = new.to(values.dtype)
+        return site.write_back(activations, values)
 
     return hook
 
@@ -205,10 +204,11 @@ def perturbation_hooks(
         )
     adapter = ModelAdapter(model)
     rows = _chosen_rows(neurons, layers)
-    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
+    site = NeuronSite.parse(neurons.hook)
+    hook_names = adapter.resolve_hooks(site.name, [neurons.layers[row] for row in rows])
     generator = torch.Generator(device=adapter.device).manual_seed(seed)
     return [
-        (name, _layer_hook(table_row, settings, neurons.mask[row], row, name, generator, where))
+        (name, _layer_hook(table_row, settings, neurons.mask[row], row, site, name, generator, where))
         for row, name in zip(rows, hook_names, strict=True)
         if bool(neurons.mask[row].any())
     ]

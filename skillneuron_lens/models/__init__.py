@@ -2,7 +2,7 @@
 
 The backend, device and dtype of a load (backends); the offline default models and their cache (offline);
 loading by name or from a folder (load); one adapter over every TransformerLens model class (adapter);
-model fingerprints (fingerprint).
+model fingerprints (fingerprint); neuron sites: which hook's axes are the neurons (sites).
 """
 
 from skillneuron_lens.models.adapter import (
@@ -36,6 +36,11 @@ from skillneuron_lens.models.offline import (
     cache_dir,
     offline_checkpoint,
 )
+from skillneuron_lens.models.sites import (
+    NeuronSite,
+    neuron_coordinates,
+    neuron_label,
+)
 
 __all__ = [
     "BACKENDS",
@@ -45,6 +50,7 @@ __all__ = [
     "HookFn",
     "KNOWN_MODELS",
     "ModelAdapter",
+    "NeuronSite",
     "PaddingSide",
     "StopForward",
     "TokenBatch",
@@ -53,6 +59,8 @@ __all__ = [
     "hook_templates",
     "load_model",
     "model_fingerprint",
+    "neuron_coordinates",
+    "neuron_label",
     "offline_checkpoint",
     "resolve_backend",
     "resolve_device",
