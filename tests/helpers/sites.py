@@ -12,7 +12,9 @@ from skillneuron_lens.models.sites import NeuronSite
 from tests.helpers.reference import collect, reference_accuracy, reference_predictivity
 
 
-def cached_values(model: Any, texts: list[str], site: str, layers: list[int], positions: list[int]) -> torch.Tensor:
+def cached_values(
+    model: Any, texts: list[str], site: str, layers: list[int], positions: list[int]
+) -> torch.Tensor:
     """``[example * slot, layer, neuron]`` read from ``model.run_with_cache`` one text at a time."""
     parsed = NeuronSite.parse(site)
     _, names = ModelAdapter(model).resolve_site(parsed, layers if parsed.per_layer else None)
@@ -34,8 +36,12 @@ def cached_values(model: Any, texts: list[str], site: str, layers: list[int], po
 def assert_recording_matches_cache(model: Any, texts: list[str], site: str, layers: list[int]) -> None:
     """The recorder's values (batched, padded) equal ``run_with_cache`` at the first and last token."""
     recorded = snl.record.neuron_pool(
-        model, texts, hook=site, layers=layers if NeuronSite.parse(site).per_layer else None,
-        positions=[0, -1], recording=snl.RecordingConfig(batch_size=4, progress=False),
+        model,
+        texts,
+        hook=site,
+        layers=layers if NeuronSite.parse(site).per_layer else None,
+        positions=[0, -1],
+        recording=snl.RecordingConfig(batch_size=4, progress=False),
     )
     expected = cached_values(model, texts, site, layers, [0, -1])
     assert recorded.shape == expected.shape
@@ -43,8 +49,12 @@ def assert_recording_matches_cache(model: Any, texts: list[str], site: str, laye
 
 
 def assert_predictivity_matches_reference(
-    model: Any, train: tuple[list[str], list[int]], dev: tuple[list[str], list[int]], site: str,
-    layers: list[int] | None, positions: Any,
+    model: Any,
+    train: tuple[list[str], list[int]],
+    dev: tuple[list[str], list[int]],
+    site: str,
+    layers: list[int] | None,
+    positions: Any,
 ) -> snl.PredictivityResult:
     """compute_predictivity at a site equals the slow reference on flattened run_with_cache values."""
     config = snl.RecordingConfig(hook=site, layers=layers, positions=positions, batch_size=8, progress=False)
@@ -66,7 +76,9 @@ def assert_predictivity_matches_reference(
     return result
 
 
-def run_capturing(model: Any, ids: torch.Tensor, hooks: list[Any], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def run_capturing(
+    model: Any, ids: torch.Tensor, hooks: list[Any], name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, activation at name)`` with ``hooks`` attached; the capture runs after them."""
     seen: dict[str, torch.Tensor] = {}
 

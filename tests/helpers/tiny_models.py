@@ -78,7 +78,7 @@ def tiny_gpt2(backend: str = "auto", seed: int = 0, d_mlp: int = 48) -> Any:
 
 
 def hooked_gpt2(model_class: Any, hf_model: Any, tokenizer: Any, d_mlp: int = 48) -> Any:
-    """The Hugging Face GPT-2's weights in a ``HookedTransformer`` subclass (e.g. ``HookedSAETransformer``)."""
+    """The Hugging Face GPT-2 weights in a ``HookedTransformer`` subclass (e.g. ``HookedSAETransformer``)."""
     from transformer_lens import HookedTransformerConfig
     from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
 

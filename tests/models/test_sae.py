@@ -73,7 +73,9 @@ def test_perturbing_a_latent_changes_the_reconstruction_by_its_decoder_row(model
     _, clean_latents = run_capturing(model, ids, [], latents)
     clean_logits, clean_recons = run_capturing(model, ids, [], recons)
     neuron = int(clean_latents.abs().sum(dim=(0, 1)).argmax())  # a latent that is active somewhere
-    hooks = snl.intervene.perturbation_hooks(model, single_neuron_set(LATENTS, 1, neuron, D_SAE), "clamp", value=3.0)
+    hooks = snl.intervene.perturbation_hooks(
+        model, single_neuron_set(LATENTS, 1, neuron, D_SAE), "clamp", value=3.0
+    )
     logits, new_recons = run_capturing(model, ids, hooks, recons)
     decoder_row = model.acts_to_saes["blocks.1.hook_resid_pre"].W_dec[neuron].detach()
     expected = clean_recons + (3.0 - clean_latents[..., neuron])[..., None] * decoder_row
@@ -84,7 +86,12 @@ def test_perturbing_a_latent_changes_the_reconstruction_by_its_decoder_row(model
 def test_skill_latents_draw_and_perturb(model):
     train, dev = toy_texts(30, seed=1), toy_texts(20, seed=2)
     result = snl.compute_predictivity(
-        model, train, dev, hook=LATENTS, layers=[1, 2], recording=snl.RecordingConfig(progress=False),
+        model,
+        train,
+        dev,
+        hook=LATENTS,
+        layers=[1, 2],
+        recording=snl.RecordingConfig(progress=False),
         histograms=True,
     )
     assert snl.plot.predictivity_heatmap(result).data[0].z.shape == (2, D_SAE)

@@ -28,10 +28,17 @@ def model():
 # ---- the site string, without a model ---------------------------------------------------------
 def test_site_strings_round_trip_and_name_their_layers():
     site = NeuronSite.parse("blocks.{layer}.attn.hook_z[head=3]")
-    assert (site.hook, site.head, site.name) == ("blocks.{layer}.attn.hook_z", 3, "blocks.{layer}.attn.hook_z[head=3]")
+    assert (site.hook, site.head, site.name) == (
+        "blocks.{layer}.attn.hook_z",
+        3,
+        "blocks.{layer}.attn.hook_z[head=3]",
+    )
     assert NeuronSite.parse("blocks.{layer}.attn.hook_z", head=3) == site
     assert site.hook_names([2, 0], n_layers=3) == ((2, 0), ["blocks.2.attn.hook_z", "blocks.0.attn.hook_z"])
-    assert NeuronSite.parse("blocks.5.attn.hook_z").hook_names(None, n_layers=6) == ((5,), ["blocks.5.attn.hook_z"])
+    assert NeuronSite.parse("blocks.5.attn.hook_z").hook_names(None, n_layers=6) == (
+        (5,),
+        ["blocks.5.attn.hook_z"],
+    )
     assert NeuronSite.parse("hook_embed").hook_names([0], n_layers=6) == ((0,), ["hook_embed"])
 
 
@@ -40,7 +47,10 @@ def test_site_strings_round_trip_and_name_their_layers():
     [
         (lambda: NeuronSite.parse("blocks.{layer}.attn.hook_z[head=1]", head=2), "give the head once"),
         (lambda: NeuronSite.parse("blocks.{layer}.attn.hook_z", head=-1), "head must be 0 or more"),
-        (lambda: NeuronSite.parse("blocks.{layer}.attn.hook_z[1]"), r"only suffix understood is '\[head=H\]'"),
+        (
+            lambda: NeuronSite.parse("blocks.{layer}.attn.hook_z[1]"),
+            r"only suffix understood is '\[head=H\]'",
+        ),
         (lambda: NeuronSite.parse(""), "non-empty hook name"),
         (lambda: NeuronSite.parse("blocks.2.mlp.hook_post").hook_names([1], 3), "read as layer 2"),
     ],
@@ -57,8 +67,14 @@ def test_flattened_neurons_map_back_to_head_and_component():
     assert neuron_label(1, 21, (N_HEADS, D_HEAD)) == "L1 H2:5"
     assert neuron_label(1, 5, (D_HEAD,), head=2) == "L1 H2:5"
     assert neuron_label(0, 7, (48,)) == "L0 N7"
-    assert head_coordinates("blocks.{layer}.attn.hook_z", (N_HEADS, D_HEAD), 21) == {"head": 2, "head_neuron": 5}
-    assert head_coordinates("blocks.{layer}.attn.hook_z[head=2]", (D_HEAD,), 5) == {"head": 2, "head_neuron": 5}
+    assert head_coordinates("blocks.{layer}.attn.hook_z", (N_HEADS, D_HEAD), 21) == {
+        "head": 2,
+        "head_neuron": 5,
+    }
+    assert head_coordinates("blocks.{layer}.attn.hook_z[head=2]", (D_HEAD,), 5) == {
+        "head": 2,
+        "head_neuron": 5,
+    }
     assert head_coordinates("blocks.{layer}.mlp.hook_post", (48,), 5) == {}
     with pytest.raises(snl.SkillNeuronError, match="does not exist"):
         neuron_coordinates(32, (N_HEADS, D_HEAD))
@@ -122,7 +138,9 @@ def test_head_option_and_neuron_shape(model):
     assert result.hook == "blocks.{layer}.attn.hook_z[head=3]"
     assert result.config["neuron_shape"] == [D_HEAD]
     assert all(row["head"] == 3 for row in result.top_neurons(3))
-    every_head = snl.compute_predictivity(model, train, dev, hook="blocks.{layer}.attn.hook_z", recording=quiet)
+    every_head = snl.compute_predictivity(
+        model, train, dev, hook="blocks.{layer}.attn.hook_z", recording=quiet
+    )
     assert every_head.config["neuron_shape"] == [N_HEADS, D_HEAD]
     # head 3 of the whole-site result is the one-head result's columns
     torch.testing.assert_close(
@@ -146,7 +164,11 @@ def test_head_option_and_neuron_shape(model):
 def test_sites_that_cannot_hold_neurons_are_refused(model, kwargs, message):
     with pytest.raises(snl.SkillNeuronError, match=message):
         snl.compute_predictivity(
-            model, toy_texts(8, seed=1), toy_texts(8, seed=2), recording=snl.RecordingConfig(progress=False), **kwargs
+            model,
+            toy_texts(8, seed=1),
+            toy_texts(8, seed=2),
+            recording=snl.RecordingConfig(progress=False),
+            **kwargs,
         )
 
 
@@ -160,13 +182,18 @@ def test_unknown_concrete_hook_lists_the_hooks(model):
 @pytest.mark.models
 @pytest.mark.parametrize(
     ("site", "neuron", "width"),
-    [("blocks.{layer}.attn.hook_z", 2 * D_HEAD + 5, N_HEADS * D_HEAD), ("blocks.{layer}.attn.hook_z[head=2]", 5, D_HEAD)],
+    [
+        ("blocks.{layer}.attn.hook_z", 2 * D_HEAD + 5, N_HEADS * D_HEAD),
+        ("blocks.{layer}.attn.hook_z[head=2]", 5, D_HEAD),
+    ],
 )
 def test_perturbing_one_head_neuron_changes_exactly_that_slice(model, site, neuron, width):
     ids = ModelAdapter(model).tokenize(["w1 w5 w9 w30", "w2 w4 w6 w8"]).input_ids
     name = "blocks.1.attn.hook_z"
     clean_logits, clean = run_capturing(model, ids, [], name)
-    hooks = snl.intervene.perturbation_hooks(model, single_neuron_set(site, 1, neuron, width), "clamp", value=7.0)
+    hooks = snl.intervene.perturbation_hooks(
+        model, single_neuron_set(site, 1, neuron, width), "clamp", value=7.0
+    )
     logits, perturbed = run_capturing(model, ids, hooks, name)
     assert perturbed.shape == clean.shape == (2, 4, N_HEADS, D_HEAD)
     assert torch.all(perturbed[:, :, 2, 5] == 7.0)
@@ -213,8 +240,12 @@ def test_in_memory_activations_name_their_site_so_the_result_can_be_perturbed(mo
 @pytest.mark.models
 def test_figures_draw_on_head_neurons(model):
     result = snl.compute_predictivity(
-        model, toy_texts(30, seed=1), toy_texts(20, seed=2), hook="blocks.{layer}.attn.hook_z",
-        recording=snl.RecordingConfig(progress=False), histograms=True,
+        model,
+        toy_texts(30, seed=1),
+        toy_texts(20, seed=2),
+        hook="blocks.{layer}.attn.hook_z",
+        recording=snl.RecordingConfig(progress=False),
+        histograms=True,
     )
     heatmap = snl.plot.predictivity_heatmap(result)
     assert heatmap.data[0].z.shape == (3, N_HEADS * D_HEAD)
