@@ -195,7 +195,7 @@ def test_perturbing_one_head_neuron_changes_exactly_that_slice(model, site, neur
         model, single_neuron_set(site, 1, neuron, width), "clamp", value=7.0
     )
     logits, perturbed = run_capturing(model, ids, hooks, name)
-    assert perturbed.shape == clean.shape == (2, 4, N_HEADS, D_HEAD)
+    assert perturbed.shape == clean.shape == (2, ids.shape[1], N_HEADS, D_HEAD)
     assert torch.all(perturbed[:, :, 2, 5] == 7.0)
     changed = perturbed != clean
     changed[:, :, 2, 5] = False
