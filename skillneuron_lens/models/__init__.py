@@ -38,6 +38,7 @@ from skillneuron_lens.models.offline import (
 )
 from skillneuron_lens.models.sites import (
     NeuronSite,
+    head_coordinates,
     neuron_coordinates,
     neuron_label,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "TokenBatch",
     "cache_dir",
     "detect_backend",
+    "head_coordinates",
     "hook_templates",
     "load_model",
     "model_fingerprint",

@@ -335,6 +335,11 @@ def _site_shape(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] |
     return _measured_shape(lambda hooks: recorder.run(batch, hooks), recorder.hook_names[0], recorder.site)
 
 
+def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
+    """Neurons per layer at the recorder's site (the site's axes after ``pos``, flattened)."""
+    return math.prod(_site_shape(recorder, texts, pairs))
+
+
 def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | None = None) -> int:
     """Neurons per layer at a hook, from a one-token forward pass (to check options before work).
 

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.models, pytest.mark.sae]
 
 D_SAE = 24
 LATENTS = "blocks.{layer}.hook_resid_pre.hook_sae_acts_post"
+BRIDGE_LATENTS = "blocks.{layer}.hook_in.hook_sae_acts_post"
 
 
 def random_sae(hook_name: str, seed: int) -> object:
@@ -49,6 +50,18 @@ def model():
     return model
 
 
+@pytest.fixture(scope="module")
+def bridge():
+    """SAELens' beta SAETransformerBridge: the latents sit under the resolved name ``blocks.N.hook_in``."""
+    model = sae_lens.SAETransformerBridge.boot_transformers(
+        "tiny-gpt2", hf_model=make_hf_gpt2(0), tokenizer=make_tokenizer()
+    )
+    sae = random_sae("blocks.1.hook_resid_pre", seed=1)
+    model.add_sae(sae)
+    assert model.get_sae_hook_name(sae) == BRIDGE_LATENTS.format(layer=1)
+    return model
+
+
 def test_latent_hooks_are_sites(model):
     names = ModelAdapter(model).resolve_hooks(LATENTS, [1, 2])
     assert names == [LATENTS.format(layer=1), LATENTS.format(layer=2)]
@@ -67,17 +80,27 @@ def test_predictivity_on_latents_equals_the_reference(model, positions):
     assert result.predictivity.shape == (2, D_SAE) and result.hook == LATENTS
 
 
-def test_perturbing_a_latent_changes_the_reconstruction_by_its_decoder_row(model):
+def test_latents_on_the_bridge_equal_run_with_cache(bridge):
+    assert_recording_matches_cache(bridge, toy_texts(6, seed=5)[0], BRIDGE_LATENTS, [1])
+
+
+@pytest.mark.parametrize("kind", ["hooked", "bridge"])
+def test_perturbing_a_latent_changes_the_reconstruction_by_its_decoder_row(request, kind):
+    model = request.getfixturevalue("model" if kind == "hooked" else "bridge")
+    site = LATENTS if kind == "hooked" else BRIDGE_LATENTS
     ids = ModelAdapter(model).tokenize(["w1 w5 w9 w30", "w2 w4 w6 w8"]).input_ids
-    latents, recons = LATENTS.format(layer=1), "blocks.1.hook_resid_pre.hook_sae_recons"
+    latents, recons = site.format(layer=1), site.format(layer=1).replace("acts_post", "recons")
     _, clean_latents = run_capturing(model, ids, [], latents)
     clean_logits, clean_recons = run_capturing(model, ids, [], recons)
     neuron = int(clean_latents.abs().sum(dim=(0, 1)).argmax())  # a latent that is active somewhere
     hooks = snl.intervene.perturbation_hooks(
-        model, single_neuron_set(LATENTS, 1, neuron, D_SAE), "clamp", value=3.0
+        model, single_neuron_set(site, 1, neuron, D_SAE), "clamp", value=3.0
     )
     logits, new_recons = run_capturing(model, ids, hooks, recons)
-    decoder_row = model.acts_to_saes["blocks.1.hook_resid_pre"].W_dec[neuron].detach()
+    (sae,) = (
+        model.acts_to_saes.values() if kind == "bridge" else [model.acts_to_saes["blocks.1.hook_resid_pre"]]
+    )
+    decoder_row = sae.W_dec[neuron].detach()
     expected = clean_recons + (3.0 - clean_latents[..., neuron])[..., None] * decoder_row
     torch.testing.assert_close(new_recons, expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(logits, clean_logits)
