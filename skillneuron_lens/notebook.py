@@ -31,6 +31,8 @@ __all__ = [
 TOP_NEURON_COLUMNS: tuple[tuple[str, str], ...] = (
     ("layer", "layer"),
     ("neuron", "neuron"),
+    ("head", "head"),
+    ("head_neuron", "in head"),
     ("predictivity", "predictivity"),
     ("polarity", "polarity"),
     ("p_value", "p"),

@@ -151,7 +151,12 @@ def add_find_command(commands: Any) -> None:
                              "Face placement, through TransformerLens >= 3's bridge; leave --device at cpu). "
                              "Not with torchrun")
     neurons = find_parser.add_argument_group("neurons")
-    neurons.add_argument("--hook", default=DEFAULT_HOOK, help=f"hook template (default {DEFAULT_HOOK})")
+    neurons.add_argument(
+        "--hook",
+        default=DEFAULT_HOOK,
+        help=f"neuron site: a hook template with {{layer}}, a concrete hook name, or either with [head=H] "
+        f"(docs/sites.md; default {DEFAULT_HOOK})",
+    )
     neurons.add_argument("--layers", type=layer_list, help="layers to record, e.g. 2-5 (default all)")
     neurons.add_argument("--positions", type=positions, default="auto",
                          help="0 ([CLS]/first token), a list like 0,1,-1, last, mean, max; auto = 0 for "

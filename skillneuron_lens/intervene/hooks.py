@@ -44,7 +44,9 @@ filter such as ``lambda act, positions: positions < prompt_length`` keeps its me
 so :func:`perturb` refuses it there with an error (it stays fine without a cache). Layers can be
 restricted with ``layers`` (model layer numbers, a subset of the set's layers).
 Hooks whose activation has more than three axes (e.g. attention ``z``: ``[batch, pos, head, d_head]``)
-are addressed with the trailing axes flattened into one neuron axis.
+are addressed with the trailing axes flattened into one neuron axis, or one head of them when the
+set's hook ends in ``[head=H]`` (:mod:`skillneuron_lens.models.sites`); the new values are written
+back in the hook's own shape.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from skillneuron_lens.intervene.modes import (
     prepare_mode,
 )
 from skillneuron_lens.models.adapter import HookFn, ModelAdapter
+from skillneuron_lens.models.sites import NeuronSite
 from skillneuron_lens.neurons.sets import NeuronSet
 
 __all__ = [
@@ -179,6 +182,7 @@ class _LayerHook:
         settings: ModeSettings,
         chosen: Bool[torch.Tensor, " neuron"],
         row: int,
+        site: NeuronSite,
         hook_name: str,
         generator: torch.Generator,
         where: PositionFilter | None,
@@ -188,19 +192,15 @@ class _LayerHook:
         self.width = int(chosen.numel())
         self.index = chosen.nonzero().flatten().to(generator.device)
         self.context = settings.at_hook(row, self.index, generator, hook_name)
+        self.site = site
         self.hook_name = hook_name  # as the caller spelled it (bridges fire it under a canonical alias)
         self.where = where
         self.prefix = prefix
 
     def __call__(self, activations: torch.Tensor, hook: Any) -> torch.Tensor:
-        """The activation with the chosen neurons' values replaced."""
+        """The activation with the chosen neurons' values replaced (written back in the hook's shape)."""
         name = self.hook_name
-        if activations.ndim < 3:
-            raise SkillNeuronError(
-                f"The activation at {name} has shape {tuple(activations.shape)}; perturbation needs "
-                "[batch, pos, neuron] (or more trailing axes, which are flattened)."
-            )
-        flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+        flat = self.site.neurons(activations, name)
         if flat.shape[-1] != self.width:
             raise SkillNeuronError(
                 f"The neuron set has {self.width} neurons per layer but the activation at {name} has "
@@ -212,9 +212,9 @@ class _LayerHook:
         if self.where is not None:
             mask = _position_mask(self.where, activations, name, self.prefix)
             new = torch.where(mask[..., None], new, old)
-        out = flat.clone()
-        out[..., self.index] = new.to(out.dtype)
-        return out.reshape(activations.shape)
+        values = flat.clone()
+        values[..., self.index] = new.to(values.dtype)
+        return self.site.write_back(activations, values)
 
     def skip(self, batch_size: int, n_positions: int) -> None:
         """Draw what one call on a ``[batch_size, n_positions, ...]`` activation draws, and drop it."""
@@ -271,14 +271,15 @@ def _layer_hooks(
         )
     adapter = ModelAdapter(model)
     rows = _chosen_rows(neurons, layers)
-    hook_names = adapter.resolve_hooks(neurons.hook, [neurons.layers[row] for row in rows])
+    site = NeuronSite.parse(neurons.hook)
+    hook_names = adapter.resolve_hooks(site.name, [neurons.layers[row] for row in rows])
     generator = torch.Generator(device=adapter.device).manual_seed(seed)
     prefix = CachedPrefix() if cached_prefix is None else cached_prefix
     return [
         (
             int(neurons.layers[row]),
             name,
-            _LayerHook(table_row, settings, neurons.mask[row], row, name, generator, where, prefix),
+            _LayerHook(table_row, settings, neurons.mask[row], row, site, name, generator, where, prefix),
         )
         for row, name in zip(rows, hook_names, strict=True)
         if bool(neurons.mask[row].any())

@@ -2,7 +2,7 @@
 
 The backend, device, device map and dtype of a load (backends); the offline default models and their
 cache (offline); loading by name or from a folder (load); one adapter over every TransformerLens model
-class (adapter); model fingerprints (fingerprint).
+class (adapter); model fingerprints (fingerprint); neuron sites: which hook's axes are the neurons (sites).
 """
 
 from skillneuron_lens.models.adapter import (
@@ -38,6 +38,12 @@ from skillneuron_lens.models.offline import (
     cache_dir,
     offline_checkpoint,
 )
+from skillneuron_lens.models.sites import (
+    NeuronSite,
+    head_coordinates,
+    neuron_coordinates,
+    neuron_label,
+)
 
 __all__ = [
     "BACKENDS",
@@ -48,14 +54,18 @@ __all__ = [
     "HookFn",
     "KNOWN_MODELS",
     "ModelAdapter",
+    "NeuronSite",
     "PaddingSide",
     "StopForward",
     "TokenBatch",
     "cache_dir",
     "detect_backend",
+    "head_coordinates",
     "hook_templates",
     "load_model",
     "model_fingerprint",
+    "neuron_coordinates",
+    "neuron_label",
     "offline_checkpoint",
     "resolve_backend",
     "resolve_device",

@@ -19,6 +19,7 @@ import torch
 from jaxtyping import Int
 
 from skillneuron_lens.errors import HookNotFoundError, SkillNeuronError
+from skillneuron_lens.models.sites import NeuronSite
 
 __all__ = [
     "DEFAULT_HOOK",
@@ -167,44 +168,41 @@ class ModelAdapter:
         return list(self.model.hook_dict.keys())
 
     def resolve_hooks(self, template: str, layers: Sequence[int] | None = None) -> list[str]:
-        """Hook names for a per-layer template.
+        """Hook names of a neuron site (see :mod:`skillneuron_lens.models.sites`).
 
         Args:
-            template: A hook name with a ``{layer}`` field, e.g. ``blocks.{layer}.mlp.hook_pre``.
-            layers: Layers to read; ``None`` means every layer.
+            template: A per-layer template with a ``{layer}`` field (e.g. ``blocks.{layer}.mlp.hook_pre``),
+                or a concrete hook name (e.g. ``hook_embed``), optionally with a ``[head=H]`` suffix.
+            layers: Layers to read; ``None`` means every layer (a concrete hook's one layer).
 
         Returns:
             One hook name per layer, in the order given.
 
         Raises:
-            HookNotFoundError: If the template has no ``{layer}`` field, a layer is out of range,
-                or the model has no such hook (the message lists the templates it does have).
+            HookNotFoundError: If a layer is out of range, or the model has no such hook (the message
+                lists the hooks it does have).
         """
-        if "{layer}" not in template:
-            raise HookNotFoundError(
-                f"Hook template {template!r} has no '{{layer}}' field. Write it like "
-                f"{DEFAULT_HOOK!r}."
-            )
-        chosen = list(range(self.n_layers)) if layers is None else [int(layer) for layer in layers]
-        if not chosen:
-            raise HookNotFoundError("layers is empty: choose at least one layer.")
-        if len(set(chosen)) != len(chosen):
-            raise HookNotFoundError(f"layers has repeated entries: {chosen}.")
-        bad = [layer for layer in chosen if not 0 <= layer < self.n_layers]
-        if bad:
-            raise HookNotFoundError(
-                f"Layer(s) {bad} do not exist: the model has layers 0..{self.n_layers - 1}."
-            )
+        return self.resolve_site(template, layers)[1]
+
+    def resolve_site(
+        self, site: str | NeuronSite, layers: Sequence[int] | None = None
+    ) -> tuple[tuple[int, ...], list[str]]:
+        """The layers a site is read at and their hook names, checked against the model's hooks.
+
+        Raises:
+            HookNotFoundError: As :meth:`resolve_hooks`.
+        """
+        parsed = NeuronSite.parse(site)
+        chosen, names = parsed.hook_names(layers, self.n_layers)
         available = set(self.hook_names())
-        names = [template.format(layer=layer) for layer in chosen]
         missing = [name for name in names if name not in available]
         if missing:
-            listing = "\n  ".join(hook_templates(sorted(available)))
+            per_layer = "\n  ".join(hook_templates(sorted(available)))
             raise HookNotFoundError(
-                f"The model ({type(self.model).__name__}) has no hook {missing[0]!r}. Per-layer hooks "
-                f"it has:\n  {listing}"
+                f"The model ({type(self.model).__name__}) has no hook {missing[0]!r}. Hooks it has "
+                f"(per-layer ones as templates; a name without '{{layer}}' is one site):\n  {per_layer}"
             )
-        return names
+        return chosen, names
 
     @contextlib.contextmanager
     def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterator[None]:

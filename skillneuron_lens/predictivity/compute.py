@@ -14,6 +14,7 @@ paper's per-subtask merge (:mod:`skillneuron_lens.neurons.sets`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from jaxtyping import Float, Int
 from skillneuron_lens.errors import SkillNeuronError
 from skillneuron_lens.models.adapter import DEFAULT_HOOK, ModelAdapter, StopForward
 from skillneuron_lens.models.fingerprint import model_fingerprint
+from skillneuron_lens.models.sites import NeuronSite
 from skillneuron_lens.predictivity.result import PredictivityResult
 from skillneuron_lens.record.accumulators import (
     ActivationCollector,
@@ -186,6 +188,7 @@ def compute_predictivity(
     hook: str | None = None,
     layers: Sequence[int] | None = None,
     positions: PositionsLike | Any = None,
+    head: int | None = None,
     n_classes: int | None = None,
     label_names: Sequence[str] | None = None,
     scheme: str | None = None,
@@ -220,10 +223,15 @@ def compute_predictivity(
         recording: Where and how to record (hook, layers, positions, batch size, truncation,
             padding side, BOS, progress bar); default ``RecordingConfig()`` (the MLP hook
             ``blocks.{layer}.mlp.hook_post`` of every layer at position 0).
-        hook: Shortcut for ``recording.hook``: a hook-name template with ``{layer}``.
+        hook: Shortcut for ``recording.hook``: the neuron site (:mod:`skillneuron_lens.models.sites`),
+            a hook-name template with ``{layer}`` or a concrete hook name such as ``hook_embed`` (one
+            layer). Axes after ``pos`` are flattened into neurons, so ``blocks.{layer}.attn.hook_z``
+            gives ``n_heads x d_head`` neurons per layer (neuron ``n`` is head ``n // d_head``).
         layers: Shortcut for ``recording.layers``: the layers to record.
         positions: Shortcut for ``recording.positions``: an int, a list of ints, ``"last"``,
             ``"mean"`` or ``"max"``.
+        head: Keep one head of a per-head hook (``d_head`` neurons per layer); the result's hook is
+            then ``"<hook>[head=H]"``.
         n_classes: Number of classes; default ``max(label) + 1`` (``len(label_names)`` for strings).
         label_names: Class names in id order for string labels; default the sorted strings of the
             train split, which dev and test must share (see :mod:`skillneuron_lens.tasks.labelled`).
@@ -285,18 +293,19 @@ def compute_predictivity(
             "keep_features keeps every example's activations in one process; with distributed=True each "
             "process sees a shard only. Compute without distributed, or fit the read-out separately."
         )
-    config = recording_config(recording, hook=hook, layers=layers, positions=positions)
+    config = recording_config(recording, hook=hook, layers=layers, positions=positions, head=head)
     recorder = Recorder(model, config, inputs)
     targets = _targets(
         train_labels, dev_labels, n_classes=n_classes, scheme=scheme, balance=balance, seed=seed,
         test_labels=test_labels,
     )
     n_subtasks = len(targets.subtasks)
+    neuron_shape = _site_shape(recorder, train_texts, train_pairs)
     shape: dict[str, Any] = dict(
         n_subtasks=n_subtasks,
         n_slots=config.position_spec.n_slots,
         n_layers=len(recorder.layers),
-        n_neurons=_hook_width(recorder, train_texts, train_pairs),
+        n_neurons=math.prod(neuron_shape),
         device=recorder.adapter.device,
     )
     dev_columns = targets.dev
@@ -351,6 +360,7 @@ def compute_predictivity(
         "n_permutations": n_permutations,
         "permutation_seed": permutation_seed,
         "fragile_tolerance": fragile_tolerance,
+        "neuron_shape": list(neuron_shape),
     }
     features = None
     if keep_features:
@@ -410,10 +420,15 @@ def _recorded_labels(labels: Sequence[int], targets: Int[torch.Tensor, "example 
     return tuple(int(label) for label, kept in zip(labels, used, strict=True) if kept)
 
 
-def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
-    """Neurons per layer at the hook, read from one short forward pass."""
+def _site_shape(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[int, ...]:
+    """The site's neuron axes at the first recorded layer, read from one short forward pass."""
     batch = recorder.encode(texts[:1], None if pairs is None else pairs[:1])
-    return _measured_width(lambda hooks: recorder.run(batch, hooks), recorder.hook_names[0])
+    return _measured_shape(lambda hooks: recorder.run(batch, hooks), recorder.hook_names[0], recorder.site)
+
+
+def _hook_width(recorder: Recorder, texts: Sequence[str], pairs: Sequence[str] | None) -> int:
+    """Neurons per layer at the recorder's site (the site's axes after ``pos``, flattened)."""
+    return math.prod(_site_shape(recorder, texts, pairs))
 
 
 def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | None = None) -> int:
@@ -421,33 +436,35 @@ def hook_width(model: Any, hook: str = DEFAULT_HOOK, layers: Sequence[int] | Non
 
     Args:
         model: Any supported TransformerLens model.
-        hook: Hook-name template with ``{layer}``.
+        hook: The neuron site: a hook-name template with ``{layer}``, or a concrete hook name,
+            optionally with ``[head=H]`` (see :mod:`skillneuron_lens.models.sites`).
         layers: Layers the hook is read at (default all); the first one is measured.
 
     Returns:
-        The size of the hook's last dimension.
+        The number of neurons per layer (the axes after ``pos``, flattened).
 
     Raises:
         HookNotFoundError: If the model has no such hook.
     """
     adapter = ModelAdapter(model)
-    name = adapter.resolve_hooks(hook, layers)[0]
+    site = NeuronSite.parse(hook)
+    name = adapter.resolve_site(site, layers)[1][0]
     batch = adapter.tokenize(["a"], max_length=8)
-    return _measured_width(lambda hooks: adapter.run_until_stopped(batch, hooks), name)
+    return math.prod(_measured_shape(lambda hooks: adapter.run_until_stopped(batch, hooks), name, site))
 
 
-def _measured_width(run: Any, hook_name: str) -> int:
-    """The last dimension of ``hook_name``'s activation when ``run(hooks)`` does a forward pass."""
-    widths: list[int] = []
+def _measured_shape(run: Any, hook_name: str, site: NeuronSite) -> tuple[int, ...]:
+    """The site's neuron axes at ``hook_name`` when ``run(hooks)`` does a forward pass."""
+    shapes: list[tuple[int, ...]] = []
 
     def measure(activations: torch.Tensor, hook: Any) -> None:
-        widths.append(int(activations.shape[-1]))
+        shapes.append(site.neuron_shape(activations, hook_name))
         raise StopForward
 
     run([(hook_name, measure)])
-    if not widths:
+    if not shapes:
         raise SkillNeuronError(f"Hook {hook_name!r} did not fire in a forward pass.")
-    return widths[0]
+    return shapes[0]
 
 
 def _shard(
@@ -482,6 +499,8 @@ def predictivity_from_activations(
     seed: int = 0,
     batch_size: int = 1024,
     allow_single_class_dev: bool = False,
+    hook: str | None = None,
+    layers: Sequence[int] | None = None,
 ) -> PredictivityResult:
     """Predictivity from activations already in memory (same accumulators as the streaming path).
 
@@ -498,9 +517,17 @@ def predictivity_from_activations(
         batch_size: Examples added per step.
         allow_single_class_dev: Score a dev split that holds one class only (accuracy is then
             the fraction of examples on that class's side of the baseline) instead of raising.
+        hook: The neuron site the activations were read at (e.g. ``"blocks.{layer}.attn.hook_z"``,
+            see :mod:`skillneuron_lens.models.sites`), so that neuron sets of the result can be
+            perturbed on the model; default ``"activations"`` (a name no model has).
+        layers: The model layer of each layer index; default ``0..L-1`` (a concrete hook's layer).
 
     Returns:
-        The :class:`PredictivityResult` (hook ``"activations"``, layers ``0..L-1``).
+        The :class:`PredictivityResult`.
+
+    Raises:
+        SkillNeuronError: For activations of the wrong shape or with NaN, labels that do not match
+            them, or ``layers`` that do not match the layer axis.
     """
     train_acts, dev_acts = _with_slot_axis(train_activations), _with_slot_axis(dev_activations)
     if train_acts.shape[1:] != dev_acts.shape[1:]:
@@ -528,6 +555,7 @@ def predictivity_from_activations(
         allow_single_class_dev=allow_single_class_dev,
     )
     _, n_slots, n_layers, n_neurons = train_acts.shape
+    site_name, model_layers = _named_site(hook, layers, n_layers)
     shape: dict[str, Any] = dict(
         n_subtasks=len(targets.subtasks), n_slots=n_slots, n_layers=n_layers, n_neurons=n_neurons
     )
@@ -538,13 +566,32 @@ def predictivity_from_activations(
     return _result(
         means,
         hits,
-        layers=range(n_layers),
-        hook="activations",
+        layers=model_layers,
+        hook=site_name,
         slot_names=[f"slot {i}" for i in range(n_slots)],
         subtasks=targets.subtasks,
         config={"scheme": scheme, "balance": balance, "seed": seed, "n_classes": n_classes},
         fingerprint={},
     )
+
+
+def _named_site(
+    hook: str | None, layers: Sequence[int] | None, n_layers: int
+) -> tuple[str, tuple[int, ...]]:
+    """The site and model layers that in-memory activations are labelled with."""
+    site = None if hook is None else NeuronSite.parse(hook)
+    if layers is None:
+        one_site = site is not None and not site.per_layer
+        layers = (site.fixed_layer,) if one_site and site is not None else range(n_layers)
+    chosen = tuple(int(layer) for layer in layers)
+    if len(chosen) != n_layers or len(set(chosen)) != len(chosen):
+        raise SkillNeuronError(
+            f"layers={list(chosen)} must name {n_layers} different model layer(s), one per layer of the "
+            "activations' layer axis."
+        )
+    if site is not None:
+        site.hook_names(chosen, n_layers=max(chosen) + 1)  # a concrete hook has its one layer only
+    return ("activations" if site is None else site.name), chosen
 
 
 def _with_slot_axis(activations: torch.Tensor) -> torch.Tensor:

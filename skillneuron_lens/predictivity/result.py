@@ -21,6 +21,7 @@ from skillneuron_lens.errors import ResultFileError, SkillNeuronError
 from skillneuron_lens.files import PREDICTIVITY_TENSORS
 from skillneuron_lens.io import load_result_dir, save_result_dir, write_result_files
 from skillneuron_lens.models.fingerprint import model_fingerprint, same_model
+from skillneuron_lens.models.sites import head_coordinates
 from skillneuron_lens.notebook import format_number, html_repr, significance_text, text_repr, top_neuron_table
 from skillneuron_lens.record.activations import PassFeatures
 from skillneuron_lens.record.histograms import NeuronHistograms
@@ -378,6 +379,7 @@ class PredictivityResult:
                 "predictivity": float(flat[index]),
                 "polarity": int(polarity[index]),
             }
+            row.update(head_coordinates(self.hook, self.config.get("neuron_shape") or (), row["neuron"]))
             row.update({name: float(values[index]) for name, values in evidence.items()})
             if "held_out" in row and self.n_held_out is not None and self.n_held_out.numel() == 1:
                 # one run and one subtask: the held-out score is a plain proportion of test examples

@@ -166,7 +166,9 @@ def _check_aligned(activations: torch.Tensor, attention_mask: torch.Tensor) -> N
     if activations.shape[:2] != attention_mask.shape:
         raise SkillNeuronError(
             f"Hook activations cover {tuple(activations.shape[:2])} (batch, pos) but the attention "
-            f"mask is {tuple(attention_mask.shape)}."
+            f"mask is {tuple(attention_mask.shape)}: a neuron site's second axis must be the token "
+            "position (attention patterns and scores, [batch, head, query, key], are not neuron sites; "
+            "use a per-token hook such as blocks.{layer}.attn.hook_z)."
         )
 
 

@@ -24,6 +24,7 @@ from skillneuron_lens.models.adapter import (
     StopForward,
     TokenBatch,
 )
+from skillneuron_lens.models.sites import NeuronSite
 from skillneuron_lens.record.accumulators import (
     ActivationCollector,
     TokenMeanAccumulator,
@@ -85,8 +86,10 @@ class RecordingConfig:
     """Where and how to read neurons.
 
     Attributes:
-        hook: Hook-name template with a ``{layer}`` field.
-        layers: Layers to record (sorted); ``None`` for all.
+        hook: The neuron site (:mod:`skillneuron_lens.models.sites`): a hook-name template with a
+            ``{layer}`` field, or a concrete hook name (one layer), optionally with ``[head=H]``.
+            Axes after ``pos`` (e.g. heads x d_head) are flattened into the neuron axis.
+        layers: Layers to record (sorted); ``None`` for all (a concrete hook's one layer).
         positions: Positions to read (see :mod:`skillneuron_lens.record.positions`).
         batch_size: Examples per forward pass.
         max_length: Truncate encodings to this many tokens.
@@ -123,6 +126,7 @@ class RecordingConfig:
             raise SkillNeuronError(
                 f"prepend_bos must be True, False or None (the model's own), got {self.prepend_bos!r}."
             )
+        object.__setattr__(self, "hook", NeuronSite.parse(self.hook).name)
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(sorted(int(layer) for layer in self.layers)))
         object.__setattr__(self, "positions", PositionSpec.parse(self.positions))
@@ -148,6 +152,7 @@ def recording_config(
     layers: Sequence[int] | None = None,
     positions: PositionsLike | None = None,
     default: RecordingConfig | None = None,
+    head: int | None = None,
 ) -> RecordingConfig:
     """The settings a function records with: a config, with the most-typed fields as shortcuts.
 
@@ -160,6 +165,7 @@ def recording_config(
         layers: Replaces ``layers`` when given.
         positions: Replaces ``positions`` when given.
         default: The function's own defaults (``RecordingConfig()`` when ``None``).
+        head: Keeps one head of a per-head hook: the hook becomes ``"<hook>[head=H]"``.
 
     Returns:
         The config to record with.
@@ -173,6 +179,8 @@ def recording_config(
             f"recording must be a RecordingConfig, got {type(base).__name__}; build one with "
             "skillneuron_lens.RecordingConfig(hook=..., layers=..., positions=..., batch_size=...)."
         )
+    if head is not None:
+        hook = NeuronSite.parse(base.hook if hook is None else hook, head).name
     shortcuts: dict[str, Any] = {
         "hook": hook, "layers": None if layers is None else tuple(layers), "positions": positions
     }
@@ -206,10 +214,8 @@ class Recorder:
             ),
         )
         self.inputs = inputs
-        self.hook_names = self.adapter.resolve_hooks(config.hook, config.layers)
-        self.layers = (
-            tuple(range(self.adapter.n_layers)) if config.layers is None else config.layers
-        )
+        self.site = NeuronSite.parse(config.hook)
+        self.layers, self.hook_names = self.adapter.resolve_site(self.site, config.layers)
 
     def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> TokenBatch:
         """Tokenize one batch with the configured padding (or the input builder)."""
@@ -310,6 +316,7 @@ class Recorder:
 
         def make_hook(layer_slot: int, name: str) -> Any:
             def hook(activations: torch.Tensor, hook: Any) -> None:
+                activations = self.site.neurons(activations, name)
                 if reduce is None:
                     values = reduce_positions(activations, region, spec)
                 else:

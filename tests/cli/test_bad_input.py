@@ -57,7 +57,7 @@ def test_unknown_hook_lists_the_hooks_the_model_has(model):
     [
         ({"layers": [7]}, r"Layer\(s\) \[7\] do not exist: the model has layers 0\.\.2"),
         ({"layers": []}, "layers is empty"),
-        ({"hook": "blocks.0.mlp.hook_post"}, "has no '\\{layer\\}' field"),
+        ({"hook": "blocks.0.mlp.hook_post", "layers": [1]}, "names one site, read as layer 0"),
         ({"positions": "middle"}, "Unknown position mode"),
         ({"positions": []}, "empty list"),
         ({"positions": 30}, "Position 30 does not exist"),

@@ -72,14 +72,21 @@ def tiny_gpt2(backend: str = "auto", seed: int = 0, d_mlp: int = 48) -> Any:
         from transformer_lens.model_bridge import TransformerBridge
 
         return TransformerBridge.boot_transformers("tiny-gpt2", hf_model=hf_model, tokenizer=tokenizer)
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from transformer_lens import HookedTransformer
+
+    return hooked_gpt2(HookedTransformer, hf_model, tokenizer, d_mlp)
+
+
+def hooked_gpt2(model_class: Any, hf_model: Any, tokenizer: Any, d_mlp: int = 48) -> Any:
+    """The Hugging Face GPT-2 weights in a ``HookedTransformer`` subclass (e.g. ``HookedSAETransformer``)."""
+    from transformer_lens import HookedTransformerConfig
     from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
 
     cfg = HookedTransformerConfig(
         n_layers=hf_model.config.n_layer, d_model=32, n_ctx=64, d_head=8, n_heads=4, d_mlp=d_mlp,
         d_vocab=VOCAB, act_fn="gelu_new", normalization_type="LN", default_prepend_bos=False,
     )
-    model = HookedTransformer(cfg)
+    model = model_class(cfg)
     model.load_state_dict(convert_gpt2_weights(hf_model, cfg), strict=False)
     model.set_tokenizer(tokenizer, default_padding_side="right")
     return model.eval()
