@@ -673,11 +673,17 @@ def atomic_write_tensors(
         path: The file to write.
         tensors: Tensors to store (made contiguous and moved to the CPU).
         metadata: Text entries kept in the file's header.
+
+    Raises:
+        ResultFileError: If the file cannot be written (a full disk, no permission), naming the fix.
     """
     stored = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
-    return _replace_atomically(
-        Path(path), lambda staging: save_file(stored, str(staging), metadata=dict(metadata))
-    )
+    try:
+        return _replace_atomically(
+            Path(path), lambda staging: save_file(stored, str(staging), metadata=dict(metadata))
+        )
+    except OSError as error:
+        raise _write_error(Path(path), error) from error
 
 
 # ---- partial runs ------------------------------------------------------------------------------

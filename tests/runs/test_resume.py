@@ -36,7 +36,7 @@ from skillneuron_lens.runs.run import Run
 KILLED_FIND = Path(__file__).resolve().parents[1] / "helpers" / "killed_find.py"
 TRAIN_BATCHES = 8  # 30 train examples in batches of 4
 N_RANDOM_KILLS = 2
-METADATA = ("seconds", "arguments")
+METADATA = ("seconds", "timings", "arguments")
 """Summary entries that may differ between a resumed and an uninterrupted run."""
 
 
