@@ -130,7 +130,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(io, "save_file", half_then_fail)
     _feed(mean, batch)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(SkillNeuronError, match="No space left on device.*free some disk space"):
         checkpoints.after_batch("pass")(2)
     assert (tmp_path / "partial" / CHECKPOINT_TENSORS).read_bytes() == saved
     assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [CHECKPOINT_TENSORS, PARTIAL_MARKER]
