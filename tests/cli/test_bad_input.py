@@ -144,7 +144,7 @@ def _with_bos_post_processor(model):
 def test_max_length_below_the_special_tokens_is_refused_not_untruncated():
     adapter = snl.ModelAdapter(_with_bos_post_processor(tiny_gpt2()))
     long_text = " ".join(f"w{i}" for i in range(20))
-    assert adapter.encode_rows([long_text], max_length=2)[0] == [[2, 3]]  # [BOS] w0: truncated
+    assert adapter.encode_rows([long_text], max_length=2, prepend_bos=True)[0] == [[2, 3]]  # [BOS] w0
     assert adapter.min_max_length() == 2 and adapter.min_max_length(pair=True) == 3
     for too_small in (1, 0):
         with pytest.raises(snl.SkillNeuronError, match=r"Use max_length 2 or more|positive int"):
